@@ -1,0 +1,99 @@
+"""One hierarchy of errors, so the CLI can map each kind to one line and one exit code.
+
+Two families live here:
+
+* ``QworkerError`` and its subclasses: things qworker itself reports (bad input, missing job, Redis gone).
+* ``JobError`` and its subclasses: raised *by a job's* ``execute()`` to steer what happens to it next.
+"""
+
+from __future__ import annotations
+
+
+class QworkerError(Exception):
+    """Base of every error qworker raises on purpose."""
+
+
+class ValidationFailed(QworkerError):
+    """A job, an argument or a payload was rejected before anything was queued."""
+
+
+class UnknownJobType(ValidationFailed):
+    def __init__(self, job_type: str, known: list[str]) -> None:
+        names = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            f"unknown job type {job_type!r}; registered types: {names} "
+            "(load plugins with --import MODULE or QWORKER_JOB_MODULES)"
+        )
+        self.job_type = job_type
+
+
+class PayloadTooLarge(ValidationFailed):
+    def __init__(self, size_bytes: int, limit_bytes: int) -> None:
+        super().__init__(
+            f"job payload is {size_bytes} bytes; the limit is {limit_bytes} "
+            "(QWORKER_MAX_PAYLOAD_BYTES)"
+        )
+
+
+class ConfigurationError(QworkerError):
+    """Settings are missing or contradictory (e.g. no credentials for a job type)."""
+
+
+class JobNotFound(QworkerError):
+    def __init__(self, job_ids: list[str], where: str) -> None:
+        super().__init__(f"not in the {where}: {', '.join(job_ids)}")
+        self.job_ids = job_ids
+
+
+class RedisUnavailable(QworkerError):
+    """Redis could not be reached; the message names the URL with its password masked."""
+
+
+class LeaseLost(QworkerError):
+    """This worker no longer owns the job: its lease expired and the job was recovered."""
+
+
+class JobError(Exception):
+    """Raised by a job to steer its own fate. ``reached_remote`` tells the rate limiter
+    whether the attempt used up a slot at the remote API (if not, the slot is given back)."""
+
+    def __init__(self, message: str = "", *, reached_remote: bool = True) -> None:
+        super().__init__(message)
+        self.reached_remote = reached_remote
+
+
+class PermanentJobError(JobError):
+    """Retrying can never succeed: the job goes straight to the dead-letter queue."""
+
+
+class RetryableJobError(JobError):
+    """A temporary failure: retry with backoff, or after ``retry_after`` seconds if given."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        reached_remote: bool = True,
+    ) -> None:
+        super().__init__(message, reached_remote=reached_remote)
+        self.retry_after = retry_after
+
+
+class RateLimitedJobError(JobError):
+    """The remote side said "too many requests" and when it resets (epoch seconds).
+
+    Not a failure: the job waits until ``reset_at`` and the shared limiter of its job type
+    learns the reset, so every worker stops trying until then.
+    """
+
+    def __init__(self, message: str = "", *, reset_at: float) -> None:
+        super().__init__(message, reached_remote=False)
+        self.reset_at = reset_at
+
+
+class AlreadyDone(JobError):
+    """The job's effect already happened in an earlier attempt; finish it as done."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message, reached_remote=True)

@@ -1,0 +1,133 @@
+"""Every Redis key qworker uses, composed from the namespace here and nowhere else.
+
+With an empty namespace the keys are the seed's own names (``jobs_priority_1`` ...); with a
+namespace ``app`` they become ``app:jobs_priority_1``. Every name starts with ``jobs_`` so that
+even without a namespace qworker never touches keys it did not create. A namespace with a hash
+tag (``{qw}``) puts every key in one Redis Cluster slot, which the Lua scripts require there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRIORITIES: tuple[int, ...] = (1, 2, 3, 4)
+DEFAULT_PRIORITY = 3
+
+# Fields of the statistics hash.
+STAT_PROCESSED = "processed"
+STAT_FAILED = "failed"
+STAT_DEAD = "dead"
+STAT_DEAD_DROPPED = "dead_dropped"
+STAT_RECOVERED = "recovered"
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    namespace: str = ""
+    prefix: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", f"{self.namespace}:" if self.namespace else "")
+
+    def priority(self, priority: int) -> str:
+        """List of ready jobs: producers LPUSH, workers take the oldest from the right."""
+        return f"{self.prefix}jobs_priority_{priority}"
+
+    @property
+    def priorities(self) -> list[str]:
+        return [self.priority(p) for p in PRIORITIES]
+
+    @property
+    def retry(self) -> str:
+        """Sorted set of failed jobs waiting for their backoff, scored by due time (ms)."""
+        return f"{self.prefix}jobs_retry"
+
+    @property
+    def scheduled(self) -> str:
+        """Sorted set of jobs enqueued with a delay, scored by the time they become ready (ms)."""
+        return f"{self.prefix}jobs_scheduled"
+
+    @property
+    def parked(self) -> str:
+        """Sorted set of rate-limited jobs, scored by the time their limiter reopens (ms)."""
+        return f"{self.prefix}jobs_parked"
+
+    @property
+    def dead_letter(self) -> str:
+        """Sorted set of permanently failed jobs, scored by the time they failed (ms)."""
+        return f"{self.prefix}jobs_dead_letter"
+
+    @property
+    def inflight(self) -> str:
+        """Sorted set of claimed jobs, scored by their lease deadline (ms)."""
+        return f"{self.prefix}jobs_inflight"
+
+    @property
+    def wakeup(self) -> str:
+        """List holding at most a token or two: idle workers block on it instead of polling."""
+        return f"{self.prefix}jobs_wakeup"
+
+    @property
+    def stats(self) -> str:
+        """Hash of counters: processed, failed, dead, dead_dropped, recovered."""
+        return f"{self.prefix}jobs_stats"
+
+    @property
+    def workers(self) -> str:
+        """Sorted set of worker ids scored by their last heartbeat (ms)."""
+        return f"{self.prefix}jobs_workers"
+
+    @property
+    def job_prefix(self) -> str:
+        """Prefix of the per-job hashes; Lua scripts append the id to it."""
+        return f"{self.prefix}jobs_data:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.job_prefix}{job_id}"
+
+    @property
+    def rate_prefix(self) -> str:
+        return f"{self.prefix}jobs_rate:"
+
+    def rate_log(self, rate_key: str) -> str:
+        """Sorted set of one job type's executions in the last 24 hours."""
+        return f"{self.rate_prefix}{rate_key}"
+
+    def rate_blocked(self, rate_key: str) -> str:
+        """Time (ms) until which the remote side told us to stop (HTTP 429)."""
+        return f"{self.rate_prefix}{rate_key}:blocked_until"
+
+    @property
+    def rate_keys(self) -> str:
+        """Hash of every rate-limit key in use to the limits its workers enforce (for stats)."""
+        return f"{self.prefix}jobs_rate_keys"
+
+    def worker(self, worker_id: str) -> str:
+        """Hash describing one live worker; expires unless its heartbeat renews it."""
+        return f"{self.prefix}jobs_worker:{worker_id}"
+
+    @property
+    def scan_patterns(self) -> list[str]:
+        """Patterns that match every dynamic key of this namespace (for a full clear)."""
+        prefix = _glob_escape(self.prefix)
+        return [f"{prefix}jobs_data:*", f"{prefix}jobs_rate:*", f"{prefix}jobs_worker:*"]
+
+    @property
+    def static_keys(self) -> list[str]:
+        return [
+            *self.priorities,
+            self.retry,
+            self.scheduled,
+            self.parked,
+            self.dead_letter,
+            self.inflight,
+            self.wakeup,
+            self.stats,
+            self.workers,
+            self.rate_keys,
+        ]
+
+
+def _glob_escape(text: str) -> str:
+    """Escape the characters SCAN MATCH treats as a pattern."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)

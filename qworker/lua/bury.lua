@@ -1,0 +1,33 @@
+--[[ bury: move an in-flight job to the dead-letter queue with its error, if still ours.
+
+KEYS[1]     in-flight sorted set
+KEYS[2]     dead-letter sorted set (score: failed_at_ms)
+KEYS[3]     statistics hash
+ARGV[1]     job key prefix
+ARGV[2]     job id
+ARGV[3]     owner token
+ARGV[4]     attempts, this one included
+ARGV[5]     error JSON
+ARGV[6]     now_ms
+ARGV[7]     1 if this attempt failed (counted in 'failed'), 0 if the job never ran (bad payload)
+Returns     1 moved, 0 not owned (nothing changed)
+]]
+local inflight_key = KEYS[1]
+local dead_key = KEYS[2]
+local stats_key = KEYS[3]
+local job_id = ARGV[2]
+local job_key = ARGV[1] .. job_id
+local now_ms = ARGV[6]
+
+if redis.call('HGET', job_key, 'owner') ~= ARGV[3] then
+  return 0
+end
+redis.call('ZREM', inflight_key, job_id)
+redis.call('HDEL', job_key, 'owner')
+redis.call('HSET', job_key, 'attempts', ARGV[4], 'error', ARGV[5], 'failed_at_ms', now_ms)
+redis.call('ZADD', dead_key, now_ms, job_id)
+redis.call('HINCRBY', stats_key, 'dead', 1)
+if ARGV[7] == '1' then
+  redis.call('HINCRBY', stats_key, 'failed', 1)
+end
+return 1

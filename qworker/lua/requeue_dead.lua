@@ -1,0 +1,42 @@
+--[[ requeue_dead: move jobs from the dead-letter queue back to their priority lists, with their
+attempts reset and their error cleared.
+
+KEYS[1]     dead-letter sorted set
+KEYS[2..5]  priority lists 1 .. 4
+KEYS[6]     wakeup list
+ARGV[1]     job key prefix
+ARGV[2]     priority for every requeued job ('' keeps each job's own)
+ARGV[3]     '1' to requeue every dead job (ARGV[4..] ignored), '0' for the ids given
+ARGV[4..]   job ids
+Returns     array of the ids requeued (an id given but not in the dead-letter queue is left out)
+]]
+local job_prefix = ARGV[1]
+local dead_key = KEYS[1]
+local wakeup_key = KEYS[6]
+local new_priority = tonumber(ARGV[2])
+
+local job_ids = {}
+if ARGV[3] == '1' then
+  job_ids = redis.call('ZRANGE', dead_key, 0, -1)
+else
+  for i = 4, #ARGV do job_ids[#job_ids + 1] = ARGV[i] end
+end
+
+local requeued = {}
+for _, job_id in ipairs(job_ids) do
+  local job_key = job_prefix .. job_id
+  if redis.call('ZREM', dead_key, job_id) == 1 and redis.call('EXISTS', job_key) == 1 then
+    if new_priority then
+      redis.call('HSET', job_key, 'priority', new_priority)
+    end
+    redis.call('HSET', job_key, 'attempts', 0)
+    redis.call('HDEL', job_key, 'error', 'failed_at_ms', 'owner')
+    local priority = tonumber(redis.call('HGET', job_key, 'priority')) or 4
+    redis.call('LPUSH', KEYS[1 + priority], job_id)
+    requeued[#requeued + 1] = job_id
+  end
+end
+if #requeued > 0 and redis.call('LLEN', wakeup_key) == 0 then
+  redis.call('LPUSH', wakeup_key, '1')
+end
+return requeued

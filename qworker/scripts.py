@@ -1,0 +1,317 @@
+"""The only Python that knows the Lua scripts: one typed method per script in ``lua/``.
+
+Each method returns a :class:`ScriptCall` (keys, arguments and a parser for the reply) instead of
+running it, so the caller decides whether to run it alone or in one pipeline with others: the
+worker acknowledges finished jobs and claims new ones in a single round trip. Argument names and
+order follow each script's header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any, Generic, TypeVar
+
+from qworker.keys import QueueKeys
+
+T = TypeVar("T")
+
+SCRIPT_NAMES = (
+    "enqueue",
+    "claim",
+    "complete",
+    "defer",
+    "bury",
+    "hand_back",
+    "recover",
+    "promote",
+    "renew",
+    "checkpoint",
+    "requeue_dead",
+    "trim_dead_letter",
+    "clear",
+    "rate_reserve",
+    "rate_block",
+)
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    source: str
+    sha: str
+
+
+@cache
+def load_script(name: str) -> LuaScript:
+    source = files("qworker").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+@dataclass(frozen=True)
+class ScriptCall(Generic[T]):
+    script: LuaScript
+    keys: Sequence[str]
+    args: Sequence[str | int | float]
+    parse: Callable[[Any], T]
+
+    def command(self) -> tuple[Any, ...]:
+        return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: str
+    claims: int
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class EnqueueItem:
+    job_id: str
+    priority: int
+    job_type: str
+    payload: str
+    max_retries: int | None
+    run_at_ms: int | None
+
+
+def _identity(reply: Any) -> Any:
+    return reply
+
+
+def _as_int(reply: Any) -> int:
+    return int(reply)
+
+
+def _as_str_list(reply: Any) -> list[str]:
+    return [str(item) for item in reply]
+
+
+def _as_int_pair(reply: Any) -> tuple[int, int]:
+    return int(reply[0]), int(reply[1])
+
+
+def _parse_claimed(reply: Any) -> list[ClaimedJob]:
+    jobs = []
+    for index in range(0, len(reply), 2):
+        flat = reply[index + 1]
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        jobs.append(ClaimedJob(reply[index], int(fields["claims"]), fields))
+    return jobs
+
+
+def _pairs(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    return [value for pair in pairs for value in pair]
+
+
+class QueueScripts:
+    """Builds the call of every script for one namespace."""
+
+    def __init__(self, keys: QueueKeys) -> None:
+        self.keys = keys
+
+    def _call(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[str | int | float],
+        parse: Callable[[Any], T],
+    ) -> ScriptCall[T]:
+        return ScriptCall(load_script(name), keys, args, parse)
+
+    def enqueue(self, items: Sequence[EnqueueItem], now_ms: int) -> ScriptCall[int]:
+        k = self.keys
+        args: list[str | int | float] = [k.job_prefix, now_ms]
+        for item in items:
+            args += [
+                item.job_id,
+                item.priority,
+                item.job_type,
+                item.payload,
+                "" if item.max_retries is None else item.max_retries,
+                "" if item.run_at_ms is None else item.run_at_ms,
+            ]
+        return self._call("enqueue", [*k.priorities, k.scheduled, k.wakeup], args, _as_int)
+
+    def claim(
+        self, worker_id: str, now_ms: int, lease_deadline_ms: int, max_jobs: int, id_base: str
+    ) -> ScriptCall[list[ClaimedJob]]:
+        k = self.keys
+        return self._call(
+            "claim",
+            [*k.priorities, k.inflight, k.wakeup],
+            [k.job_prefix, worker_id, now_ms, lease_deadline_ms, max_jobs, id_base],
+            _parse_claimed,
+        )
+
+    def complete(self, owned: Sequence[tuple[str, str]]) -> ScriptCall[list[str]]:
+        """``owned``: (job id, owner token) pairs. Replies with the ids no longer owned."""
+        k = self.keys
+        return self._call(
+            "complete", [k.inflight, k.stats], [k.job_prefix, *_pairs(owned)], _as_str_list
+        )
+
+    def defer(
+        self,
+        target_key: str,
+        job_id: str,
+        owner: str,
+        due_ms: int,
+        attempts: int | None,
+        error_json: str,
+        now_ms: int,
+    ) -> ScriptCall[int]:
+        k = self.keys
+        return self._call(
+            "defer",
+            [k.inflight, target_key, k.stats],
+            [
+                k.job_prefix,
+                job_id,
+                owner,
+                due_ms,
+                "" if attempts is None else attempts,
+                error_json,
+                now_ms,
+            ],
+            _as_int,
+        )
+
+    def bury(
+        self,
+        job_id: str,
+        owner: str,
+        attempts: int,
+        error_json: str,
+        now_ms: int,
+        *,
+        attempt_failed: bool,
+    ) -> ScriptCall[int]:
+        k = self.keys
+        return self._call(
+            "bury",
+            [k.inflight, k.dead_letter, k.stats],
+            [
+                k.job_prefix,
+                job_id,
+                owner,
+                attempts,
+                error_json,
+                now_ms,
+                "1" if attempt_failed else "0",
+            ],
+            _as_int,
+        )
+
+    def hand_back(self, owned: Sequence[tuple[str, str]]) -> ScriptCall[int]:
+        k = self.keys
+        return self._call(
+            "hand_back",
+            [k.inflight, *k.priorities, k.wakeup],
+            [k.job_prefix, *_pairs(owned)],
+            _as_int,
+        )
+
+    def recover(
+        self, now_ms: int, limit: int, default_max_retries: int, error_json: str
+    ) -> ScriptCall[tuple[int, int]]:
+        k = self.keys
+        return self._call(
+            "recover",
+            [k.inflight, *k.priorities, k.dead_letter, k.stats, k.wakeup],
+            [k.job_prefix, now_ms, limit, default_max_retries, error_json],
+            _as_int_pair,
+        )
+
+    def promote(
+        self, source_key: str, max_due_ms: int | str, limit: int, *, front: bool
+    ) -> ScriptCall[tuple[int, int]]:
+        k = self.keys
+        return self._call(
+            "promote",
+            [source_key, *k.priorities, k.wakeup],
+            [k.job_prefix, max_due_ms, limit, "front" if front else "back"],
+            _as_int_pair,
+        )
+
+    def renew(
+        self, lease_deadline_ms: int, owned: Sequence[tuple[str, str]]
+    ) -> ScriptCall[list[str]]:
+        k = self.keys
+        return self._call(
+            "renew",
+            [k.inflight],
+            [k.job_prefix, lease_deadline_ms, *_pairs(owned)],
+            _as_str_list,
+        )
+
+    def checkpoint(self, job_id: str, owner: str, field: str, value: str) -> ScriptCall[int]:
+        return self._call("checkpoint", [self.keys.job(job_id)], [owner, field, value], _as_int)
+
+    def requeue_dead(
+        self, job_ids: Sequence[str], *, requeue_all: bool, priority: int | None
+    ) -> ScriptCall[list[str]]:
+        k = self.keys
+        return self._call(
+            "requeue_dead",
+            [k.dead_letter, *k.priorities, k.wakeup],
+            [
+                k.job_prefix,
+                "" if priority is None else priority,
+                "1" if requeue_all else "0",
+                *job_ids,
+            ],
+            _as_str_list,
+        )
+
+    def trim_dead_letter(self, oldest_kept_ms: int, max_jobs: int) -> ScriptCall[int]:
+        k = self.keys
+        return self._call(
+            "trim_dead_letter",
+            [k.dead_letter, k.stats],
+            [k.job_prefix, oldest_kept_ms, max_jobs],
+            _as_int,
+        )
+
+    def clear(self, queue_keys: Sequence[str]) -> ScriptCall[int]:
+        return self._call("clear", queue_keys, [self.keys.job_prefix], _as_int)
+
+    def rate_reserve(
+        self,
+        rate_key: str,
+        now_ms: int,
+        member: str,
+        max_per_day: int | None,
+        max_per_hour: int | None,
+        min_interval_ms: int,
+    ) -> ScriptCall[tuple[int, int]]:
+        k = self.keys
+        return self._call(
+            "rate_reserve",
+            [k.rate_log(rate_key), k.rate_blocked(rate_key), k.rate_keys],
+            [
+                rate_key,
+                now_ms,
+                member,
+                "" if max_per_day is None else max_per_day,
+                "" if max_per_hour is None else max_per_hour,
+                min_interval_ms,
+            ],
+            _as_int_pair,
+        )
+
+    def rate_block(self, rate_key: str, blocked_until_ms: int, now_ms: int) -> ScriptCall[int]:
+        k = self.keys
+        return self._call(
+            "rate_block",
+            [k.rate_blocked(rate_key), k.rate_keys],
+            [rate_key, blocked_until_ms, now_ms],
+            _as_int,
+        )
+
+
+__all__ = ["SCRIPT_NAMES", "ClaimedJob", "EnqueueItem", "QueueScripts", "ScriptCall", "_identity"]

@@ -1,0 +1,43 @@
+"""Shared fixtures: a real throwaway redis-server per session (or per test), and fakeredis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import uuid4
+
+import fakeredis
+import pytest
+from fakeredis.aioredis import FakeRedis
+
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the whole session; tests isolate themselves by namespace."""
+    with RedisServer(tmp_path_factory.mktemp("redis-session")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A key prefix no other test uses, so nothing ever needs flushing."""
+    return f"t{uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def fresh_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server with AOF (fsync always), for tests that kill or restart Redis."""
+    with RedisServer(tmp_path_factory.mktemp("redis-fresh"), appendonly=True) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_redis() -> FakeRedis:
+    """In-memory async Redis with Lua; its own FakeServer so no state leaks between tests."""
+    return FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
