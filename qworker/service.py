@@ -20,7 +20,7 @@ from qworker.connection import CONNECTION_ERRORS, ScriptRunner, async_client, un
 from qworker.errors import JobNotFound, PayloadTooLarge, ValidationFailed
 from qworker.jobs.base import BaseJobParams, JobFactory
 from qworker.keys import PRIORITIES, STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
-from qworker.models import JobRecord, QueueStats, RequeueResult, WorkerInfo
+from qworker.models import JobRecord, QueueStats, RateLimitStats, RequeueResult, WorkerInfo
 from qworker.scripts import EnqueueItem, QueueScripts, ScriptCall
 
 # One script call carries at most this many jobs, so a huge batch never blocks Redis for long.
@@ -248,6 +248,27 @@ class QueueService:
             for worker_id, row in zip(worker_ids, rows, strict=True)
             if row
         ]
+
+    async def get_rate_limit_stats(self) -> list[RateLimitStats]:
+        """Every rate-limit key workers have used, with the limits they enforce and the usage."""
+        from qworker.rate_limiter import RateLimit, rate_limit_stats
+
+        try:
+            known: dict[str, str] = await self.redis.hgetall(self.keys.rate_keys)
+            stats = []
+            for rate_key, encoded in sorted(known.items()):
+                day, hour, interval_ms = encoded.split("|")
+                limit = RateLimit(
+                    max_per_day=int(day) if day else None,
+                    max_per_hour=int(hour) if hour else None,
+                    min_interval_minutes=int(interval_ms or 0) / 60_000,
+                )
+                stats.append(
+                    await rate_limit_stats(self.redis, self.keys, rate_key, limit, self.clock)
+                )
+        except CONNECTION_ERRORS as exc:
+            raise unavailable(self.redis_url, exc) from exc
+        return stats
 
     # -- operating -------------------------------------------------------------------------
 
