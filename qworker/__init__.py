@@ -33,7 +33,20 @@ _LAZY = {
     "RateLimitedJobError": "qworker.errors",
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = [
+    "BaseJob",
+    "BaseJobParams",
+    "JobFactory",
+    "PermanentJobError",
+    "QueueService",
+    "RateLimitedJobError",
+    "RateLimiter",
+    "RetryableJobError",
+    "TweetJob",
+    "TweetJobParams",
+    "Worker",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

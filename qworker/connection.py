@@ -77,10 +77,10 @@ class ScriptRunner:
 
     async def run(self, call: ScriptCall[T]) -> T:
         try:
-            reply = await self.client.execute_command(*call.command())
+            reply = await self.client.execute_command(*call.command())  # type: ignore[no-untyped-call]
         except NoScriptError:
             await self.load_all()
-            reply = await self.client.execute_command(*call.command())
+            reply = await self.client.execute_command(*call.command())  # type: ignore[no-untyped-call]
         return call.parse(reply)
 
     async def run_many(self, calls: Sequence[ScriptCall[Any]]) -> list[Any]:
@@ -115,8 +115,8 @@ class SyncScriptRunner:
 
     def run(self, call: ScriptCall[T]) -> T:
         try:
-            reply = self.client.execute_command(*call.command())
+            reply = self.client.execute_command(*call.command())  # type: ignore[no-untyped-call]
         except NoScriptError:
             self.client.script_load(call.script.source)
-            reply = self.client.execute_command(*call.command())
+            reply = self.client.execute_command(*call.command())  # type: ignore[no-untyped-call]
         return call.parse(reply)

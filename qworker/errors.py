@@ -2,8 +2,9 @@
 
 Two families live here:
 
-* ``QworkerError`` and its subclasses: things qworker itself reports (bad input, missing job, Redis gone).
-* ``JobError`` and its subclasses: raised *by a job's* ``execute()`` to steer what happens to it next.
+* ``QworkerError`` and its subclasses: what qworker itself reports (bad input, no such job,
+  Redis gone).
+* ``JobError`` and its subclasses: raised by a job's ``execute()`` to steer what happens next.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def backoff_delay_s(attempt: int, policy: RetryPolicy, rng: random.Random) -> fl
     so that jobs failing together do not come back together."""
     exponent = max(attempt - 1, 0)
     delay_s = min(policy.base_delay_s * (2**exponent), policy.max_delay_s)
-    return delay_s * (1.0 + policy.jitter * rng.random())
+    return float(delay_s * (1.0 + policy.jitter * rng.random()))
 
 
 def decide_after_failure(

@@ -122,11 +122,9 @@ class RateLimiter:
 
     async def block_until(self, until_ms: int) -> int:
         """The remote side refused until ``until_ms``: no worker tries before then."""
-        return int(
-            await self.runner.run(
-                self.scripts.rate_block(self.rate_key, until_ms, self.clock.now_ms())
-            )
-        )
+        call = self.scripts.rate_block(self.rate_key, until_ms, self.clock.now_ms())
+        blocked_until_ms: int = await self.runner.run(call)
+        return blocked_until_ms
 
     async def get_stats(self) -> RateLimitStats:
         return await rate_limit_stats(self.redis, self.keys, self.rate_key, self.limit, self.clock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -185,7 +185,7 @@ class QueueService:
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         try:
-            fields = await self.redis.hgetall(self.keys.job(job_id))
+            fields = cast(dict[str, str], await self.redis.hgetall(self.keys.job(job_id)))
         except CONNECTION_ERRORS as exc:
             raise unavailable(self.redis_url, exc) from exc
         return JobRecord.from_hash(job_id, fields) if fields else None
@@ -206,7 +206,9 @@ class QueueService:
         if limit < 1:
             raise ValidationFailed(f"limit must be at least 1, not {limit}")
         try:
-            job_ids = await self.redis.zrevrange(self.keys.dead_letter, 0, limit - 1)
+            job_ids = cast(
+                list[str], await self.redis.zrevrange(self.keys.dead_letter, 0, limit - 1)
+            )
             return await self._records(job_ids)
         except CONNECTION_ERRORS as exc:
             raise unavailable(self.redis_url, exc) from exc
@@ -224,7 +226,7 @@ class QueueService:
     async def list_workers(self) -> list[WorkerInfo]:
         """Live workers: those whose heartbeat record has not expired."""
         try:
-            worker_ids = await self.redis.zrange(self.keys.workers, 0, -1)
+            worker_ids = cast(list[str], await self.redis.zrange(self.keys.workers, 0, -1))
             pipe = self.redis.pipeline(transaction=False)
             for worker_id in worker_ids:
                 pipe.hgetall(self.keys.worker(worker_id))
@@ -254,7 +256,7 @@ class QueueService:
         from qworker.rate_limiter import RateLimit, rate_limit_stats
 
         try:
-            known: dict[str, str] = await self.redis.hgetall(self.keys.rate_keys)
+            known = cast(dict[str, str], await self.redis.hgetall(self.keys.rate_keys))
             stats = []
             for rate_key, encoded in sorted(known.items()):
                 day, hour, interval_ms = encoded.split("|")
@@ -285,8 +287,8 @@ class QueueService:
             moved, _next_due_ms = await self.run(
                 self.scripts.promote(self.keys.retry, max_due, DRAIN_CHUNK, front=False)
             )
-            moved_total += moved
-            if moved < DRAIN_CHUNK:
+            moved_total += int(moved)
+            if int(moved) < DRAIN_CHUNK:
                 return moved_total
 
     async def requeue_dead(

@@ -431,9 +431,9 @@ class Worker:
             self._complete(running)
             self._log_outcome(running, job, "done", str(exc) or "already done")
             return
-        if limiter is not None and reservation is not None:
-            if isinstance(exc, JobError) and not exc.reached_remote:
-                await limiter.release(reservation)
+        gave_back = isinstance(exc, JobError) and not exc.reached_remote
+        if limiter is not None and reservation is not None and gave_back:
+            await limiter.release(reservation)
         if isinstance(exc, RateLimitedJobError):
             reset_ms = int(exc.reset_at * 1000)
             if limiter is not None:
@@ -542,7 +542,7 @@ class Worker:
             await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await asyncio.wait_for(self._flush_settlements(), timeout=5)
-        except (TimeoutError, *CONNECTION_ERRORS) as exc:
+        except (TimeoutError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
             log.warning(
                 "could not settle %d job(s) at shutdown (%s); their leases will expire",
                 len(self._settlements),
