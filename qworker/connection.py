@@ -84,8 +84,18 @@ class ScriptRunner:
         return call.parse(reply)
 
     async def run_many(self, calls: Sequence[ScriptCall[Any]]) -> list[Any]:
-        """Run calls in one pipeline (one round trip). A call refused with NOSCRIPT did not run,
-        so only those are sent again once the scripts are loaded."""
+        """Run calls in one pipeline (one round trip); the first error is raised."""
+        replies = await self.run_each(calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def run_each(self, calls: Sequence[ScriptCall[Any]]) -> list[Any]:
+        """Run calls in one pipeline; each result is the parsed reply or the error of that call.
+
+        A call refused with NOSCRIPT did not run, so only those are sent again once the scripts
+        are loaded. A lost connection raises: then nobody knows which calls ran."""
         if not calls:
             return []
         replies = await self._pipeline(calls)
@@ -95,10 +105,10 @@ class ScriptRunner:
             again = await self._pipeline([calls[i] for i in missing])
             for index, reply in zip(missing, again, strict=True):
                 replies[index] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
+        return [
+            reply if isinstance(reply, Exception) else call.parse(reply)
+            for call, reply in zip(calls, replies, strict=True)
+        ]
 
     async def _pipeline(self, calls: Sequence[ScriptCall[Any]]) -> list[Any]:
         pipe: AsyncPipeline = self.client.pipeline(transaction=False)

@@ -19,7 +19,9 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+import redis
 
 from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
@@ -45,7 +47,7 @@ from qworker.service import QueueService
 
 log = logging.getLogger("qworker.worker")
 
-MAINTENANCE_INTERVAL_S = 1.0
+PROMOTE_INTERVAL_S = 1.0
 MAINTENANCE_BATCH = 500
 IDLE_POLL_S = 1.0
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -124,7 +126,10 @@ class Worker:
         self._stop_requested = asyncio.Event()
         self._stop_now = False
         self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
-        self._next_maintenance = 0.0
+        self._next_promotion = 0.0
+        self._next_recovery = 0.0
+        # Expired leases are looked for a few times per lease, and at least every 15 s.
+        self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
         self._next_due_ms: int | None = None
         self._heartbeat: Heartbeat | None = None
         self._redis_down_since: float | None = None
@@ -186,7 +191,9 @@ class Worker:
                 if not await self._step():
                     return
                 self._redis_back()
-            except CONNECTION_ERRORS as exc:
+            except redis.RedisError as exc:
+                # Connection loss, a restart still loading its data, a replica that became
+                # read-only in a failover: all pass with time, so wait and try again.
                 await self._redis_down(exc)
 
     async def _step(self) -> bool:
@@ -210,43 +217,51 @@ class Worker:
         if self._running:
             await self._wait_for_a_free_slot()
             return True
-        self._next_maintenance = 0.0
-        return await self._maintain_if_due() > 0
+        return await self._maintain_if_due(force=True) > 0
 
     # -- claim -----------------------------------------------------------------------------
 
     async def _settle_and_claim(self, free: int) -> list[ClaimedJob]:
+        """Send the settlements of finished jobs and a claim for ``free`` new ones in one
+        round trip."""
         now_ms = self.clock.now_ms()
         claim = self.scripts.claim(
             self.worker_id, now_ms, now_ms + self.lease_ms, free, uuid.uuid4().hex
         )
-        settlements, self._settlements = self._settlements, []
-        try:
-            replies = await self.service.runner.run_many([*settlements, claim])
-        except BaseException:
-            self._settlements = settlements + self._settlements
-            raise
-        self._report_settlements(settlements, replies[:-1])
-        claimed: list[ClaimedJob] = replies[-1]
-        return claimed
+        replies = await self._send_settlements(claim)
+        claimed = replies[-1]
+        if isinstance(claimed, Exception):
+            raise claimed
+        return cast(list[ClaimedJob], claimed)
 
     async def _flush_settlements(self) -> None:
+        await self._send_settlements()
+
+    async def _send_settlements(self, *extra: ScriptCall[Any]) -> list[Any]:
+        """Run the buffered settlements (plus ``extra`` calls). A settlement Redis refused is
+        kept for the next round; on a lost connection all of them are, since any may not have
+        run (settling twice is harmless: the second finds the job no longer owned)."""
         settlements, self._settlements = self._settlements, []
-        if not settlements:
-            return
+        if not settlements and not extra:
+            return []
         try:
-            replies = await self.service.runner.run_many(settlements)
+            replies = await self.service.runner.run_each([*settlements, *extra])
         except BaseException:
             self._settlements = settlements + self._settlements
             raise
-        self._report_settlements(settlements, replies)
+        for call, reply in zip(settlements, replies, strict=False):
+            if isinstance(reply, Exception):
+                log.error("Redis refused to settle a job (%s); will try again", reply)
+                self._settlements.append(call)
+            else:
+                self._report_settlement(call, reply)
+        return replies[len(settlements) :]
 
-    def _report_settlements(self, calls: list[ScriptCall[Any]], replies: list[Any]) -> None:
-        for call, reply in zip(calls, replies, strict=True):
-            if call.script.name == "complete" and reply:
-                log.warning("lease lost before acknowledging %s; another worker owns it", reply)
-            elif call.script.name in ("defer", "bury") and reply == 0:
-                log.warning("lease lost before settling %s; another worker owns it", call.args[1])
+    def _report_settlement(self, call: ScriptCall[Any], reply: Any) -> None:
+        if call.script.name == "complete" and reply:
+            log.warning("lease lost before acknowledging %s; another worker owns it", reply)
+        elif call.script.name in ("defer", "bury") and reply == 0:
+            log.warning("lease lost before settling %s; another worker owns it", call.args[1])
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -261,7 +276,7 @@ class Worker:
         self._job_finished.clear()
 
     def _idle_timeout_s(self) -> float:
-        timeout_s = min(self.idle_poll_s, max(self._next_maintenance - time.monotonic(), 0.0))
+        timeout_s = min(self.idle_poll_s, max(self._next_promotion - time.monotonic(), 0.0))
         if self._next_due_ms is not None:
             timeout_s = min(timeout_s, max(self._next_due_ms - self.clock.now_ms(), 0) / 1000)
         return max(timeout_s, 0.01)
@@ -295,31 +310,58 @@ class Worker:
 
     # -- maintenance -----------------------------------------------------------------------
 
-    async def _maintain_if_due(self) -> int:
-        """Promote due retries, scheduled and parked jobs; recover expired leases; trim the
-        dead-letter queue. Returns how many jobs became ready."""
+    async def _maintain_if_due(self, *, force: bool = False) -> int:
+        """Promote due retries, scheduled and parked jobs (every second, or when one is due);
+        recover expired leases and trim the dead-letter queue (a few times per lease).
+        Returns how many jobs became ready."""
         now = time.monotonic()
         due = self._next_due_ms is not None and self._next_due_ms <= self.clock.now_ms()
-        if now < self._next_maintenance and not due:
+        promote = force or due or now >= self._next_promotion
+        recover = force or now >= self._next_recovery
+        if not (promote or recover):
             return 0
-        self._next_maintenance = now + MAINTENANCE_INTERVAL_S
-        k, s = self.keys, self.scripts
+        moved = 0
+        calls: list[ScriptCall[Any]] = []
+        if promote:
+            self._next_promotion = now + PROMOTE_INTERVAL_S
+            calls += self._promote_calls()
+        if recover:
+            self._next_recovery = now + self.recovery_interval_s
+            calls += self._recover_calls()
+        replies = await self.service.runner.run_many(calls)
+        if promote:
+            moved += self._after_promote(replies[:3])
+        if recover:
+            moved += self._after_recover(*replies[-2:])
+        return moved
+
+    def _promote_calls(self) -> list[ScriptCall[Any]]:
+        k, s, now_ms = self.keys, self.scripts, self.clock.now_ms()
+        return [
+            s.promote(k.retry, now_ms, MAINTENANCE_BATCH, front=False),
+            s.promote(k.scheduled, now_ms, MAINTENANCE_BATCH, front=False),
+            s.promote(k.parked, now_ms, MAINTENANCE_BATCH, front=True),
+        ]
+
+    def _after_promote(self, replies: list[tuple[int, int]]) -> int:
+        (retried, next_retry), (scheduled, next_scheduled), (parked, next_parked) = replies
+        dues = [ms for ms in (next_retry, next_scheduled, next_parked) if ms >= 0]
+        self._next_due_ms = min(dues) if dues else None
+        if retried + scheduled + parked:
+            log.debug("promoted %d retry, %d scheduled, %d parked", retried, scheduled, parked)
+        return retried + scheduled + parked
+
+    def _recover_calls(self) -> list[ScriptCall[Any]]:
         now_ms = self.clock.now_ms()
         oldest_kept_ms = now_ms - int(self.settings.dead_letter_max_age_days * 86_400_000)
         lost_error = _error_json("LeaseExpired", "the worker running this job stopped answering")
-        replies = await self.service.runner.run_many(
-            [
-                s.promote(k.retry, now_ms, MAINTENANCE_BATCH, front=False),
-                s.promote(k.scheduled, now_ms, MAINTENANCE_BATCH, front=False),
-                s.promote(k.parked, now_ms, MAINTENANCE_BATCH, front=True),
-                s.recover(now_ms, MAINTENANCE_BATCH, DEFAULT_MAX_RETRIES, lost_error),
-                s.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs),
-            ]
-        )
-        (retried, next_retry), (scheduled, next_scheduled), (parked, next_parked) = replies[:3]
-        (requeued, buried), dropped = replies[3], replies[4]
-        dues = [ms for ms in (next_retry, next_scheduled, next_parked) if ms >= 0]
-        self._next_due_ms = min(dues) if dues else None
+        return [
+            self.scripts.recover(now_ms, MAINTENANCE_BATCH, DEFAULT_MAX_RETRIES, lost_error),
+            self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs),
+        ]
+
+    def _after_recover(self, recovered: tuple[int, int], dropped: int) -> int:
+        requeued, buried = recovered
         if requeued or buried:
             log.warning(
                 "recovered %d job(s) from workers that stopped answering (%d to dead letter)",
@@ -328,10 +370,7 @@ class Worker:
             )
         if dropped:
             log.warning("dead-letter retention cap dropped %d oldest job(s)", dropped)
-        moved = int(retried + scheduled + parked + requeued)
-        if retried + scheduled + parked:
-            log.debug("promoted %d retry, %d scheduled, %d parked", retried, scheduled, parked)
-        return moved
+        return requeued
 
     # -- running one job -------------------------------------------------------------------
 

@@ -131,6 +131,10 @@ class TweetJobParams(BaseJobParams):
 
 
 # -- the job -------------------------------------------------------------------------------------
+class DuplicateContentError(PermanentJobError):
+    """X refused the text because the account already posted it (403 duplicate content)."""
+
+
 class TweetJob(BaseJob[TweetJobParams]):
     """Posts ``params.content`` once; see the module docstring for the at-most-once protocol."""
 
@@ -176,7 +180,7 @@ class TweetJob(BaseJob[TweetJobParams]):
         try:
             await self.context.checkpoint(SENDING_CHECKPOINT, "0")
         except Exception:
-            log.debug("could not clear %s on job %s", SENDING_CHECKPOINT, self.context.job_id)
+            log.warning("could not clear %s on job %s", SENDING_CHECKPOINT, self.context.job_id)
 
     def get_rate_limit_key(self) -> str:
         return JOB_TYPE
@@ -198,10 +202,6 @@ class TweetJob(BaseJob[TweetJobParams]):
         if len(text) > DESCRIBE_CHARS:
             text = text[: DESCRIBE_CHARS - 1] + "…"
         return f'tweet "{text}"'
-
-
-class DuplicateContentError(PermanentJobError):
-    """X refused the text because the account already posted it (403 duplicate content)."""
 
 
 # -- clients -------------------------------------------------------------------------------------

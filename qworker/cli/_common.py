@@ -1,0 +1,133 @@
+"""What every command shares: the global options, settings, a service, and the event loop.
+
+Heavy modules (pydantic-settings, redis, the service) are imported inside these functions, so a
+command pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from qworker.cli._errors import UsageError
+from qworker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from qworker.config import Settings
+    from qworker.service import QueueService
+
+T = TypeVar("T")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclass
+class CliState:
+    """The global options, kept on the Typer context for every command."""
+
+    redis_url: str | None = None
+    namespace: str | None = None
+    debug: bool = False
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings from the environment and ``.env``, with the global options on top."""
+        from pydantic import ValidationError
+
+        from qworker.config import Settings
+
+        if self.redis_url is not None:
+            overrides["redis_url"] = self.redis_url
+        if self.namespace is not None:
+            overrides["namespace"] = self.namespace
+        try:
+            return Settings(**overrides)
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid settings: {_describe_settings_error(exc)}") from None
+
+
+def _describe_settings_error(exc: Any) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in error["loc"])
+        parts.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+    return "; ".join(parts)
+
+
+def state_of(ctx: typer.Context) -> CliState:
+    state = ctx.find_object(CliState)
+    return state if state is not None else CliState()
+
+
+def open_service(settings: Settings) -> QueueService:
+    """A QueueService for ``settings``; a malformed Redis URL is a usage error."""
+    from qworker.config import mask_url
+    from qworker.service import QueueService
+
+    try:
+        return QueueService(settings=settings)
+    except ValueError as exc:
+        raise UsageError(f"invalid Redis URL {mask_url(settings.redis_url)}: {exc}") from None
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def with_service(settings: Settings, action: Callable[[QueueService], Awaitable[T]]) -> T:
+    """Open a service, run ``action`` with it, close it: one event loop per command."""
+    service = open_service(settings)
+
+    async def go() -> T:
+        async with service:
+            return await action(service)
+
+    return run(go())
+
+
+def parse_duration_s(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m``, ``500ms`` -> seconds."""
+    value = text.strip().lower()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    position, total_s = 0, 0.0
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != position:
+            break
+        total_s += float(match.group(1)) * _UNIT_S[match.group(2)]
+        position = match.end()
+    if position != len(value) or not value:
+        raise UsageError(f"cannot read the duration {text!r}; use e.g. 90s, 10m, 2h or 1h30m")
+    return total_s
+
+
+def parse_time_ms(text: str) -> int:
+    """An ISO-8601 time (``2024-05-01T09:30``, ``...Z``, ``...+02:00``; local time if no zone)
+    as epoch milliseconds."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"cannot read the time {text!r}; use ISO-8601, e.g. 2025-05-01T09:30:00+02:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a naive time is the local time of this machine
+    return int(moment.timestamp() * 1000)
+
+
+def schedule(delay: str | None, at: str | None) -> tuple[float | None, int | None]:
+    """``--delay``/``--at`` as the service's ``(delay_s, run_at_ms)``."""
+    if delay is not None and at is not None:
+        raise UsageError("give --delay or --at, not both")
+    delay_s = parse_duration_s(delay) if delay is not None else None
+    if delay_s is not None and delay_s < 0:
+        raise UsageError(f"--delay must not be negative, not {delay!r}")
+    return delay_s, parse_time_ms(at) if at is not None else None

@@ -1,0 +1,152 @@
+"""``qworker enqueue tweet|json``: validate a job, queue it, print its id.
+
+Cron lines run this often, so it starts fast: no Rich, no worker, no tweepy; the service and
+pydantic are imported inside the commands. Output is the bare job id (``id=$(qworker enqueue
+tweet hi)``) or, with ``--json``, the whole job record.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from qworker.cli._common import schedule, state_of, with_service
+from qworker.cli._errors import UsageError
+
+if TYPE_CHECKING:
+    from qworker.models import JobRecord
+    from qworker.service import QueueService
+
+app = typer.Typer(
+    help="Put a job on the queue and print its id.",
+    no_args_is_help=True,
+    epilog='Example: qworker enqueue tweet "Hello from cron" --priority 2',
+)
+
+PriorityOption = Annotated[
+    int,
+    typer.Option(
+        "--priority", "-p", min=1, max=4, help="1 (urgent), 2 (high), 3 (normal) or 4 (low)."
+    ),
+]
+DelayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--delay", metavar="DURATION", help="Make it ready later: 90s, 10m, 2h, 1h30m."
+    ),
+]
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="TIME",
+        help="Make it ready at an ISO-8601 time (local time unless it has a zone).",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the whole job record as JSON instead of the id.")
+]
+ImportOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--import",
+        metavar="MODULE",
+        help="Import a module that registers job types (repeatable).",
+    ),
+]
+
+
+@app.command(
+    "tweet",
+    epilog=(
+        'Example: qworker enqueue tweet "Release 1.2 is out" -p 2 --delay 10m '
+        "(or: echo text | qworker enqueue tweet -)"
+    ),
+)
+def enqueue_tweet(
+    ctx: typer.Context,
+    text: Annotated[
+        str, typer.Argument(help="The tweet's text, or - to read it from stdin.", show_default=False)
+    ],
+    priority: PriorityOption = 3,
+    media_ids: Annotated[
+        list[str] | None,
+        typer.Option("--media-id", metavar="ID", help="An uploaded media id (repeatable)."),
+    ] = None,
+    delay: DelayOption = None,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue a tweet; prints the job id."""
+    job_data: dict[str, Any] = {"job_type": "tweet", "content": _read(text)}
+    if media_ids:
+        job_data["media_ids"] = list(media_ids)
+    _enqueue(ctx, job_data, priority, delay, at, as_json, [])
+
+
+@app.command(
+    "json",
+    epilog=(
+        """Example: qworker enqueue json '{"job_type": "tweet", "content": "hi"}' -p 1"""
+        " --import myapp.jobs"
+    ),
+)
+def enqueue_json(
+    ctx: typer.Context,
+    job: Annotated[
+        str,
+        typer.Argument(
+            metavar="JOB_JSON",
+            help='The job as a JSON object with a "job_type", or - to read it from stdin.',
+            show_default=False,
+        ),
+    ],
+    priority: PriorityOption = 3,
+    imports: ImportOption = None,
+    delay: DelayOption = None,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue a job of any registered type (plugins included); prints the job id."""
+    raw = _read(job)
+    try:
+        job_data = json.loads(raw)
+    except ValueError as exc:
+        raise UsageError(f"the job is not valid JSON: {exc}") from None
+    _enqueue(ctx, job_data, priority, delay, at, as_json, list(imports or []))
+
+
+def _read(text: str) -> str:
+    """The argument itself, or stdin for ``-`` (without its final newline)."""
+    return sys.stdin.read().rstrip("\r\n") if text == "-" else text
+
+
+def _enqueue(
+    ctx: typer.Context,
+    job_data: Any,
+    priority: int,
+    delay: str | None,
+    at: str | None,
+    as_json: bool,
+    imports: list[str],
+) -> None:
+    from qworker.jobs.base import JobFactory, load_job_modules
+
+    delay_s, run_at_ms = schedule(delay, at)
+    settings = state_of(ctx).settings()
+    load_job_modules([*settings.job_modules, *imports])
+    # Validate before connecting: a bad job is reported the same whether Redis is up or not.
+    params = JobFactory.validate_params(job_data)
+
+    async def action(service: QueueService) -> tuple[str, JobRecord | None]:
+        job_id = await service.add_job(params, priority, delay_s=delay_s, run_at_ms=run_at_ms)
+        return job_id, (await service.get_job(job_id) if as_json else None)
+
+    job_id, record = with_service(settings, action)
+    if as_json and record is not None:
+        sys.stdout.write(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
+    else:
+        sys.stdout.write(job_id + "\n")
