@@ -6,6 +6,7 @@ Redis URL is only ever shown through :func:`mask_url`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,6 +29,19 @@ class Settings(BaseSettings):
         default=DEFAULT_REDIS_URL,
         validation_alias=AliasChoices("QWORKER_REDIS_URL", "REDIS_URL"),
     )
+    # Sentinel: the sentinels to ask and the name of the master they watch; the URL then gives
+    # only the credentials and the db. Cluster: the URL names any node.
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_sentinel_master: str = ""
+    redis_cluster: bool = False
+    # TLS (with a rediss:// URL): the CA that signed the server's certificate (default: the
+    # system's), and a client certificate and key when the server asks for one.
+    redis_tls_ca: Path | None = None
+    redis_tls_cert: Path | None = None
+    redis_tls_key: Path | None = None
+    # After an enqueue, wait until this many replicas have the jobs (WAIT); 0: do not wait.
+    durable_replicas: int = Field(default=0, ge=0)
+    durable_timeout_ms: int = Field(default=1000, gt=0)
     namespace: str = ""
     job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lease_seconds: float = Field(default=60.0, gt=0)
@@ -60,6 +74,24 @@ class Settings(BaseSettings):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for address in value:
+                parse_address(str(address))  # raises ValueError with the reason
+        return value
+
+    @field_validator("redis_tls_ca", "redis_tls_cert", "redis_tls_key", mode="before")
+    @classmethod
+    def _empty_path_means_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        return [parse_address(address) for address in self.redis_sentinels]
+
     @field_validator("tweet_max_per_day", "tweet_max_per_hour", mode="before")
     @classmethod
     def _empty_means_unlimited(cls, value: object) -> object:
@@ -67,6 +99,15 @@ class Settings(BaseSettings):
 
     def masked_redis_url(self) -> str:
         return mask_url(self.redis_url)
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:26379`` for IPv6) as a pair; ValueError says what is wrong."""
+    host, sep, port = address.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} is not host:port")
+    return host, int(port)
 
 
 def mask_url(url: str) -> str:

@@ -3,21 +3,35 @@
 Clients are made with redis-py's own retries turned off: a command that may have run must not
 be sent twice behind our back (a retried claim or enqueue would double a job). The worker and the
 CLI decide what to retry, knowing which steps are safe to repeat.
+
+One factory for every kind of deployment, chosen by :class:`Settings`:
+
+* one server by URL: ``redis://``, ``rediss://`` (TLS) or ``unix://``;
+* Sentinel (``redis_sentinels`` + ``redis_sentinel_master``): every new connection asks the
+  sentinels where the master is, so after a failover the next connection reaches the new one.
+  A connection still open to a demoted master turns its READONLY reply into a ConnectionError;
+  either way the caller sees a connection error, and retrying later finds the new master;
+* Redis Cluster (``redis_cluster``): every script touches several keys, so every key of a
+  namespace must hash to one slot: the namespace must carry a hash tag such as ``{qw}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import AuthenticationError, NoScriptError
 from redis.retry import Retry
 
-from qworker.config import mask_url
-from qworker.errors import RedisUnavailable
+from qworker.config import Settings, mask_url
+from qworker.errors import ConfigurationError, RedisUnavailable
 from qworker.scripts import SCRIPT_NAMES, ScriptCall, load_script
 
 if TYPE_CHECKING:
@@ -36,29 +50,259 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
-
-def async_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_S,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
-    )
+NAMESPACE_HINT = (
+    "set a namespace with a hash tag, e.g. QWORKER_NAMESPACE='{qw}' or --namespace '{qw}' "
+    "(one namespace lives in one slot; use several namespaces to spread queues over the cluster)"
+)
 
 
-def sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_S,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
-    )
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """Where and how to connect: the connection part of Settings, or a bare URL."""
+
+    url: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str = ""
+    cluster: bool = False
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @classmethod
+    def of(cls, source: str | Settings) -> ConnectionSpec:
+        if isinstance(source, str):
+            return cls(source)
+        return cls(
+            url=source.redis_url,
+            sentinels=tuple(source.sentinel_addresses()),
+            sentinel_master=source.redis_sentinel_master,
+            cluster=source.redis_cluster,
+            tls_ca=_path(source.redis_tls_ca),
+            tls_cert=_path(source.redis_tls_cert),
+            tls_key=_path(source.redis_tls_key),
+        )
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+    @property
+    def is_sentinel(self) -> bool:
+        return bool(self.sentinels)
+
+    def check(self, namespace: str) -> None:
+        """Contradictory or incomplete settings, as one clear ConfigurationError."""
+        if bool(self.sentinels) != bool(self.sentinel_master):
+            raise ConfigurationError(
+                "Sentinel needs both QWORKER_REDIS_SENTINELS (host:port,...) and "
+                "QWORKER_REDIS_SENTINEL_MASTER (the master's name); only one is set"
+            )
+        if self.cluster and self.sentinels:
+            raise ConfigurationError(
+                "QWORKER_REDIS_CLUSTER and QWORKER_REDIS_SENTINELS exclude each other: "
+                "a Redis Cluster fails over by itself"
+            )
+        tls_files = {
+            "QWORKER_REDIS_TLS_CA": self.tls_ca,
+            "QWORKER_REDIS_TLS_CERT": self.tls_cert,
+            "QWORKER_REDIS_TLS_KEY": self.tls_key,
+        }
+        given = [name for name, path in tls_files.items() if path]
+        if given and self.scheme != "rediss":
+            raise ConfigurationError(
+                f"{', '.join(given)} set, but the Redis URL is {self.scheme}://; "
+                "use rediss:// to connect over TLS"
+            )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigurationError(
+                "QWORKER_REDIS_TLS_CERT and QWORKER_REDIS_TLS_KEY go together "
+                "(the client certificate and its private key)"
+            )
+        if self.cluster:
+            self._check_cluster(namespace)
+
+    def _check_cluster(self, namespace: str) -> None:
+        if self.scheme not in ("redis", "rediss"):
+            raise ConfigurationError(
+                "Redis Cluster needs a redis:// or rediss:// URL naming one of its nodes"
+            )
+        if _url_db(self.url) != 0:
+            raise ConfigurationError("Redis Cluster has only db 0; remove the db from the URL")
+        if hash_tag(namespace) is None:
+            raise ConfigurationError(
+                f"Redis Cluster needs every qworker key in one slot, and the namespace "
+                f"{namespace!r} has no hash tag: {NAMESPACE_HINT}"
+            )
+
+
+def hash_tag(namespace: str) -> str | None:
+    """The hash tag every key of ``namespace`` hashes by, as Redis Cluster finds it: the text
+    between the first ``{`` and the next ``}``, if not empty. Keys start with the namespace, so
+    its tag is the tag of every key."""
+    start = namespace.find("{")
+    end = namespace.find("}", start + 1) if start >= 0 else -1
+    if end <= start + 1:
+        return None
+    return namespace[start + 1 : end]
+
+
+def _path(value: object) -> str | None:
+    return str(value) if value else None
+
+
+def _url_db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    try:
+        return int(path) if path else 0
+    except ValueError:
+        raise ValueError(f"the db in the Redis URL must be a number, not {path!r}") from None
+
+
+def _options(spec: ConnectionSpec) -> dict[str, Any]:
+    """What every client gets: text replies, timeouts, no retries, and TLS files if any."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        # Another program may push bytes that are not UTF-8: they must reach the worker (and
+        # the dead-letter queue) as a bad payload, not crash it while decoding the reply.
+        "encoding_errors": "replace",
+        "socket_connect_timeout": SOCKET_CONNECT_TIMEOUT_S,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    return options | _tls_options(spec)
+
+
+def _tls_options(spec: ConnectionSpec) -> dict[str, Any]:
+    if spec.scheme != "rediss":
+        return {}
+    options: dict[str, Any] = {}
+    for name, path in (
+        ("ssl_ca_certs", spec.tls_ca),
+        ("ssl_certfile", spec.tls_cert),
+        ("ssl_keyfile", spec.tls_key),
+    ):
+        if path:
+            options[name] = path
+    return options
+
+
+def _sentinel_options(spec: ConnectionSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(options of the master's connections, options of the sentinels' connections). The URL
+    gives only the credentials and the db; with rediss:// the sentinels are reached over TLS
+    too, with the same files."""
+    parts = urlsplit(spec.url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigurationError(
+            "with Sentinel the Redis URL must be redis:// or rediss:// (it gives the "
+            "credentials and the db; the sentinels give the master's address)"
+        )
+    tls = parts.scheme == "rediss"
+    master = _options(spec) | {"db": _url_db(spec.url), "ssl": tls}
+    if parts.username:
+        master["username"] = unquote(parts.username)
+    if parts.password:
+        master["password"] = unquote(parts.password)
+    sentinel = {
+        "socket_connect_timeout": SOCKET_CONNECT_TIMEOUT_S,
+        "socket_timeout": SOCKET_CONNECT_TIMEOUT_S,
+        "ssl": tls,
+        **_tls_options(spec),
+    }
+    return master, sentinel
+
+
+class _AsyncSentinelMaster(aioredis.Redis):
+    """The master of a Sentinel group; closing it closes the connections to the sentinels."""
+
+    sentinel_client: aiosentinel.Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        try:
+            await super().aclose(close_connection_pool)
+        finally:
+            if self.sentinel_client is not None:
+                await self.sentinel_client.aclose()
+
+
+class _SyncSentinelMaster(redis.Redis):
+    sentinel_client: redis.sentinel.Sentinel | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.sentinel_client is not None:
+                self.sentinel_client.close()
+
+
+def async_client(source: str | Settings, *, namespace: str | None = None) -> aioredis.Redis:
+    """A client for the event loop. A bare URL connects to that one server; Settings bring
+    Sentinel, Cluster and TLS files. ``namespace`` (default: the settings' own) is checked for
+    the hash tag a cluster needs.
+
+    A cluster client is returned typed as ``Redis``: it has the same commands, pipelines and
+    ``aclose``, which is all qworker uses, and routes each one by its key's slot."""
+    spec = ConnectionSpec.of(source)
+    spec.check(_namespace_of(source, namespace))
+    if spec.cluster:
+        cluster = aioredis.RedisCluster.from_url(spec.url, **_options(spec))
+        return cast(aioredis.Redis, cluster)
+    if spec.is_sentinel:
+        master_options, sentinel_options = _sentinel_options(spec)
+        sentinel = aiosentinel.Sentinel(  # type: ignore[no-untyped-call]
+            list(spec.sentinels), sentinel_kwargs=sentinel_options
+        )
+        client = sentinel.master_for(
+            spec.sentinel_master, redis_class=_AsyncSentinelMaster, **master_options
+        )
+        assert isinstance(client, _AsyncSentinelMaster)
+        client.sentinel_client = sentinel
+        return client
+    return aioredis.Redis.from_url(spec.url, **_options(spec))
+
+
+def sync_client(source: str | Settings, *, namespace: str | None = None) -> redis.Redis:
+    """The same for threads (the heartbeat)."""
+    spec = ConnectionSpec.of(source)
+    spec.check(_namespace_of(source, namespace))
+    if spec.cluster:
+        return cast(redis.Redis, redis.RedisCluster.from_url(spec.url, **_options(spec)))
+    if spec.is_sentinel:
+        master_options, sentinel_options = _sentinel_options(spec)
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            list(spec.sentinels), sentinel_kwargs=sentinel_options
+        )
+        client = sentinel.master_for(  # type: ignore[no-untyped-call]
+            spec.sentinel_master, redis_class=_SyncSentinelMaster, **master_options
+        )
+        assert isinstance(client, _SyncSentinelMaster)
+        client.sentinel_client = sentinel
+        return client
+    return redis.Redis.from_url(spec.url, **_options(spec))
+
+
+def _namespace_of(source: str | Settings, namespace: str | None) -> str:
+    if namespace is not None:
+        return namespace
+    return "" if isinstance(source, str) else source.namespace
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, aioredis.RedisCluster | redis.RedisCluster)
 
 
 def unavailable(url: str, exc: BaseException) -> RedisUnavailable:
     reason = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, aiosentinel.MasterNotFoundError | redis.sentinel.MasterNotFoundError):
+        # redis-py appends the repr of every sentinel client it could not reach: too long.
+        reason = reason.split(" : ", 1)[0] + (
+            " (the sentinels are unreachable, do not know that master, or see it down)"
+        )
+    if isinstance(exc, AuthenticationError):
+        return RedisUnavailable(
+            f"Redis at {mask_url(url)} refused the login: {reason} "
+            "(check the user name and password in the Redis URL)"
+        )
     return RedisUnavailable(f"cannot reach Redis at {mask_url(url)}: {reason}")
 
 
@@ -70,6 +314,12 @@ class ScriptRunner:
         self.client = client
 
     async def load_all(self) -> None:
+        if is_cluster(self.client):
+            # A cluster sends SCRIPT LOAD to every primary, but a cluster pipeline sends each
+            # command to one node only: load them one by one.
+            for name in SCRIPT_NAMES:
+                await self.client.script_load(load_script(name).source)
+            return
         pipe = self.client.pipeline(transaction=False)
         for name in SCRIPT_NAMES:
             pipe.script_load(load_script(name).source)
@@ -96,25 +346,68 @@ class ScriptRunner:
 
         A call refused with NOSCRIPT did not run, so only those are sent again once the scripts
         are loaded. A lost connection raises: then nobody knows which calls ran."""
+        replies, _acked = await self._run_each(calls, None)
+        return replies
+
+    async def run_durable(
+        self, calls: Sequence[ScriptCall[Any]], replicas: int, timeout_ms: int
+    ) -> tuple[list[Any], int]:
+        """Run calls in one pipeline followed by ``WAIT replicas timeout_ms`` on the same
+        connection (WAIT counts the writes of its own connection only). Returns the parsed
+        replies (the first error is raised) and how many replicas confirmed every write."""
         if not calls:
-            return []
-        replies = await self._pipeline(calls)
+            return [], replicas  # nothing written, nothing to confirm
+        replies, acked = await self._run_each(calls, ("WAIT", replicas, timeout_ms))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        assert acked is not None
+        return replies, acked
+
+    async def _run_each(
+        self, calls: Sequence[ScriptCall[Any]], wait: tuple[str, int, int] | None
+    ) -> tuple[list[Any], int | None]:
+        if not calls:
+            return [], None
+        replies, acked = await self._pipeline(calls, wait)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             await self.load_all()
-            again = await self._pipeline([calls[i] for i in missing])
+            again, acked_again = await self._pipeline([calls[i] for i in missing], wait)
             for index, reply in zip(missing, again, strict=True):
                 replies[index] = reply
-        return [
+            if acked is not None and acked_again is not None:
+                acked = min(acked, acked_again)
+        parsed = [
             reply if isinstance(reply, Exception) else call.parse(reply)
             for call, reply in zip(calls, replies, strict=True)
         ]
+        return parsed, acked
 
-    async def _pipeline(self, calls: Sequence[ScriptCall[Any]]) -> list[Any]:
+    async def _pipeline(
+        self, calls: Sequence[ScriptCall[Any]], wait: tuple[str, int, int] | None = None
+    ) -> tuple[list[Any], int | None]:
         pipe: AsyncPipeline = self.client.pipeline(transaction=False)
         for call in calls:
             pipe.execute_command(*call.command())
-        return list(await pipe.execute(raise_on_error=False))
+        if wait is not None:
+            pipe.execute_command(*wait, **await self._node_of(calls[0]))
+        replies = list(await pipe.execute(raise_on_error=False))
+        if wait is None:
+            return replies, None
+        acked = replies.pop()
+        if isinstance(acked, Exception):
+            raise acked
+        return replies, int(acked)
+
+    async def _node_of(self, call: ScriptCall[Any]) -> dict[str, Any]:
+        """In a cluster, WAIT must go to the node that ran the writes: the owner of the slot
+        of the call's keys (every key of a namespace is in one slot)."""
+        if not is_cluster(self.client) or not call.keys:
+            return {}
+        cluster = cast(aioredis.RedisCluster, self.client)
+        await cluster.initialize()
+        return {"target_nodes": cluster.get_node_from_key(call.keys[0])}
 
 
 class SyncScriptRunner:

@@ -50,6 +50,24 @@ class RedisUnavailable(QworkerError):
     """Redis could not be reached; the message names the URL with its password masked."""
 
 
+class ReplicationUnconfirmed(QworkerError):
+    """A durable enqueue: the jobs ARE queued on the master, but fewer replicas than asked
+    confirmed them in time, so a failover now could lose them."""
+
+    def __init__(self, job_ids: list[str], acked: int, wanted: int, timeout_ms: int) -> None:
+        one = len(job_ids) == 1
+        what = f"job {job_ids[0]} is" if one else f"{len(job_ids)} jobs are"
+        it = "it" if one else "them"
+        super().__init__(
+            f"{what} queued on the master, but only {acked} of {wanted} replica(s) confirmed "
+            f"{it} within {timeout_ms} ms (QWORKER_DURABLE_REPLICAS); {it} will run, but a "
+            f"failover before replication would lose {it}; do not enqueue {it} again"
+        )
+        self.job_ids = job_ids
+        self.acked = acked
+        self.wanted = wanted
+
+
 class LeaseLost(QworkerError):
     """This worker no longer owns the job: its lease expired and the job was recovered."""
 

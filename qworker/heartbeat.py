@@ -15,7 +15,10 @@ import socket
 import threading
 from collections.abc import Callable
 
+import redis
+
 from qworker.clock import Clock
+from qworker.config import Settings
 from qworker.connection import CONNECTION_ERRORS, SyncScriptRunner, sync_client
 from qworker.keys import QueueKeys
 from qworker.scripts import QueueScripts
@@ -27,7 +30,7 @@ class Heartbeat(threading.Thread):
     def __init__(
         self,
         *,
-        redis_url: str,
+        settings: Settings,
         keys: QueueKeys,
         worker_id: str,
         concurrency: int,
@@ -36,9 +39,15 @@ class Heartbeat(threading.Thread):
         owned_jobs: Callable[[], list[tuple[str, str]]],
         jobs_done: Callable[[], int],
         on_lost: Callable[[list[str]], None],
+        client: redis.Redis | None = None,
     ) -> None:
         super().__init__(name="qworker-heartbeat", daemon=True)
-        self.client = sync_client(redis_url)
+        # A thread needs its own synchronous client: one made from the settings (so Sentinel,
+        # Cluster and TLS apply), or the one given (e.g. a fakeredis client on the same server
+        # as the worker's async one).
+        self.client = (
+            client if client is not None else sync_client(settings, namespace=keys.namespace)
+        )
         self.runner = SyncScriptRunner(self.client)
         self.keys = keys
         self.scripts = QueueScripts(keys)

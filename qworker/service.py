@@ -14,13 +14,15 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings
 from qworker.connection import CONNECTION_ERRORS, ScriptRunner, async_client, unavailable
-from qworker.errors import JobNotFound, PayloadTooLarge, ValidationFailed
+from qworker.errors import JobNotFound, PayloadTooLarge, ReplicationUnconfirmed, ValidationFailed
 from qworker.jobs.base import BaseJobParams, JobFactory
 from qworker.keys import PRIORITIES, STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
 from qworker.models import JobRecord, QueueStats, RateLimitStats, RequeueResult, WorkerInfo
+from qworker.policy import RetryPolicy
 from qworker.scripts import EnqueueItem, QueueScripts, ScriptCall
 
 # One script call carries at most this many jobs, so a huge batch never blocks Redis for long.
@@ -43,6 +45,7 @@ class QueueService:
 
     ``QueueService("redis://host:6379/0")`` or ``QueueService(settings=Settings())``; pass an
     existing ``redis.asyncio.Redis`` (made with ``decode_responses=True``) to share a client.
+    Sentinel, Cluster and TLS come from the settings (a URL given here replaces theirs).
     """
 
     def __init__(
@@ -54,15 +57,23 @@ class QueueService:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings or Settings()
+        self.keys = QueueKeys(self.settings.namespace if namespace is None else namespace)
+        # The settings this service connects with, for the worker's heartbeat to do the same.
+        self.connection_settings = self.settings
         if isinstance(redis_url_or_client, aioredis.Redis):
             self.redis = redis_url_or_client
             self.redis_url = "<client>"
         else:
             self.redis_url = redis_url_or_client or self.settings.redis_url
-            self.redis = async_client(self.redis_url)
-        self.keys = QueueKeys(self.settings.namespace if namespace is None else namespace)
+            if self.redis_url != self.settings.redis_url:
+                self.connection_settings = self.settings.model_copy(
+                    update={"redis_url": self.redis_url}
+                )
+            self.redis = async_client(self.connection_settings, namespace=self.keys.namespace)
         self.scripts = QueueScripts(self.keys)
         self.runner = ScriptRunner(self.redis)
+        # Jobs are built at enqueue only to ask their retry config; no client is ever made.
+        self._clients = ClientContainer(self.settings)
         self.clock = clock
 
     async def close(self) -> None:
@@ -95,7 +106,11 @@ class QueueService:
         size_bytes = len(payload.encode())
         if size_bytes > self.settings.max_payload_bytes:
             raise PayloadTooLarge(size_bytes, self.settings.max_payload_bytes)
-        return EnqueueItem(new_job_id(), priority, params.job_type, payload, None, run_at_ms)
+        # Stored with the job so that whichever worker recovers it after a crash applies the
+        # job type's own retry limit without decoding it.
+        job = JobFactory.create_job(params, self.settings, self._clients)
+        max_retries = RetryPolicy.from_config(job.get_retry_config()).max_retries
+        return EnqueueItem(new_job_id(), priority, params.job_type, payload, max_retries, run_at_ms)
 
     def _run_at_ms(self, delay_s: float | None, run_at_ms: int | None) -> int | None:
         if delay_s is not None and run_at_ms is not None:
@@ -116,7 +131,7 @@ class QueueService:
     ) -> str:
         """Validate and enqueue one job; returns its id. Nothing is queued if validation fails."""
         item = self._prepare(job_data, priority, self._run_at_ms(delay_s, run_at_ms))
-        await self.run(self.scripts.enqueue([item], self.clock.now_ms()))
+        await self._enqueue([self.scripts.enqueue([item], self.clock.now_ms())], [item.job_id])
         return item.job_id
 
     async def add_jobs(
@@ -130,11 +145,23 @@ class QueueService:
             self.scripts.enqueue(items[start : start + ENQUEUE_CHUNK], self.clock.now_ms())
             for start in range(0, len(items), ENQUEUE_CHUNK)
         ]
+        job_ids = [item.job_id for item in items]
+        await self._enqueue(calls, job_ids)
+        return job_ids
+
+    async def _enqueue(self, calls: Sequence[ScriptCall[Any]], job_ids: list[str]) -> None:
+        """Run enqueue calls in one round trip; with ``durable_replicas`` set, WAIT on the same
+        connection and raise ReplicationUnconfirmed if fewer replicas confirmed in time."""
+        wanted, timeout_ms = self.settings.durable_replicas, self.settings.durable_timeout_ms
         try:
-            await self.runner.run_many(calls)
+            if not wanted:
+                await self.runner.run_many(calls)
+                return
+            _replies, acked = await self.runner.run_durable(calls, wanted, timeout_ms)
         except CONNECTION_ERRORS as exc:
             raise unavailable(self.redis_url, exc) from exc
-        return [item.job_id for item in items]
+        if acked < wanted:
+            raise ReplicationUnconfirmed(job_ids, acked, wanted, timeout_ms)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -99,6 +100,7 @@ class Worker:
         job_modules: list[str] | None = None,
         grace_s: float | None = None,
         idle_poll_s: float = IDLE_POLL_S,
+        heartbeat_client: Callable[[], redis.Redis] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValidationFailed(f"concurrency must be at least 1, not {concurrency}")
@@ -113,6 +115,9 @@ class Worker:
         self.clients = clients or ClientContainer(self.settings)
         self.grace_s = self.settings.shutdown_grace_seconds if grace_s is None else grace_s
         self.idle_poll_s = idle_poll_s
+        # Makes the heartbeat thread's own sync client; by default one from the service's URL.
+        # Needed when the service was given a client instead of a URL (fakeredis, the demo).
+        self.heartbeat_client = heartbeat_client
         self.lease_ms = int(self.settings.lease_seconds * 1000)
         self.worker_id = uuid.uuid4().hex
         self.jobs_done = 0
@@ -138,7 +143,8 @@ class Worker:
     # -- lifecycle -------------------------------------------------------------------------
 
     def request_stop(self, *, immediate: bool = False) -> None:
-        """Take no new jobs; with ``immediate`` also cancel running ones (their leases remain)."""
+        """Take no new jobs; with ``immediate`` also cancel running ones and hand them back at
+        once (if Redis cannot be reached then, their leases still protect them)."""
         if self._stop_requested.is_set() and not immediate:
             immediate = True
         self._stop_requested.set()
@@ -157,7 +163,7 @@ class Worker:
     def _on_signal(self, signum: int) -> None:
         name = signal.Signals(signum).name
         if self._stop_requested.is_set():
-            log.warning("%s again: stopping now; unfinished jobs stay leased", name)
+            log.warning("%s again: stopping now; unfinished jobs go back to their queue", name)
             self.request_stop(immediate=True)
         else:
             log.info(
@@ -169,7 +175,7 @@ class Worker:
         await self.service.ping()
         await self.service.runner.load_all()
         self._heartbeat = Heartbeat(
-            redis_url=self.service.redis_url,
+            settings=self.service.connection_settings,
             keys=self.keys,
             worker_id=self.worker_id,
             concurrency=self.concurrency,
@@ -178,6 +184,7 @@ class Worker:
             owned_jobs=self._owned_jobs,
             jobs_done=lambda: self.jobs_done,
             on_lost=self._mark_lost,
+            client=self.heartbeat_client() if self.heartbeat_client is not None else None,
         )
         self._heartbeat.start()
         try:
@@ -413,6 +420,13 @@ class Worker:
         except ValidationFailed as exc:
             self._bury(running, _error_json("InvalidPayload", str(exc)), attempt_failed=False)
             self._log_outcome(running, "-", "dead", f"invalid payload: {exc}")
+            return None
+        except Exception as exc:
+            # Whatever else a payload can do to a decoder (or a plugin's constructor) must not
+            # leave the job in flight to crash the next worker too.
+            error_json = _error_json("InvalidPayload", _one_line(exc), _traceback_tail(exc))
+            self._bury(running, error_json, attempt_failed=False)
+            self._log_outcome(running, "-", "dead", f"cannot decode: {_one_line(exc)}")
             return None
         checkpoints = {
             name.removeprefix(CHECKPOINT_FIELD_PREFIX): value

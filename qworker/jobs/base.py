@@ -200,6 +200,8 @@ class JobFactory:
             job_data = json.loads(payload)
         except ValueError as exc:
             raise ValidationFailed(f"payload is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValidationFailed("payload is not valid JSON: nested too deeply") from None
         return cls.validate_params(job_data)
 
     @classmethod

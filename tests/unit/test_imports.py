@@ -1,0 +1,48 @@
+"""The core stays light: importing the worker pulls in no CLI or Twitter library.
+
+Checked in a fresh interpreter, since this test session has long imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = ("typer", "rich", "tweepy", "click")
+
+PROBE = """
+import json, sys
+import {module}
+forbidden = {forbidden!r}
+print(json.dumps(sorted(
+    name for name in sys.modules if name.split(".")[0] in forbidden
+)))
+"""
+
+
+def imported_forbidden(module: str) -> list[str]:
+    code = PROBE.format(module=module, forbidden=FORBIDDEN)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    names: list[str] = json.loads(result.stdout)
+    return names
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["qworker.worker", "qworker.service", "qworker", "qworker.jobs.base", "tests.worker_main"],
+)
+def test_core_imports_no_cli_or_twitter_library(module: str) -> None:
+    assert imported_forbidden(module) == []

@@ -1,0 +1,125 @@
+"""Each Lua script and its Python twin in scripts.py agree: the header names every KEYS/ARGV
+slot and the return, and the wrapper passes that many keys and arguments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import pytest
+
+from qworker.keys import QueueKeys
+from qworker.scripts import SCRIPT_NAMES, EnqueueItem, QueueScripts, ScriptCall, load_script
+
+LUA_DIR = files("qworker").joinpath("lua")
+LUA_FILES = sorted(
+    p.name.removesuffix(".lua") for p in LUA_DIR.iterdir() if p.name.endswith(".lua")
+)
+NAMESPACE = "ns"
+
+# A header line declares one slot (KEYS[2]) or a range: KEYS[2..5], KEYS[1..n], ARGV[3..].
+DECLARATION = re.compile(r"^(KEYS|ARGV)\[(\d+)(\.\.)?(\d+|n)?\]", re.MULTILINE)
+LITERAL_USE = re.compile(r"\b(KEYS|ARGV)\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Header:
+    text: str
+    body: str
+    fixed: dict[str, int]  # highest slot declared, per KEYS/ARGV
+    variadic: dict[str, bool]  # whether more slots may follow
+
+    @classmethod
+    def parse(cls, name: str) -> Header:
+        source = load_script(name).source
+        assert source.startswith("--[["), f"{name}.lua must open with a --[[ ... ]] header"
+        text, _, body = source.partition("]]")
+        fixed = {"KEYS": 0, "ARGV": 0}
+        variadic = {"KEYS": False, "ARGV": False}
+        covered: dict[str, set[int]] = {"KEYS": set(), "ARGV": set()}
+        for kind, start, dots, end in DECLARATION.findall(text):
+            first = int(start)
+            open_ended = bool(dots) and end in ("", "n")
+            variadic[kind] |= open_ended
+            last = int(end) if end.isdigit() else first
+            covered[kind].update(range(first, last + 1))
+            fixed[kind] = max(fixed[kind], last)
+        for kind in ("KEYS", "ARGV"):
+            assert covered[kind] == set(range(1, fixed[kind] + 1)), (
+                f"{name}.lua: {kind} slots not all declared: {sorted(covered[kind])}"
+            )
+        return cls(text, body, fixed, variadic)
+
+
+def sample_calls() -> dict[str, ScriptCall[Any]]:
+    """One call of every wrapper, with the smallest sensible arguments."""
+    k = QueueKeys(NAMESPACE)
+    s = QueueScripts(k)
+    item = EnqueueItem("id1", 1, "probe", "{}", None, None)
+    return {
+        "enqueue": s.enqueue([item], 0),
+        "claim": s.claim("w", 0, 1, 1, "base"),
+        "complete": s.complete([("id1", "w:1")]),
+        "defer": s.defer(k.retry, "id1", "w:1", 0, 1, "", 0),
+        "bury": s.bury("id1", "w:1", 1, "{}", 0, attempt_failed=True),
+        "hand_back": s.hand_back([("id1", "w:1")]),
+        "recover": s.recover(0, 10, 3, "{}"),
+        "promote": s.promote(k.retry, 0, 10, front=False),
+        "renew": s.renew(0, [("id1", "w:1")]),
+        "checkpoint": s.checkpoint("id1", "w:1", "cp:x", "1"),
+        "requeue_dead": s.requeue_dead(["id1"], requeue_all=False, priority=None),
+        "trim_dead_letter": s.trim_dead_letter(0, 10),
+        "clear": s.clear([k.retry, k.parked]),
+        "rate_reserve": s.rate_reserve("tweet", 0, "m", 17, 3, 0),
+        "rate_block": s.rate_block("tweet", 0, 0),
+    }
+
+
+def test_every_script_name_has_a_file_and_every_file_a_name() -> None:
+    assert sorted(SCRIPT_NAMES) == LUA_FILES
+    assert len(set(SCRIPT_NAMES)) == len(SCRIPT_NAMES)
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_every_script_has_a_method_on_queue_scripts(name: str) -> None:
+    assert callable(getattr(QueueScripts, name, None)), f"QueueScripts.{name} is missing"
+    assert name in sample_calls(), f"add a sample call of QueueScripts.{name} to this test"
+
+
+@pytest.mark.parametrize("name", LUA_FILES)
+def test_header_names_keys_argv_and_returns(name: str) -> None:
+    header = Header.parse(name)
+    assert header.fixed["KEYS"] >= 1, f"{name}.lua: no KEYS[i] in the header"
+    assert header.fixed["ARGV"] >= 1, f"{name}.lua: no ARGV[i] in the header"
+    assert re.search(r"^Returns\s+\S", header.text, re.MULTILINE), f"{name}.lua: no Returns"
+
+
+@pytest.mark.parametrize("name", LUA_FILES)
+def test_body_uses_only_declared_slots(name: str) -> None:
+    header = Header.parse(name)
+    for kind, index in LITERAL_USE.findall(header.body):
+        assert header.variadic[kind] or int(index) <= header.fixed[kind], (
+            f"{name}.lua uses {kind}[{index}], not declared in its header"
+        )
+
+
+@pytest.mark.parametrize("name", LUA_FILES)
+def test_scripts_build_no_key_names_of_their_own(name: str) -> None:
+    """Keys come in through KEYS or a prefix in ARGV (keys.py composes them all)."""
+    assert "jobs_" not in Header.parse(name).body
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_wrapper_passes_what_the_header_declares(name: str) -> None:
+    header = Header.parse(name)
+    call = sample_calls()[name]
+    assert call.script.name == name
+    for kind, given in (("KEYS", len(call.keys)), ("ARGV", len(call.args))):
+        if header.variadic[kind]:
+            assert given >= header.fixed[kind], f"{name}: {given} {kind} for {header.fixed}"
+        else:
+            assert given == header.fixed[kind], f"{name}: {given} {kind} for {header.fixed}"
+    assert all(key.startswith(f"{NAMESPACE}:jobs_") for key in call.keys), call.keys
+    assert call.command()[:3] == ("EVALSHA", load_script(name).sha, len(call.keys))
