@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import signal
@@ -402,7 +403,10 @@ class Worker:
         except asyncio.CancelledError:
             self._hand_back_later(running)
         except Exception:
-            log.exception("unexpected error settling job %s", running.claimed.id)
+            # A bug in qworker itself, not in the job: give the job back rather than leave it
+            # to its lease, which would charge it an attempt it never had.
+            log.exception("unexpected error running job %s; handing it back", running.claimed.id)
+            self._hand_back_later(running)
         finally:
             with self._owned_lock:
                 self._running.pop(running.claimed.id, None)
@@ -440,7 +444,7 @@ class Worker:
         limiter = self._limiter_for(job)
         reservation: Reservation | None = None
         if limiter is not None:
-            reservation = await limiter.reserve(running.claimed.id)
+            reservation = await self._reserve(limiter, running)
             if not reservation.granted:
                 self._park(running, reservation.next_allowed_ms)
                 self._log_outcome(running, job, "rate-limited", _until(reservation.next_allowed_ms))
@@ -460,6 +464,20 @@ class Worker:
         self._complete(running)
         self._log_outcome(running, job, "done")
         return True
+
+    async def _reserve(self, limiter: RateLimiter, running: RunningJob) -> Reservation:
+        """Reserve a slot, waiting out a Redis outage: the job is ours (the heartbeat keeps its
+        lease) and has not run, so it must neither fail nor be left to its lease."""
+        for attempt in itertools.count():
+            try:
+                return await limiter.reserve(running.claimed.id)
+            except redis.RedisError as exc:
+                if self._stop_requested.is_set():
+                    raise asyncio.CancelledError from exc  # handed back by _run_job
+                delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+                log.debug("rate limiter unreachable (%s); retrying in %.2fs", exc, delay_s)
+                await asyncio.sleep(delay_s)
+        raise AssertionError("unreachable")
 
     def _limiter_for(self, job: BaseJob[Any]) -> RateLimiter | None:
         limit = job.get_rate_limit()
@@ -486,11 +504,13 @@ class Worker:
             return
         gave_back = isinstance(exc, JobError) and not exc.reached_remote
         if limiter is not None and reservation is not None and gave_back:
-            await limiter.release(reservation)
+            with contextlib.suppress(redis.RedisError):  # keeping the slot errs on the safe side
+                await limiter.release(reservation)
         if isinstance(exc, RateLimitedJobError):
             reset_ms = int(exc.reset_at * 1000)
             if limiter is not None:
-                reset_ms = await limiter.block_until(reset_ms)
+                with contextlib.suppress(redis.RedisError):  # the job itself still waits
+                    reset_ms = await limiter.block_until(reset_ms)
             self._park(running, reset_ms)
             self._log_outcome(running, job, "rate-limited", f"remote: {_until(reset_ms)}")
             return

@@ -53,10 +53,13 @@ class CliState:
 
 
 def _describe_settings_error(exc: Any) -> str:
+    """``QWORKER_LEASE_SECONDS: Input should be a valid number (got 'abc')``: named as the
+    variable the user set (aliases such as TWITTER_API_KEY are already upper case)."""
     parts = []
     for error in exc.errors(include_url=False):
         name = ".".join(str(part) for part in error["loc"])
-        parts.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        variable = name if name.isupper() else f"QWORKER_{name.upper()}"
+        parts.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
     return "; ".join(parts)
 
 

@@ -57,6 +57,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
     """The message and the exit code for ``exc``."""
     if isinstance(exc, CliError):
         return one_line(str(exc)), exc.exit_code
+    if type(exc).__name__ == "Abort":  # Typer's (click's) Ctrl-C or end of input at a prompt
+        return "aborted", EXIT_FAILED
     click_error = _click_error(exc)
     if click_error is not None:
         return click_error
@@ -80,7 +82,7 @@ def _click_error(exc: BaseException) -> tuple[str, int] | None:
     message = one_line(str(format_message()))
     ctx = getattr(exc, "ctx", None)
     if exit_code == EXIT_USAGE and ctx is not None:
-        message += f" (see '{ctx.command_path} --help')"
+        message = message.rstrip(".") + f" (see '{ctx.command_path} --help')"
     return message, exit_code
 
 

@@ -15,6 +15,7 @@ import typer
 
 from qworker.cli._common import schedule, state_of, with_service
 from qworker.cli._errors import UsageError
+from qworker.errors import ReplicationUnconfirmed
 
 if TYPE_CHECKING:
     from qworker.models import JobRecord
@@ -34,9 +35,7 @@ PriorityOption = Annotated[
 ]
 DelayOption = Annotated[
     str | None,
-    typer.Option(
-        "--delay", metavar="DURATION", help="Make it ready later: 90s, 10m, 2h, 1h30m."
-    ),
+    typer.Option("--delay", metavar="DURATION", help="Make it ready later: 90s, 10m, 2h, 1h30m."),
 ]
 AtOption = Annotated[
     str | None,
@@ -69,7 +68,10 @@ ImportOption = Annotated[
 def enqueue_tweet(
     ctx: typer.Context,
     text: Annotated[
-        str, typer.Argument(help="The tweet's text, or - to read it from stdin.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="TEXT", help="The tweet's text, or - to read it from stdin.", show_default=False
+        ),
     ],
     priority: PriorityOption = 3,
     media_ids: Annotated[
@@ -145,7 +147,13 @@ def _enqueue(
         job_id = await service.add_job(params, priority, delay_s=delay_s, run_at_ms=run_at_ms)
         return job_id, (await service.get_job(job_id) if as_json else None)
 
-    job_id, record = with_service(settings, action)
+    try:
+        job_id, record = with_service(settings, action)
+    except ReplicationUnconfirmed as exc:
+        # The job IS queued (on the master only): print its id as usual, so that a script
+        # records it instead of enqueueing it again, then fail with the warning.
+        sys.stdout.write("".join(f"{queued}\n" for queued in exc.job_ids))
+        raise
     if as_json and record is not None:
         sys.stdout.write(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
     else:

@@ -1,0 +1,136 @@
+"""The ``qworker`` command line: a thin Typer layer over the same core the Python API uses.
+
+This module only wires commands; each command group lives in its own module, errors are mapped
+in ``_errors.py`` and tables are drawn in ``_render.py``. Nothing heavy is imported here (cron
+lines run ``qworker enqueue`` often), so every command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from qworker import __version__
+from qworker.cli import clear, demo, dlq, enqueue, retry, stats, work
+from qworker.cli._common import CliState
+from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, report
+
+# The order commands are listed in --help: the life of a job.
+COMMAND_ORDER = ("enqueue", "work", "stats", "retry-drain", "dlq", "clear", "demo")
+
+
+class QworkerGroup(TyperGroup):
+    """Runs the command line and turns anything that escapes a command into one stderr line and
+    an exit code (``_errors.py``), also under ``typer.testing.CliRunner``."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        rank = {name: index for index, name in enumerate(COMMAND_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        state = CliState()
+        extra.setdefault("obj", state)
+        try:
+            result = super().main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+            code = result if isinstance(result, int) else EXIT_OK
+        except KeyboardInterrupt:
+            code = EXIT_INTERRUPTED
+        except Exception as exc:
+            help_code = _show_help(exc)
+            code = report(exc, debug=state.debug) if help_code is None else help_code
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _show_help(exc: Exception) -> int | None:
+    """``qworker`` or ``qworker dlq`` alone: print that group's help, as click would."""
+    if type(exc).__name__ != "NoArgsIsHelpError":
+        return None
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    return 2
+
+
+app = typer.Typer(
+    name="qworker",
+    cls=QworkerGroup,
+    help="qworker: a Redis job queue. Enqueue jobs, run workers, watch and repair the queues.",
+    epilog='Example: qworker enqueue tweet "Hello" --priority 2 && qworker stats',
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"qworker {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            metavar="URL",
+            help="Redis to use. Default: QWORKER_REDIS_URL or REDIS_URL, then "
+            "redis://localhost:6379/0.",
+            show_default=False,
+        ),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            metavar="NAME",
+            help="Key prefix shared by producers and workers. Default: QWORKER_NAMESPACE.",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    state = ctx.ensure_object(CliState)
+    state.redis_url = redis_url
+    state.namespace = namespace
+    state.debug = debug
+
+
+app.add_typer(enqueue.app, name="enqueue")
+app.command("work", epilog=work.EXAMPLE)(work.work)
+app.command("stats", epilog=stats.EXAMPLE)(stats.stats)
+app.command("retry-drain", epilog=retry.EXAMPLE)(retry.retry_drain)
+app.add_typer(dlq.app, name="dlq")
+app.command("clear", epilog=clear.EXAMPLE)(clear.clear)
+app.command("demo", epilog=demo.EXAMPLE)(demo.demo)
+
+
+def main() -> None:
+    """The ``qworker`` console script."""
+    app(prog_name="qworker")

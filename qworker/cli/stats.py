@@ -1,0 +1,240 @@
+"""``qworker stats``: queues, totals, rate limiters and live workers, once or ``--watch``ed.
+
+The view is built from one :class:`Snapshot` of what QueueService reports; ``--json`` prints the
+snapshot as one object (the seed's ``get_queue_stats()`` keys plus ``rate_limits`` and
+``workers``), the tables are drawn by :func:`render`, which the demo reuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from qworker.cli._common import open_service, run, state_of
+from qworker.cli._errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from qworker.models import QueueStats, RateLimitStats, WorkerInfo
+    from qworker.service import QueueService
+
+EXAMPLE = "Example: qworker stats --watch --interval 2   (or: qworker stats --json | jq .retry_due)"
+
+PRIORITY_NAMES = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stats: QueueStats
+    rate_limits: list[RateLimitStats]
+    workers: list[WorkerInfo]
+    now_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.stats.model_dump(mode="json"),
+            "rate_limits": [limit.model_dump(mode="json") for limit in self.rate_limits],
+            "workers": [worker.model_dump(mode="json") for worker in self.workers],
+        }
+
+
+async def collect(service: QueueService) -> Snapshot:
+    return Snapshot(
+        stats=await service.get_queue_stats(),
+        rate_limits=await service.get_rate_limit_stats(),
+        workers=await service.list_workers(),
+        now_ms=service.clock.now_ms(),
+    )
+
+
+def stats(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object for scripts.")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Redraw in place until Ctrl-C.")
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", "-n", min=0.1, metavar="SECONDS", help="Redraw period."),
+    ] = 2.0,
+) -> None:
+    """Show queue lengths, totals, rate limiters and live workers."""
+    if watch and as_json:
+        raise UsageError("--watch draws tables; use --json without --watch")
+    settings = state_of(ctx).settings()
+    service = open_service(settings)
+    if watch:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends: exit 0
+            run(_watch(service, interval))
+        return
+
+    async def once() -> Snapshot:
+        async with service:
+            return await collect(service)
+
+    snapshot = run(once())
+    from qworker.cli import _render
+
+    if as_json:
+        _render.print_json(snapshot.to_json())
+    else:
+        _render.show(render(snapshot))
+
+
+async def _watch(service: QueueService, interval_s: float) -> None:
+    from rich.live import Live
+
+    from qworker.cli import _render
+    from qworker.errors import RedisUnavailable
+
+    url = service.settings.masked_redis_url()
+    last: Snapshot | None = None
+    # Longer than a healthy round trip, shorter than the socket timeout: a paused Redis shows
+    # up as "unreachable" within seconds instead of freezing the screen.
+    timeout_s = max(interval_s, 3.0)
+    async with service:
+        with Live(console=_render.stdout_console(), auto_refresh=False) as live:
+            while True:
+                try:
+                    last = await asyncio.wait_for(collect(service), timeout=timeout_s)
+                    live.update(render(last, header=_header(url, service, interval_s)))
+                except (RedisUnavailable, TimeoutError) as exc:
+                    reason = str(exc) or f"no answer from {url} within {timeout_s:.0f}s"
+                    live.update(_unreachable(reason, last))
+                live.refresh()
+                await asyncio.sleep(interval_s)
+
+
+def _header(url: str, service: QueueService, interval_s: float) -> str:
+    from qworker.cli._render import format_time
+
+    namespace = service.keys.namespace or "(none)"
+    updated = format_time(service.clock.now_ms())
+    return f"{url}  namespace {namespace}  at {updated}, every {interval_s:g}s  (Ctrl-C quits)"
+
+
+def _unreachable(reason: str, last: Snapshot | None) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
+    parts: list[RenderableType] = [
+        Text("Redis unreachable, retrying", style="bold red"),
+        Text(reason),
+    ]
+    if last is not None:
+        parts += [Text("last known state:", style="dim"), render(last)]
+    return Group(*parts)
+
+
+def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
+    """Every table of the stats view, stacked."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from qworker.cli._render import stack
+
+    tables = stack(
+        queues_table(snapshot.stats),
+        totals_table(snapshot.stats),
+        rate_limits_table(snapshot.rate_limits, snapshot.now_ms),
+        workers_table(snapshot.workers, snapshot.now_ms),
+    )
+    return Group(Text(header, style="dim"), Text(""), tables) if header else tables
+
+
+def queues_table(stats: QueueStats) -> RenderableType:
+    from qworker.cli._render import Col, table
+    from qworker.keys import PRIORITIES, QueueKeys
+
+    bare = QueueKeys()  # QueueStats names the lists without the namespace, as the seed did
+    rows: list[tuple[object, ...]] = [
+        (f"priority {p} ({PRIORITY_NAMES[p]})", stats.queues.get(bare.priority(p), 0), "")
+        for p in PRIORITIES
+    ]
+    rows += [
+        ("scheduled", stats.scheduled, "enqueued with --delay/--at"),
+        ("retry", stats.retry, f"{stats.retry_due} due now"),
+        ("parked", stats.parked, "waiting for a rate limit"),
+        ("in flight", stats.in_flight, "claimed by a worker"),
+        ("dead letter", stats.dead_letter, "see: qworker dlq list"),
+    ]
+    columns = [Col("queue"), Col("jobs", justify="right"), Col("note", truncate=True)]
+    return table("Queues", columns, rows)
+
+
+def totals_table(stats: QueueStats) -> RenderableType:
+    from qworker.cli._render import Col, table
+
+    rows = [
+        ("processed", stats.total_processed),
+        ("failed attempts", stats.total_failed),
+        ("dead", stats.total_dead),
+        ("recovered from lost workers", stats.recovered),
+        ("dropped by dead-letter cap", stats.dead_letter_dropped),
+    ]
+    return table("Totals", [Col("counter"), Col("count", justify="right")], rows)
+
+
+def rate_limits_table(limits: list[RateLimitStats], now_ms: int) -> RenderableType:
+    from qworker.cli._render import Col, empty, format_ago, format_limit, format_until, table
+
+    rows = [
+        (
+            limit.rate_key,
+            format_limit(limit.used_last_hour, limit.max_per_hour),
+            format_limit(limit.used_last_day, limit.max_per_day),
+            f"{limit.min_interval_s:g}s" if limit.min_interval_s else "-",
+            format_ago(limit.last_execution_ms, now_ms),
+            format_until(limit.next_allowed_ms, now_ms),
+        )
+        for limit in limits
+    ]
+    columns = [
+        Col("job type"),
+        Col("last hour", justify="right"),
+        Col("last day", justify="right"),
+        Col("min gap", justify="right"),
+        Col("last run"),
+        Col("next allowed"),
+    ]
+    if not rows:
+        return empty("Rate limits", "no job type has run under a rate limit yet")
+    return table("Rate limits", columns, rows)
+
+
+def workers_table(workers: list[WorkerInfo], now_ms: int) -> RenderableType:
+    from qworker.cli._render import Col, empty, format_ago, format_duration, table
+
+    rows = [
+        (
+            worker.id[:8],
+            worker.host,
+            worker.pid,
+            format_duration((now_ms - worker.started_at_ms) / 1000),
+            format_ago(worker.last_seen_ms, now_ms),
+            worker.jobs_done,
+            f"{len(worker.current_jobs)}/{worker.concurrency}",
+            ", ".join(job_id[:8] for job_id in worker.current_jobs) or "-",
+        )
+        for worker in workers
+    ]
+    if not rows:
+        return empty("Workers", "no live workers")
+    columns = [
+        Col("worker"),
+        Col("host"),
+        Col("pid", justify="right"),
+        Col("uptime", justify="right"),
+        Col("heartbeat"),
+        Col("done", justify="right"),
+        Col("busy", justify="right"),
+        Col("current jobs", truncate=True),
+    ]
+    return table("Workers", columns, rows)

@@ -1,0 +1,183 @@
+"""``qworker work``: run a worker until SIGTERM/SIGINT (exit 0), or until the queue is empty.
+
+Before anything runs it says where it works (Redis URL with the password masked, namespace),
+what (job types and their rate limits) and how (concurrency, burst, dry run, grace) in one log
+line, and refuses to start (exit 2) when tweets would be posted without X credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from qworker.cli._common import open_service, run, state_of
+from qworker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from qworker.clients import ClientContainer
+    from qworker.config import Settings
+    from qworker.rate_limiter import RateLimit
+
+EXAMPLE = "Example: qworker work -c 4 --import myapp.jobs   (drain the queue and exit: --burst)"
+
+log = logging.getLogger("qworker.worker")
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def work(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Jobs run at the same time.")
+    ] = 1,
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Exit once no job is ready instead of waiting.")
+    ] = False,
+    imports: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--import",
+            metavar="MODULE",
+            help="Import a module that registers job types (repeatable).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Post nothing: log each tweet instead (no X keys needed)."),
+    ] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format", help="text, or json lines. Default: QWORKER_LOG_FORMAT or text."
+        ),
+    ] = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            "--grace",
+            min=0,
+            metavar="SECONDS",
+            help="On SIGTERM, how long running jobs may finish. "
+            "Default: QWORKER_SHUTDOWN_GRACE_SECONDS or 30.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run a worker: take jobs by priority and run them until stopped."""
+    from qworker.logs import configure_logging
+
+    state = state_of(ctx)
+    overrides: dict[str, object] = {}
+    if dry_run:
+        overrides["dry_run"] = True
+    if log_format is not None:
+        overrides["log_format"] = log_format.value
+    if grace is not None:
+        overrides["shutdown_grace_seconds"] = grace
+    settings = state.settings(**overrides)
+    modules = [*settings.job_modules, *(imports or [])]
+    job_types = _load_job_types(modules)
+    if "tweet" in job_types and not settings.dry_run:
+        _require_tweet_credentials(settings)
+    configure_logging(settings.log_format, logging.DEBUG if state.debug else logging.INFO)
+
+    async def go() -> None:
+        from qworker.worker import Worker
+
+        service = open_service(settings)
+        async with service:
+            worker = Worker(
+                service,
+                settings=settings,
+                concurrency=concurrency,
+                burst=burst,
+                job_modules=modules,
+                grace_s=settings.shutdown_grace_seconds,
+            )
+            log.info(
+                _startup_line(settings, job_types, concurrency, burst, worker.clients),
+                extra={
+                    "redis_url": settings.masked_redis_url(),
+                    "namespace": settings.namespace,
+                    "job_types": job_types,
+                    "concurrency": concurrency,
+                    "dry_run": settings.dry_run,
+                },
+            )
+            worker.install_signal_handlers()
+            await worker.run()
+
+    run(go())
+
+
+def _load_job_types(modules: list[str]) -> list[str]:
+    """Import plugins (``--import``, QWORKER_JOB_MODULES, entry points); every known type."""
+    from qworker.jobs.base import JobFactory, load_entry_points, load_job_modules
+
+    load_job_modules(modules)
+    try:
+        load_entry_points()
+    except Exception as exc:
+        raise ConfigurationError(f"cannot load the qworker.jobs entry points: {exc}") from None
+    return JobFactory.known_types()
+
+
+def _require_tweet_credentials(settings: Settings) -> None:
+    from qworker.jobs.tweet import missing_credentials
+
+    missing = missing_credentials(settings)
+    if missing:
+        raise ConfigurationError(
+            f"X API credentials are not set: {', '.join(missing)}; set them in the environment "
+            "or .env (see .env.example), or run with --dry-run"
+        )
+
+
+def _startup_line(
+    settings: Settings,
+    job_types: list[str],
+    concurrency: int,
+    burst: bool,
+    clients: ClientContainer,
+) -> str:
+    limits = "; ".join(f"{name} {_describe_limit(name, settings, clients)}" for name in job_types)
+    return (
+        f"worker starting: redis {settings.masked_redis_url()}, "
+        f"namespace {settings.namespace or '(none)'}, job types {', '.join(job_types)}, "
+        f"concurrency {concurrency}{', burst' if burst else ''}"
+        f"{', DRY RUN (nothing is posted)' if settings.dry_run else ''}, "
+        f"grace {settings.shutdown_grace_seconds:g}s, limits: {limits}"
+    )
+
+
+def _describe_limit(name: str, settings: Settings, clients: ClientContainer) -> str:
+    """A job type's rate limit as its jobs report it. Limits come from settings, not from a
+    job's parameters, so a parameterless instance (never validated, never run) can tell."""
+    from qworker.jobs.base import JobFactory
+
+    try:
+        job_type = JobFactory.get(name)
+        params = job_type.params_cls.model_construct(job_type=name)
+        limit = job_type.job_cls(params, settings, clients).get_rate_limit()
+    except Exception:
+        return "(unknown)"
+    return _format_limit(limit)
+
+
+def _format_limit(limit: RateLimit | None) -> str:
+    if limit is None or limit.is_unlimited:
+        return "unlimited"
+    parts = []
+    if limit.max_per_hour is not None:
+        parts.append(f"{limit.max_per_hour}/hour")
+    if limit.max_per_day is not None:
+        parts.append(f"{limit.max_per_day}/day")
+    if limit.min_interval_ms:
+        parts.append(f"min gap {limit.min_interval_minutes:g}m")
+    return " ".join(parts)
