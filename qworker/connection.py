@@ -17,6 +17,8 @@ One factory for every kind of deployment, chosen by :class:`Settings`:
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -293,6 +295,11 @@ def is_cluster(client: object) -> bool:
 
 def unavailable(url: str, exc: BaseException) -> RedisUnavailable:
     reason = str(exc).strip() or type(exc).__name__
+    refused = re.match(r"Error (\d+) connecting to ", reason)
+    if refused:
+        # redis-py says "Error 111 connecting to host:port. Connect call failed (...)": the
+        # operator wants the reason in words.
+        reason = os.strerror(int(refused.group(1)))
     if isinstance(exc, aiosentinel.MasterNotFoundError | redis.sentinel.MasterNotFoundError):
         # redis-py appends the repr of every sentinel client it could not reach: too long.
         reason = reason.split(" : ", 1)[0] + (

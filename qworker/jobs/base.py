@@ -223,7 +223,9 @@ def describe_validation_error(exc: ValidationError) -> str:
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"
-        parts.append(f"{location}: {message}" if location else message)
+        # A message that already names its field ("content is 301 characters; ...") stands alone.
+        named = not location or message.startswith(f"{location} ")
+        parts.append(message if named else f"{location}: {message}")
     return "; ".join(parts)
 
 
