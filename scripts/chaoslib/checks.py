@@ -1,0 +1,407 @@
+"""The invariants, as pure functions of a run's history.
+
+Each check returns its verdict, a few lines for the report and the violations it found (at most
+a handful are shown; all are counted). None of them reads Redis or the clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from chaoslib.contract import DOOMED_ERROR, LIMITED_RATE_KEY, METERED_RATE_KEY
+from chaoslib.history import Execution, History, JobMeta, RunFacts
+from chaoslib.plan import WORKER_FAULTS, WORKER_PAUSE
+
+LEASE_EXPIRED_ERROR = "LeaseExpired"
+SHOWN_VIOLATIONS = 5
+
+
+@dataclass
+class CheckResult:
+    name: str
+    lines: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def run_checks(history: History, facts: RunFacts) -> list[CheckResult]:
+    return [
+        check_run(history, facts),
+        check_final_places(history),
+        check_executions(history),
+        check_priority_order(history),
+        check_rate_limit(history),
+        check_dead_letter(history),
+    ]
+
+
+# -- every job exactly once in one final place ------------------------------------------------
+
+
+def final_place(meta: JobMeta, where: list[str], ledger: Ledger) -> str:
+    """'done', 'dead', 'ran, then dead', or what is wrong with the job."""
+    in_dead = meta.id in ledger.dead
+    succeeded = meta.id in ledger.succeeded
+    if len(where) + in_dead > 1:
+        return "in two places: " + ", ".join(where + ["dead-letter"] * in_dead)
+    if in_dead and succeeded:
+        # It ran, a fault lost its acknowledgement, and lease recovery (counting an attempt)
+        # found none left: at-least-once with bounded retries allows that, if faults explain it.
+        return "ran, then dead" if meta.id in ledger.used_up_by_faults else "done and dead"
+    if in_dead:
+        return "dead"
+    if where:
+        return f"stuck in {where[0]}"
+    if meta.id in ledger.job_hashes:
+        return "orphaned (its hash is in no queue)"
+    return "done" if succeeded else "lost"
+
+
+@dataclass
+class Ledger:
+    """What decides a job's final place besides the queues it is found in."""
+
+    dead: set[str]
+    job_hashes: set[str]
+    succeeded: set[str]
+    used_up_by_faults: set[str]
+
+
+def used_up_by_faults(history: History) -> set[str]:
+    """Jobs whose failed executions plus the faults that touched them account for all their
+    attempts (a fault costs a job at most one attempt: its lease is recovered once)."""
+    touches = Counter(job_id for event in history.faults for job_id in event.touched)
+    failures = Counter(run.job_id for run in history.executions if run.ok is False)
+    return {
+        job_id
+        for job_id in touches
+        if touches[job_id] + failures[job_id] >= history.max_retries + 1
+    }
+
+
+def check_final_places(history: History) -> CheckResult:
+    result = CheckResult("every job is done or dead, exactly once")
+    where: dict[str, list[str]] = {}
+    for place, ids in history.final.places.items():
+        for job_id in ids:
+            where.setdefault(job_id, []).append(place)
+    ledger = Ledger(
+        dead=set(history.final.dead),
+        job_hashes=history.final.job_hashes,
+        succeeded={run.job_id for run in history.executions if run.ok},
+        used_up_by_faults=used_up_by_faults(history),
+    )
+    outcomes: Counter[str] = Counter()
+    for meta in history.jobs.values():
+        outcome = final_place(meta, where.get(meta.id, []), ledger)
+        outcomes[outcome.split(":")[0]] += 1
+        if outcome not in ("done", "dead", "ran, then dead"):
+            result.violations.append(f"job {meta.id} ({meta.kind}): {outcome}")
+    strangers = (set(where) | set(history.final.dead)) - set(history.jobs)
+    result.violations += [f"unknown id {job_id} in the queues" for job_id in sorted(strangers)]
+    done, lost, ran_dead = outcomes["done"], outcomes["lost"], outcomes["ran, then dead"]
+    dead = outcomes["dead"] + ran_dead
+    doubled = outcomes["in two places"] + outcomes["done and dead"]
+    other = len(history.jobs) - done - dead - lost - doubled
+    result.lines.append(
+        f"enqueued {len(history.jobs)}: done {done}, dead-letter {dead}, lost {lost}, "
+        f"in two places {doubled}, stuck or orphaned {other}, unknown ids {len(strangers)}"
+    )
+    if ran_dead:
+        result.lines.append(
+            f"{ran_dead} of the dead had run successfully, but faults lost the acknowledgement "
+            "and used up their attempts"
+        )
+    _check_counters(history, done, result)
+    return result
+
+
+def _check_counters(history: History, done: int, result: CheckResult) -> None:
+    """Each acknowledgement counts once: more 'processed' than done jobs is a double ack."""
+    counters = history.final.counters
+    dead = len(history.final.dead)
+    processed, buried = counters.get("processed", 0), counters.get("dead", 0)
+    result.lines.append(
+        f"counters: processed {processed} (done {done}), dead {buried} (dead-letter {dead}), "
+        f"failed attempts {counters.get('failed', 0)}, recovered leases "
+        f"{counters.get('recovered', 0)}"
+    )
+    if processed != done:
+        result.violations.append(f"'processed' counter {processed} != {done} done jobs")
+    if buried != dead:
+        result.violations.append(f"'dead' counter {buried} != {dead} dead-letter jobs")
+
+
+# -- executions: duplicates only where a fault struck ------------------------------------------
+
+
+def duplicate_runs(runs: list[Execution]) -> list[Execution]:
+    """Runs that repeat work: every run after the first, unless the run before it had ended in
+    a failure (then it is the retry that failure asked for)."""
+    return [later for earlier, later in pairwise(runs) if not _retry_was_due(earlier, later)]
+
+
+def _retry_was_due(earlier: Execution, later: Execution) -> bool:
+    return earlier.ok is False and earlier.end_ms is not None and earlier.end_ms <= later.start_ms
+
+
+def expected_outcomes(meta: JobMeta, max_retries: int) -> list[bool]:
+    if meta.kind == "doomed":
+        return [False] * (max_retries + 1)
+    return [False] * meta.fail_first + [True]
+
+
+def _story(attempts: Sequence[int], outcomes: Sequence[bool | None]) -> str:
+    """'attempt 1 failed, attempt 2 ok' as '1:fail 2:ok' (a run cut short: 'cut')."""
+    words = {True: "ok", False: "fail", None: "cut"}
+    return " ".join(f"{a}:{words[o]}" for a, o in zip(attempts, outcomes, strict=True)) or "-"
+
+
+def check_executions(history: History) -> CheckResult:
+    result = CheckResult("duplicate executions only for jobs a fault touched")
+    touched = history.touched
+    runs_by_job = history.runs_by_job()
+    duplicates = {job_id: duplicate_runs(runs) for job_id, runs in runs_by_job.items()}
+    duplicates = {job_id: runs for job_id, runs in duplicates.items() if runs}
+    for job_id in sorted(set(duplicates) - touched):
+        result.violations.append(f"job {job_id} ran {len(runs_by_job[job_id])} times untouched")
+    # A job no fault touched must have run exactly as its kind says, attempts numbered 1..n.
+    for meta in history.jobs.values():
+        if meta.id in touched:
+            continue
+        runs = runs_by_job.get(meta.id, [])
+        outcomes = [run.ok for run in runs]
+        attempts = [run.attempt for run in runs]
+        wanted = expected_outcomes(meta, history.max_retries)
+        if outcomes != wanted or attempts != list(range(1, len(runs) + 1)):
+            result.violations.append(
+                f"job {meta.id} ({meta.kind}) ran as {_story(attempts, outcomes)} though no "
+                f"fault touched it; expected {_story(list(range(1, len(wanted) + 1)), wanted)}"
+            )
+    extra = sum(len(runs) for runs in duplicates.values())
+    interrupted = sum(1 for run in history.executions if run.end_ms is None)
+    result.lines.append(
+        f"{len(history.executions)} executions recorded ({interrupted} cut short by a fault); "
+        f"{extra} duplicate execution(s) of {len(duplicates)} job(s), "
+        f"all among the {len(touched)} job(s) in flight at a fault"
+        if not result.violations
+        else f"{extra} duplicate execution(s) of {len(duplicates)} job(s)"
+    )
+    by_kind = Counter(
+        event.kind for event in history.faults for job_id in duplicates if job_id in event.touched
+    )
+    if by_kind:
+        result.lines.append(
+            "duplicated jobs by the faults that touched them (a job may count under several): "
+            + ", ".join(f"{kind} {n}" for kind, n in sorted(by_kind.items()))
+        )
+    result.lines.append(
+        "slack: a job in flight at a fault may run again (killed or paused before its ack, or "
+        "a Redis outage outlasting its lease); every other job must run exactly as its kind says"
+    )
+    return result
+
+
+# -- priority order among jobs ready together ---------------------------------------------------
+
+
+def inversions(order: list[int]) -> list[int]:
+    """For each position i of ``order`` (ranks in start order), how many later positions hold a
+    smaller rank: jobs that should have gone first but started after it. O(n log n)."""
+    size = len(order)
+    tree = [0] * (size + 1)
+    counts = [0] * size
+    for position in range(size - 1, -1, -1):
+        rank = order[position]
+        total, index = 0, rank
+        while index > 0:
+            total += tree[index]
+            index -= index & -index
+        counts[position] = total
+        index = rank + 1
+        while index <= size:
+            tree[index] += 1
+            index += index & -index
+    return counts
+
+
+def check_priority_order(history: History) -> CheckResult:
+    """All jobs were ready before any worker started, and a claim takes the most urgent, oldest
+    job atomically, so claims follow (priority, enqueue order) exactly. A job starts a moment
+    after its claim; meanwhile every other slot may start a job claimed earlier. So a job may
+    start ahead of at most workers x concurrency jobs that should have gone first."""
+    slack = history.workers * history.concurrency
+    result = CheckResult(f"priority order within {slack} positions (workers x concurrency)")
+    touched = history.touched
+    first_start: dict[str, int] = {}
+    for run in history.executions:
+        if run.job_id not in first_start or run.start_ms < first_start[run.job_id]:
+            first_start[run.job_id] = run.start_ms
+    # Limited jobs wait for their limiter and touched jobs were put back: neither is ordered.
+    checked = [
+        meta
+        for meta in history.jobs.values()
+        if meta.kind != "limited" and meta.id not in touched and meta.id in first_start
+    ]
+    rank = {m.id: i for i, m in enumerate(sorted(checked, key=lambda m: (m.priority, m.seq)))}
+    started = sorted(checked, key=lambda m: (first_start[m.id], rank[m.id]))
+    counts = inversions([rank[m.id] for m in started])
+    worst = max(range(len(counts)), key=counts.__getitem__, default=None)
+    for meta, count in zip(started, counts, strict=True):
+        if count > slack:
+            result.violations.append(
+                f"job {meta.id} (p{meta.priority}, #{meta.seq}) started before {count} jobs "
+                "that should have gone first"
+            )
+    late = sum(1 for count in counts if count)
+    result.lines.append(
+        f"{len(checked)} jobs checked (limited and fault-touched ones excluded): "
+        f"{late} started ahead of some more urgent job, by at most "
+        f"{counts[worst] if worst is not None else 0} position(s)"
+    )
+    result.lines.append(
+        "slack: a job starts a moment after its claim; meanwhile each other slot may start a "
+        "job claimed earlier"
+    )
+    return result
+
+
+# -- rate limit ---------------------------------------------------------------------------------
+
+
+def check_rate_limit(history: History) -> CheckResult:
+    """The limiters' logs (durable in the AOF) hold one reservation per slot granted. The limited
+    key's must be spaced by its interval, and every execution of every job must hold a
+    reservation of its own, taken at or before its start: no job ran past its gate."""
+    interval_ms = history.min_interval_ms
+    result = CheckResult(f"rate limits: limited jobs {interval_ms} ms apart, none ran ungated")
+    log = sorted(history.final.reservations.get(LIMITED_RATE_KEY, []), key=lambda item: item[1])
+    gaps = []
+    for (first, first_ms), (second, second_ms) in pairwise(log):
+        gaps.append(second_ms - first_ms)
+        if second_ms - first_ms < interval_ms:
+            result.violations.append(
+                f"reservations {first} and {second} only {second_ms - first_ms} ms apart"
+            )
+    result.violations += [
+        f"job {run.job_id} ran at {run.start_ms} (attempt {run.attempt}) without a reservation"
+        for run in unreserved_runs(history)
+    ]
+    limited = {m.id for m in history.jobs.values() if m.kind == "limited"}
+    starts = sorted(run.start_ms for run in history.executions if run.job_id in limited)
+    start_gaps = [b - a for a, b in pairwise(starts)]
+    result.lines.append(
+        f"{len(starts)} executions of {len(limited)} limited jobs: smallest gap between "
+        f"reservations {min(gaps, default=0)} ms, between observed starts "
+        f"{min(start_gaps, default=0)} ms"
+    )
+    result.lines.append(
+        f"{len(history.executions)} executions, "
+        f"{sum(len(entries) for entries in history.final.reservations.values())} reservations"
+    )
+    return result
+
+
+def unreserved_runs(history: History) -> list[Execution]:
+    """Executions with no reservation of their job's key left at or before their start."""
+    slots: dict[tuple[str, str], list[int]] = {}
+    for rate_key, entries in history.final.reservations.items():
+        for member, at_ms in entries:
+            slots.setdefault((rate_key, member.split(":", 1)[1]), []).append(at_ms)
+    missing = []
+    for job_id, runs in history.runs_by_job().items():
+        meta = history.jobs.get(job_id)
+        rate_key = LIMITED_RATE_KEY if meta and meta.kind == "limited" else METERED_RATE_KEY
+        free = sorted(slots.get((rate_key, job_id), []))
+        for run in runs:
+            usable = [at_ms for at_ms in free if at_ms <= run.start_ms]
+            if usable:
+                free.remove(usable[-1])
+            else:
+                missing.append(run)
+    return missing
+
+
+# -- dead-letter queue --------------------------------------------------------------------------
+
+
+def check_dead_letter(history: History) -> CheckResult:
+    """Exactly the always-failing jobs, each with every attempt used and its own error. Lease
+    recovery also buries a job (error LeaseExpired) whose attempts ran out, by design; that is
+    accepted only when the job's failures plus the faults that touched it explain every one of
+    its attempts (a fault costs a job at most one attempt)."""
+    attempts = history.max_retries + 1
+    result = CheckResult(f"dead-letter queue = the always-failing jobs, {attempts} attempts each")
+    touches = Counter(job_id for event in history.faults for job_id in event.touched)
+    failures = Counter(run.job_id for run in history.executions if run.ok is False)
+    explained = used_up_by_faults(history)
+    doomed = {m.id for m in history.jobs.values() if m.kind == "doomed"}
+    dead = history.final.dead
+    for job_id in sorted(doomed - set(dead)):
+        result.violations.append(f"always-failing job {job_id} is not in the dead-letter queue")
+    for job_id, entry in sorted(dead.items()):
+        by_recovery = entry.error_type == LEASE_EXPIRED_ERROR and job_id in explained
+        if entry.attempts != attempts:
+            result.violations.append(f"dead job {job_id} has {entry.attempts} attempts")
+        elif not by_recovery and (job_id not in doomed or entry.error_type != DOOMED_ERROR):
+            result.violations.append(
+                f"job {job_id} dead with {entry.error_type}: {failures[job_id]} failed "
+                f"execution(s), {touches[job_id]} fault(s) touched it"
+            )
+    errors = Counter(str(entry.error_type) for entry in dead.values())
+    extra = len(set(dead) - doomed)
+    result.lines.append(
+        f"{len(dead)} dead ({len(doomed)} always-failing"
+        + (f", {extra} other jobs buried by lease recovery" if extra else "")
+        + "); errors: "
+        + ", ".join(f"{kind} x{n}" for kind, n in sorted(errors.items()))
+    )
+    return result
+
+
+# -- the run itself -----------------------------------------------------------------------------
+
+
+def check_run(history: History, facts: RunFacts) -> CheckResult:
+    """The run proves something only if it finished, every kind of fault struck jobs in flight,
+    no worker crashed on its own and the workers stopped cleanly at the end."""
+    result = CheckResult("the run: every fault kind struck, no crash, clean stop")
+    if facts.elapsed_s is None:
+        result.violations.append("not every job reached a final state before the timeout")
+    for kind in facts.fault_kinds:
+        events = [e for e in history.faults if e.kind == kind]
+        hits = [e for e in events if (e.held if kind in WORKER_FAULTS else e.inflight)]
+        if not hits:
+            result.violations.append(f"no {kind} fault struck a job in flight")
+    if WORKER_PAUSE in facts.fault_kinds and not any(e.taken_over for e in history.faults):
+        result.violations.append("no paused worker had its jobs taken over: no zombie came back")
+    result.violations += facts.crashes
+    result.violations += [problem for event in history.faults for problem in event.problems]
+    result.violations += [
+        f"worker slot {slot} did not stop cleanly at the end (exit {code})"
+        for slot, code in facts.stop_codes.items()
+        if code != 0
+    ]
+    kinds = Counter(event.kind for event in history.faults)
+    result.lines.append(
+        f"{len(history.faults)} faults: "
+        + ", ".join(f"{kind} x{kinds[kind]}" for kind in facts.fault_kinds)
+        + (
+            f"; {len(facts.skipped_faults)} skipped (all jobs final)"
+            if facts.skipped_faults
+            else ""
+        )
+    )
+    result.lines.append(
+        f"{facts.worker_starts} worker processes started; in their logs: "
+        f"{facts.rate_limited} rate-limit deferrals, {facts.lease_lost_warnings} lease-lost "
+        f"refusals, {facts.unexpected_errors} errors logged with a traceback"
+    )
+    result.lines += [f"  {summary}" for summary in facts.error_summaries]
+    return result

@@ -1,0 +1,277 @@
+"""One chaos run: start Redis, enqueue the planned jobs, run workers under the fault schedule
+until every job is final, then collect the history, check it and print the account."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import chaos_jobs
+
+from chaoslib import contract
+from chaoslib.checks import CheckResult, run_checks
+from chaoslib.faults import FaultInjector
+from chaoslib.history import FaultEvent, History, JobMeta, RunFacts, read_executions
+from chaoslib.plan import FAULT_KINDS, Config, PlannedFault, PlannedJob, plan_faults, plan_jobs
+from chaoslib.redis_proc import RedisProcess
+from chaoslib.report import render
+from chaoslib.view import RedisView
+from chaoslib.workers import WorkerPool, worker_command
+from qworker.config import Settings
+from qworker.service import QueueService
+
+NAMESPACE = "chaos"
+SCRIPTS_DIR = Path(__file__).resolve().parents[1]
+POLL_S = 0.2
+# Beyond this many crashes per worker slot the run stops: something is broken, not flaky.
+MAX_CRASHES_PER_SLOT = 2
+# The queues must read empty this many polls in a row: one empty read could fall between two
+# steps of a job's life only if a step were not atomic, and that would be a finding too.
+CALM_POLLS = 3
+
+
+def worker_env(cfg: Config, redis_url: str, run_dir: Path) -> dict[str, str]:
+    python_path = [str(SCRIPTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return dict(os.environ) | {
+        "QWORKER_REDIS_URL": redis_url,
+        "QWORKER_NAMESPACE": NAMESPACE,
+        "QWORKER_LEASE_SECONDS": str(cfg.lease_s),
+        "QWORKER_JOB_MODULES": "chaos_jobs",
+        "QWORKER_SHUTDOWN_GRACE_SECONDS": str(cfg.grace_s),
+        "QWORKER_LOG_FORMAT": "json",
+        # No tweet is ever posted here; without it ``qworker work`` wants X credentials.
+        "QWORKER_DRY_RUN": "true",
+        "PYTHONPATH": os.pathsep.join(python_path),
+        contract.RECORD_DIR_ENV: str(run_dir),
+    }
+
+
+async def enqueue(service: QueueService, planned: list[PlannedJob]) -> dict[str, JobMeta]:
+    """All jobs, in seq order within each priority, before any worker starts."""
+    jobs: dict[str, JobMeta] = {}
+    for priority in (1, 2, 3, 4):
+        batch = [job for job in planned if job.priority == priority]
+        params = [
+            chaos_jobs.ChaosParams(
+                kind=job.kind, seq=job.seq, fail_first=job.fail_first, work_ms=job.work_ms
+            )
+            for job in batch
+        ]
+        ids = await service.add_jobs(params, priority=priority)
+        for job_id, job in zip(ids, batch, strict=True):
+            jobs[job_id] = JobMeta(job_id, job.seq, priority, job.kind, job.fail_first)
+    return jobs
+
+
+class WorkersKeepCrashing(RuntimeError):
+    pass
+
+
+class Driver:
+    """Runs the workers and the injector until every job is final (or the time is up)."""
+
+    def __init__(self, cfg: Config, pool: WorkerPool, redis: RedisProcess, view: RedisView):
+        self.cfg = cfg
+        self.pool = pool
+        self.view = view
+        self.started = time.monotonic()
+        self.injector = FaultInjector(cfg, pool, redis, view, self.elapsed_s)
+        self.crashes: list[str] = []
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    async def drive(self, plan: list[PlannedFault]) -> RunFacts:
+        self.started = time.monotonic()
+        for index in range(self.cfg.workers):
+            self.pool.start(index)
+        inject = asyncio.create_task(self.injector.run(plan))
+        try:
+            final_s = await self._until_final(inject)
+        finally:
+            if not inject.done():
+                inject.cancel()
+                await asyncio.gather(inject, return_exceptions=True)
+        stop_codes = await self.pool.stop_all(self.cfg.grace_s + 10)
+        return RunFacts(
+            elapsed_s=final_s,
+            fault_kinds=FAULT_KINDS,
+            skipped_faults=[fault.kind for fault in self.injector.skipped],
+            crashes=self.crashes,
+            stop_codes=stop_codes,
+            worker_starts=self.pool.started,
+        )
+
+    async def _until_final(self, inject: asyncio.Task[None]) -> float | None:
+        deadline = self.started + self.cfg.timeout_s
+        calm = 0
+        while time.monotonic() < deadline:
+            await self._restart_crashed()
+            if inject.done():
+                inject.result()  # a failure of the injector itself ends the run here
+                stats = await self.view.stats()
+                busy = (stats.total_jobs, stats.retry, stats.scheduled, stats.parked)
+                calm = calm + 1 if not any(busy) and not stats.in_flight else 0
+                if calm >= CALM_POLLS:
+                    return self.elapsed_s() - POLL_S * (CALM_POLLS - 1)
+            await asyncio.sleep(POLL_S)
+        return None
+
+    async def _restart_crashed(self) -> None:
+        """A worker that exits on its own is a finding; its jobs count as touched by it."""
+        for slot, pid, code in self.pool.crashed():
+            inflight = frozenset(await self.view.inflight())
+            at_s = self.elapsed_s()
+            log_tail = self.pool.log_tail(slot)
+            self.crashes.append(
+                f"worker pid {pid} (slot {slot}) exited by itself, code {code}: {log_tail}"
+            )
+            if len(self.crashes) > MAX_CRASHES_PER_SLOT * self.cfg.workers:
+                raise WorkersKeepCrashing("\n".join(self.crashes))
+            self.injector.events.append(
+                FaultEvent("worker-crash", at_s, 0.0, slot, pid, inflight, detail=f"exit {code}")
+            )
+            self.pool.start(slot)
+
+
+def scan_logs(log_by_pid: dict[int, Path], facts: RunFacts) -> None:
+    """Count rate-limit deferrals and lease-lost refusals in the workers' logs, and summarise
+    every error logged with a traceback (where in qworker it came from)."""
+    errors: Counter[str] = Counter()
+    for pid, path in log_by_pid.items():
+        refused = 0
+        for line in path.read_text(errors="replace").splitlines():
+            facts.rate_limited += '"outcome": "rate-limited"' in line
+            refused += "lease lost" in line
+            if '"exc": ' in line:
+                errors[summarise_error(line)] += 1
+        facts.lease_lost_by_pid[pid] = refused
+    facts.lease_lost_warnings = sum(facts.lease_lost_by_pid.values())
+    facts.unexpected_errors = sum(errors.values())
+    facts.error_summaries = [f"{n} x {text}" for text, n in errors.most_common()]
+
+
+def summarise_error(line: str) -> str:
+    """'message: exception (file:line in function)' for one JSON log line, ids blanked out."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line[:200]
+    message = re.sub(r"\b[0-9a-f]{32}\b", "<id>", str(entry.get("msg", "")))
+    trace = str(entry.get("exc", "")).strip().splitlines()
+    frames = re.findall(r'File ".*?/(qworker/[^"]+)", line (\d+), in (\w+)', "\n".join(trace))
+    where = f" ({frames[-1][0]}:{frames[-1][1]} in {frames[-1][2]})" if frames else ""
+    return f"{message}: {trace[-1] if trace else '?'}{where}"
+
+
+def run_directory(cfg: Config) -> Path:
+    if cfg.directory is None:
+        return Path(tempfile.mkdtemp(prefix="qworker-chaos-"))
+    cfg.directory.mkdir(parents=True, exist_ok=True)
+    if any(cfg.directory.iterdir()):
+        raise SystemExit(f"chaos: {cfg.directory} is not empty; give a fresh directory")
+    return cfg.directory
+
+
+async def run(cfg: Config) -> int:
+    hermetic_environment()
+    run_dir = run_directory(cfg)
+    redis = RedisProcess(run_dir / "redis")
+    try:
+        history, facts = await collect_history(cfg, redis, run_dir)
+    except WorkersKeepCrashing as exc:
+        print(f"chaos: workers keep crashing, run stopped; see {run_dir}\n{exc}", file=sys.stderr)
+        return 1
+    finally:
+        redis.kill()
+    results = run_checks(history, facts)
+    setup = describe_setup(cfg, redis, run_dir)
+    print(render(cfg, history, facts, results, setup), flush=True)
+    save_summary(run_dir, history, results)
+    passed = all(result.ok for result in results)
+    if passed and cfg.directory is None and not cfg.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 0 if passed else 1
+
+
+async def collect_history(
+    cfg: Config, redis: RedisProcess, run_dir: Path
+) -> tuple[History, RunFacts]:
+    """Run the plan; returns the history and what the driver saw."""
+    rng = random.Random(cfg.seed)
+    planned_jobs, planned_faults = plan_jobs(cfg, rng), plan_faults(cfg, rng)
+    redis.start()
+    settings = Settings(redis_url=redis.url, namespace=NAMESPACE, _env_file=None)  # type: ignore[call-arg]
+    command = worker_command(cfg.concurrency)
+    pool = WorkerPool(command, worker_env(cfg, redis.url, run_dir), run_dir, cfg.workers)
+    try:
+        async with QueueService(settings=settings) as service:
+            view = RedisView(service)
+            jobs = await enqueue(service, planned_jobs)
+            driver = Driver(cfg, pool, redis, view)
+            facts = await driver.drive(planned_faults)
+            final = await view.final_state()
+    finally:
+        pool.kill_all()
+    redis.shutdown()
+    scan_logs(pool.log_by_pid, facts)
+    history = History(
+        jobs=jobs,
+        executions=read_executions(run_dir),
+        faults=driver.injector.events,
+        final=final,
+        workers=cfg.workers,
+        concurrency=cfg.concurrency,
+        max_retries=contract.MAX_RETRIES,
+        min_interval_ms=contract.LIMITED_MIN_INTERVAL_MS,
+    )
+    return history, facts
+
+
+def hermetic_environment() -> None:
+    """The developer's own qworker settings must not leak into the run: drop them from this
+    process (the driver's Settings ignore .env files), and the workers inherit the rest."""
+    for name in [n for n in os.environ if n.startswith("QWORKER_") or n == "REDIS_URL"]:
+        del os.environ[name]
+
+
+def describe_setup(cfg: Config, redis: RedisProcess, run_dir: Path) -> list[str]:
+    return [
+        f"redis-server {redis.version()} on port {redis.port}: appendonly yes, appendfsync always",
+        f"{cfg.workers} workers x concurrency {cfg.concurrency}, lease {cfg.lease_s:g}s, "
+        f"shutdown grace {cfg.grace_s:g}s; each worker is `python -m qworker work`",
+        f"records and logs in {run_dir}"
+        + ("" if cfg.keep or cfg.directory else " (kept on failure)"),
+    ]
+
+
+def save_summary(run_dir: Path, history: History, results: list[CheckResult]) -> None:
+    """The faults and verdicts as JSON beside the raw records, for a closer look later."""
+    summary = {
+        "faults": [
+            {
+                "kind": event.kind,
+                "at_s": round(event.at_s, 3),
+                "duration_s": round(event.duration_s, 3),
+                "detail": event.detail,
+                "inflight": sorted(event.inflight),
+                "held": sorted(event.held),
+                "problems": list(event.problems),
+            }
+            for event in history.faults
+        ],
+        "checks": [
+            {"name": r.name, "ok": r.ok, "lines": r.lines, "violations": r.violations}
+            for r in results
+        ],
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -1,0 +1,229 @@
+"""The chaos run in small, and its checker on made-up histories.
+
+The run (``scripts/chaos --jobs 2000 --workers 3 --seed 1``) starts its own redis-server with
+AOF fsync always, runs real worker processes, kills, stops and pauses them and Redis, and exits
+non-zero if any job is lost, doubled, run twice without a fault, out of priority order, over its
+rate limit, or wrongly dead-lettered. The checker tests show that each check does catch what it
+is there to catch, so a passing run means something.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHAOS = REPO / "scripts" / "chaos"
+# Appended, never prepended: nothing in scripts/ may shadow an installed module.
+if str(REPO / "scripts") not in sys.path:
+    sys.path.append(str(REPO / "scripts"))
+
+from chaoslib.checks import (  # noqa: E402 - needs scripts/ on the path first
+    check_dead_letter,
+    check_executions,
+    check_final_places,
+    check_priority_order,
+    check_rate_limit,
+    inversions,
+)
+from chaoslib.contract import LIMITED_RATE_KEY, METERED_RATE_KEY  # noqa: E402
+from chaoslib.history import (  # noqa: E402
+    DeadEntry,
+    Execution,
+    FaultEvent,
+    FinalState,
+    History,
+    JobMeta,
+)
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+def test_small_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QWORKER_")}
+    command = [str(CHAOS), "--jobs", "2000", "--workers", "3", "--seed", "1"]
+    done = subprocess.run(
+        [*command, "--dir", str(tmp_path / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=230,
+    )
+    report = f"{done.stdout}\n--- stderr (tail) ---\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, report
+    assert "result: PASS" in done.stdout, report
+    for kind in ("worker-kill", "worker-term", "worker-pause", "redis-shutdown", "redis-kill"):
+        assert f" {kind} " in done.stdout, report
+    # The zombie came back and Redis refused what it no longer owned.
+    refusals = re.findall(r"worker-pause .* lease-lost refusal", done.stdout)
+    assert any(re.search(r": [1-9]\d* lease-lost", line) for line in refusals), report
+
+
+# -- the checker, on made-up histories --------------------------------------------------------
+
+
+def job(number: int, *, priority: int = 2, kind: str = "ok", fail_first: int = 0) -> JobMeta:
+    return JobMeta(f"job{number}", number, priority, kind, fail_first)  # type: ignore[arg-type]
+
+
+def ran(
+    meta: JobMeta, start_ms: int, *, attempt: int = 1, ok: bool | None = True, proc: str = "a"
+) -> Execution:
+    end_ms = None if ok is None else start_ms + 5
+    return Execution(meta.id, proc, 1, start_ms, attempt, start_ms, end_ms, ok)
+
+
+def history(
+    jobs: list[JobMeta],
+    runs: list[Execution],
+    *,
+    final: FinalState | None = None,
+    faults: list[FaultEvent] | None = None,
+) -> History:
+    if final is None:
+        done = len({r.job_id for r in runs if r.ok})
+        final = FinalState(counters={"processed": done, "dead": 0})
+    return History(
+        jobs={meta.id: meta for meta in jobs},
+        executions=runs,
+        faults=faults or [],
+        final=final,
+        workers=2,
+        concurrency=2,
+        max_retries=3,
+        min_interval_ms=100,
+    )
+
+
+def fault_touching(*metas: JobMeta) -> FaultEvent:
+    return FaultEvent("worker-kill", 1.0, 0.5, inflight=frozenset(m.id for m in metas))
+
+
+def test_a_clean_history_passes_every_check() -> None:
+    a, b = job(1), job(2, kind="flaky", fail_first=1)
+    runs = [ran(a, 10), ran(b, 11, ok=False), ran(b, 300, attempt=2)]
+    clean = history([a, b], runs)
+    for check in (check_final_places, check_executions, check_priority_order, check_dead_letter):
+        assert check(clean).ok, check(clean).violations
+
+
+def test_a_job_that_never_ran_and_is_nowhere_is_lost() -> None:
+    a, b = job(1), job(2)
+    result = check_final_places(history([a, b], [ran(a, 10)]))
+    assert result.violations == [f"job {b.id} (ok): lost"]
+
+
+def test_a_job_in_two_places_or_acknowledged_twice_is_caught() -> None:
+    a = job(1)
+    final = FinalState(
+        places={"p2": [a.id]},
+        dead={a.id: DeadEntry(a.id, 4, "DoomedJobError", "")},
+        job_hashes={a.id},
+        counters={"processed": 2, "dead": 1},
+    )
+    violations = check_final_places(history([a], [ran(a, 10)], final=final)).violations
+    assert f"job {a.id} (ok): in two places: p2, dead-letter" in violations
+    assert "'processed' counter 2 != 0 done jobs" in violations
+
+
+def test_a_second_run_is_excused_only_for_a_job_a_fault_touched() -> None:
+    a = job(1)
+    twice = [ran(a, 10, proc="a"), ran(a, 20, attempt=2, proc="b")]
+    untouched = check_executions(history([a], twice))
+    assert any("ran 2 times untouched" in v for v in untouched.violations)
+    assert check_executions(history([a], twice, faults=[fault_touching(a)])).ok
+
+
+def test_a_retry_after_a_failure_is_not_a_duplicate_but_an_overlap_is() -> None:
+    a = job(1, kind="flaky", fail_first=1)
+    assert check_executions(history([a], [ran(a, 10, ok=False), ran(a, 50, attempt=2)])).ok
+    # The second run starts before the failed first one has ended: two ran at once.
+    overlapping = [ran(a, 10, ok=False), ran(a, 12, attempt=2)]
+    assert not check_executions(history([a], overlapping)).ok
+
+
+def test_inversions_count_the_more_urgent_jobs_started_later() -> None:
+    assert inversions([0, 1, 2]) == [0, 0, 0]
+    assert inversions([2, 0, 1]) == [2, 0, 0]
+    assert inversions([3, 2, 1, 0]) == [3, 2, 1, 0]
+
+
+def test_priority_order_allows_workers_times_concurrency_positions() -> None:
+    urgent = [job(n, priority=1) for n in range(5)]
+    low = job(99, priority=4)
+    # The low-priority job started before 4 urgent ones (slack is 2 x 2 = 4), then 5.
+    within = [ran(low, 10)] + [ran(m, 20 + n) for n, m in enumerate(urgent[:4])]
+    assert check_priority_order(history([low, *urgent[:4]], within)).ok
+    beyond = [ran(low, 10)] + [ran(m, 20 + n) for n, m in enumerate(urgent)]
+    assert not check_priority_order(history([low, *urgent], beyond)).ok
+    # A job a fault put back is not held to the order.
+    excused = history([low, *urgent], beyond, faults=[fault_touching(low)])
+    assert check_priority_order(excused).ok
+
+
+def reserved(*entries: tuple[JobMeta, int]) -> list[tuple[str, int]]:
+    return [(f"{at_ms}:{meta.id}", at_ms) for meta, at_ms in entries]
+
+
+def test_rate_limit_needs_spaced_reservations_and_one_per_execution() -> None:
+    a, b = job(1, kind="limited"), job(2, kind="limited")
+    spaced = FinalState(reservations={LIMITED_RATE_KEY: reserved((a, 1000), (b, 1100))})
+    runs = [ran(a, 1001), ran(b, 1102)]
+    assert check_rate_limit(history([a, b], runs, final=spaced)).ok
+    close = FinalState(reservations={LIMITED_RATE_KEY: reserved((a, 1000), (b, 1050))})
+    assert not check_rate_limit(history([a, b], [ran(a, 1001), ran(b, 1051)], final=close)).ok
+    # A second execution of a with no reservation of its own.
+    unreserved = [*runs, ran(a, 1200, attempt=2, proc="b")]
+    assert not check_rate_limit(history([a, b], unreserved, final=spaced)).ok
+
+
+def test_every_execution_must_pass_its_gate() -> None:
+    a = job(1)
+    gated = FinalState(reservations={METERED_RATE_KEY: reserved((a, 10))})
+    assert check_rate_limit(history([a], [ran(a, 10)], final=gated)).ok
+    wrong_key = FinalState(reservations={LIMITED_RATE_KEY: reserved((a, 10))})
+    assert not check_rate_limit(history([a], [ran(a, 10)], final=wrong_key)).ok
+
+
+def test_dead_letter_holds_exactly_the_always_failing_jobs() -> None:
+    doomed, fine = job(1, kind="doomed"), job(2)
+    runs = [ran(doomed, 10 * n, attempt=n, ok=False) for n in range(1, 5)] + [ran(fine, 5)]
+    right = FinalState(dead={doomed.id: DeadEntry(doomed.id, 4, "DoomedJobError", "")})
+    assert check_dead_letter(history([doomed, fine], runs, final=right)).ok
+    wrong = FinalState(
+        dead={
+            doomed.id: DeadEntry(doomed.id, 3, "DoomedJobError", ""),
+            fine.id: DeadEntry(fine.id, 4, "DoomedJobError", ""),
+        }
+    )
+    violations = check_dead_letter(history([doomed, fine], runs, final=wrong)).violations
+    assert f"dead job {doomed.id} has 3 attempts" in violations
+    assert any(v.startswith(f"job {fine.id} dead with DoomedJobError") for v in violations)
+
+
+def test_lease_recovery_may_bury_a_job_only_if_faults_used_up_its_attempts() -> None:
+    flaky = job(1, kind="flaky", fail_first=2)
+    runs = [ran(flaky, 10, ok=False), ran(flaky, 20, attempt=2, ok=False)]
+    final = FinalState(dead={flaky.id: DeadEntry(flaky.id, 4, "LeaseExpired", "")})
+    # Two failures and one fault explain three attempts, not four.
+    one_fault = history([flaky], runs, final=final, faults=[fault_touching(flaky)])
+    assert not check_dead_letter(one_fault).ok
+    two_faults = [fault_touching(flaky), fault_touching(flaky)]
+    assert check_dead_letter(history([flaky], runs, final=final, faults=two_faults)).ok
+
+
+def test_a_job_that_ran_may_end_dead_only_if_faults_used_up_its_attempts() -> None:
+    a = job(1)
+    final = FinalState(
+        dead={a.id: DeadEntry(a.id, 4, "LeaseExpired", "")}, counters={"processed": 0, "dead": 1}
+    )
+    once = check_final_places(history([a], [ran(a, 10)], final=final, faults=[fault_touching(a)]))
+    assert once.violations == [f"job {a.id} (ok): done and dead"]
+    four = [fault_touching(a) for _ in range(4)]
+    assert check_final_places(history([a], [ran(a, 10)], final=final, faults=four)).ok
