@@ -61,6 +61,7 @@ class Heartbeat(threading.Thread):
         self.on_lost = on_lost
         self.started_at_ms = clock.now_ms()
         self._stop_event = threading.Event()
+        self._wake_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -70,7 +71,8 @@ class Heartbeat(threading.Thread):
                 log.debug("heartbeat could not reach Redis: %s", exc)
             except Exception:
                 log.exception("heartbeat failed")
-            self._stop_event.wait(self.interval_s)
+            self._wake_event.wait(self.interval_s)
+            self._wake_event.clear()
 
     def beat(self) -> None:
         now_ms = self.clock.now_ms()
@@ -100,8 +102,13 @@ class Heartbeat(threading.Thread):
         pipe.zadd(self.keys.workers, {self.worker_id: now_ms})
         pipe.execute()
 
+    def beat_now(self) -> None:
+        """Renew at once instead of at the next interval (e.g. when Redis is back)."""
+        self._wake_event.set()
+
     def stop(self) -> None:
         self._stop_event.set()
+        self._wake_event.set()
         if self.is_alive():
             self.join(timeout=5)
         try:

@@ -645,6 +645,12 @@ class Worker:
         if self._redis_down_since is not None:
             log.info("Redis is back after %.1fs", time.monotonic() - self._redis_down_since)
             self._redis_down_since = None
+            # No worker could renew its leases while Redis was away, so expired ones do not
+            # mean dead workers yet: give every live worker one lease to renew before
+            # recovering anybody's jobs, and renew ours now.
+            self._next_recovery = time.monotonic() + self.settings.lease_seconds
+            if self._heartbeat is not None:
+                self._heartbeat.beat_now()
 
     # -- reporting -------------------------------------------------------------------------
 
