@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import random
 import signal
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -29,21 +26,18 @@ from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings, mask_url
 from qworker.connection import CONNECTION_ERRORS
-from qworker.errors import (
-    AlreadyDone,
-    JobError,
-    PayloadTooLarge,
-    PermanentJobError,
-    RateLimitedJobError,
-    RetryableJobError,
-    ValidationFailed,
+from qworker.errors import ValidationFailed
+from qworker.execution import (
+    RECONNECT_BACKOFF_S,
+    JobExecutor,
+    RunningJob,
+    SettlementBuffer,
+    error_json,
 )
 from qworker.heartbeat import Heartbeat
-from qworker.jobs.base import BaseJob, JobContext, JobFactory, load_job_modules
-from qworker.models import CHECKPOINT_FIELD_PREFIX, RateLimitStats
-from qworker.models import JobError as JobErrorRecord
-from qworker.policy import DEFAULT_MAX_RETRIES, GiveUp, RetryPolicy, decide_after_failure
-from qworker.rate_limiter import RateLimit, RateLimiter, Reservation
+from qworker.jobs.base import load_job_modules
+from qworker.models import RateLimitStats
+from qworker.policy import DEFAULT_MAX_RETRIES
 from qworker.scripts import ClaimedJob, ScriptCall
 from qworker.service import QueueService
 
@@ -52,37 +46,6 @@ log = logging.getLogger("qworker.worker")
 PROMOTE_INTERVAL_S = 1.0
 MAINTENANCE_BATCH = 500
 IDLE_POLL_S = 1.0
-RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
-TRACEBACK_LINES = 12
-
-
-@dataclass
-class RunningJob:
-    claimed: ClaimedJob
-    owner: str
-    priority: int
-    attempt: int
-    started: float
-    task: asyncio.Task[None] | None = None
-
-
-class RedisJobContext(JobContext):
-    """A context whose checkpoints are written to the job in Redis, if the job is still ours."""
-
-    def __init__(self, worker: Worker, running: RunningJob, checkpoints: dict[str, str]) -> None:
-        super().__init__(running.claimed.id, running.attempt, checkpoints)
-        self._worker = worker
-        self._running = running
-
-    async def checkpoint(self, name: str, value: str) -> None:
-        from qworker.errors import LeaseLost
-
-        call = self._worker.service.scripts.checkpoint(
-            self.job_id, self._running.owner, CHECKPOINT_FIELD_PREFIX + name, value
-        )
-        if not await self._worker.service.runner.run(call):
-            raise LeaseLost(f"job {self.job_id} is no longer owned by this worker")
-        self.checkpoints[name] = value
 
 
 class Worker:
@@ -126,12 +89,19 @@ class Worker:
 
         self._running: dict[str, RunningJob] = {}
         self._owned_lock = threading.Lock()
-        self._lost: set[str] = set()
-        self._settlements: list[ScriptCall[Any]] = []
+        self._settlements = SettlementBuffer()
         self._job_finished = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._stop_now = False
-        self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
+        self.executor = JobExecutor(
+            service=self.service,
+            settings=self.settings,
+            clients=self.clients,
+            clock=self.clock,
+            rng=self.rng,
+            settlements=self._settlements,
+            stopping=self._stop_requested.is_set,
+        )
         self._next_promotion = 0.0
         self._next_recovery = 0.0
         # Expired leases are looked for a few times per lease, and at least every 15 s.
@@ -249,18 +219,18 @@ class Worker:
         """Run the buffered settlements (plus ``extra`` calls). A settlement Redis refused is
         kept for the next round; on a lost connection all of them are, since any may not have
         run (settling twice is harmless: the second finds the job no longer owned)."""
-        settlements, self._settlements = self._settlements, []
+        settlements = self._settlements.take()
         if not settlements and not extra:
             return []
         try:
             replies = await self.service.runner.run_each([*settlements, *extra])
         except BaseException:
-            self._settlements = settlements + self._settlements
+            self._settlements.put_back(settlements)
             raise
         for call, reply in zip(settlements, replies, strict=False):
             if isinstance(reply, Exception):
                 log.error("Redis refused to settle a job (%s); will try again", reply)
-                self._settlements.append(call)
+                self._settlements.calls.append(call)
             else:
                 self._report_settlement(call, reply)
         return replies[len(settlements) :]
@@ -362,7 +332,7 @@ class Worker:
     def _recover_calls(self) -> list[ScriptCall[Any]]:
         now_ms = self.clock.now_ms()
         oldest_kept_ms = now_ms - int(self.settings.dead_letter_max_age_days * 86_400_000)
-        lost_error = _error_json("LeaseExpired", "the worker running this job stopped answering")
+        lost_error = error_json("LeaseExpired", "the worker running this job stopped answering")
         return [
             self.scripts.recover(now_ms, MAINTENANCE_BATCH, DEFAULT_MAX_RETRIES, lost_error),
             self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs),
@@ -397,198 +367,19 @@ class Worker:
 
     async def _run_job(self, running: RunningJob) -> None:
         try:
-            job = self._decode(running)
-            if job is not None and await self._gate_and_execute(job, running):
+            if await self.executor.run(running):
                 self.jobs_done += 1
         except asyncio.CancelledError:
-            self._hand_back_later(running)
+            self.executor.hand_back(running)
         except Exception:
             # A bug in qworker itself, not in the job: give the job back rather than leave it
             # to its lease, which would charge it an attempt it never had.
             log.exception("unexpected error running job %s; handing it back", running.claimed.id)
-            self._hand_back_later(running)
+            self.executor.hand_back(running)
         finally:
             with self._owned_lock:
                 self._running.pop(running.claimed.id, None)
             self._job_finished.set()
-
-    def _decode(self, running: RunningJob) -> BaseJob[Any] | None:
-        """Turn the stored payload into a job; a bad payload goes to the dead-letter queue."""
-        fields = running.claimed.fields
-        try:
-            payload = fields.get("payload", "")
-            if len(payload) > self.settings.max_payload_bytes:
-                raise PayloadTooLarge(len(payload), self.settings.max_payload_bytes)
-            params = JobFactory.parse_payload(fields.get("job_type"), payload)
-            job = JobFactory.create_job(params, self.settings, self.clients)
-        except ValidationFailed as exc:
-            self._bury(running, _error_json("InvalidPayload", str(exc)), attempt_failed=False)
-            self._log_outcome(running, "-", "dead", f"invalid payload: {exc}")
-            return None
-        except Exception as exc:
-            # Whatever else a payload can do to a decoder (or a plugin's constructor) must not
-            # leave the job in flight to crash the next worker too.
-            error_json = _error_json("InvalidPayload", _one_line(exc), _traceback_tail(exc))
-            self._bury(running, error_json, attempt_failed=False)
-            self._log_outcome(running, "-", "dead", f"cannot decode: {_one_line(exc)}")
-            return None
-        checkpoints = {
-            name.removeprefix(CHECKPOINT_FIELD_PREFIX): value
-            for name, value in fields.items()
-            if name.startswith(CHECKPOINT_FIELD_PREFIX)
-        }
-        job.context = RedisJobContext(self, running, checkpoints)
-        return job
-
-    async def _gate_and_execute(self, job: BaseJob[Any], running: RunningJob) -> bool:
-        limiter = self._limiter_for(job)
-        reservation: Reservation | None = None
-        if limiter is not None:
-            reservation = await self._reserve(limiter, running)
-            if not reservation.granted:
-                self._park(running, reservation.next_allowed_ms)
-                self._log_outcome(running, job, "rate-limited", _until(reservation.next_allowed_ms))
-                return False
-        try:
-            async with asyncio.timeout(job.timeout_s):
-                succeeded = await job.execute()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self._on_failure(job, running, exc, limiter, reservation)
-            return False
-        if not succeeded:
-            error = RetryableJobError("execute() returned False")
-            await self._on_failure(job, running, error, limiter, reservation)
-            return False
-        self._complete(running)
-        self._log_outcome(running, job, "done")
-        return True
-
-    async def _reserve(self, limiter: RateLimiter, running: RunningJob) -> Reservation:
-        """Reserve a slot, waiting out a Redis outage: the job is ours (the heartbeat keeps its
-        lease) and has not run, so it must neither fail nor be left to its lease."""
-        for attempt in itertools.count():
-            try:
-                return await limiter.reserve(running.claimed.id)
-            except redis.RedisError as exc:
-                if self._stop_requested.is_set():
-                    raise asyncio.CancelledError from exc  # handed back by _run_job
-                delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
-                log.debug("rate limiter unreachable (%s); retrying in %.2fs", exc, delay_s)
-                await asyncio.sleep(delay_s)
-        raise AssertionError("unreachable")
-
-    def _limiter_for(self, job: BaseJob[Any]) -> RateLimiter | None:
-        limit = job.get_rate_limit()
-        if limit is None or limit.is_unlimited:
-            return None
-        key = (job.get_rate_limit_key(), limit)
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            limiter = RateLimiter.for_key(key[0], limit, self.service.redis, self.keys, self.clock)
-            self._limiters[key] = limiter
-        return limiter
-
-    async def _on_failure(
-        self,
-        job: BaseJob[Any],
-        running: RunningJob,
-        exc: Exception,
-        limiter: RateLimiter | None,
-        reservation: Reservation | None,
-    ) -> None:
-        if isinstance(exc, AlreadyDone):
-            self._complete(running)
-            self._log_outcome(running, job, "done", str(exc) or "already done")
-            return
-        gave_back = isinstance(exc, JobError) and not exc.reached_remote
-        if limiter is not None and reservation is not None and gave_back:
-            with contextlib.suppress(redis.RedisError):  # keeping the slot errs on the safe side
-                await limiter.release(reservation)
-        if isinstance(exc, RateLimitedJobError):
-            reset_ms = int(exc.reset_at * 1000)
-            if limiter is not None:
-                with contextlib.suppress(redis.RedisError):  # the job itself still waits
-                    reset_ms = await limiter.block_until(reset_ms)
-            self._park(running, reset_ms)
-            self._log_outcome(running, job, "rate-limited", f"remote: {_until(reset_ms)}")
-            return
-        self._retry_or_bury(job, running, exc)
-
-    def _retry_or_bury(self, job: BaseJob[Any], running: RunningJob, exc: Exception) -> None:
-        policy = RetryPolicy.from_config(job.get_retry_config())
-        retry_after = exc.retry_after if isinstance(exc, RetryableJobError) else None
-        decision = decide_after_failure(
-            running.attempt,
-            policy,
-            self.rng,
-            permanent=isinstance(exc, PermanentJobError),
-            retry_after_s=retry_after,
-        )
-        error_json = _error_json(type(exc).__name__, str(exc), _traceback_tail(exc))
-        if isinstance(decision, GiveUp):
-            self._bury(running, error_json, attempt_failed=True)
-            self._log_outcome(running, job, "dead", f"{decision.reason}: {_one_line(exc)}")
-            return
-        now_ms = self.clock.now_ms()
-        due_ms = now_ms + int(decision.delay_s * 1000)
-        self._settlements.append(
-            self.scripts.defer(
-                self.keys.retry,
-                running.claimed.id,
-                running.owner,
-                due_ms,
-                running.attempt,
-                error_json,
-                now_ms,
-            )
-        )
-        self._log_outcome(running, job, "retry", f"in {decision.delay_s:.0f}s: {_one_line(exc)}")
-
-    # -- settling --------------------------------------------------------------------------
-
-    def _lease_lost(self, running: RunningJob) -> bool:
-        with self._owned_lock:
-            if running.claimed.id in self._lost:
-                self._lost.discard(running.claimed.id)
-                return True
-        return False
-
-    def _complete(self, running: RunningJob) -> None:
-        if not self._lease_lost(running):
-            self._settlements.append(self.scripts.complete([(running.claimed.id, running.owner)]))
-
-    def _park(self, running: RunningJob, until_ms: int) -> None:
-        if not self._lease_lost(running):
-            self._settlements.append(
-                self.scripts.defer(
-                    self.keys.parked,
-                    running.claimed.id,
-                    running.owner,
-                    until_ms,
-                    None,
-                    "",
-                    self.clock.now_ms(),
-                )
-            )
-
-    def _bury(self, running: RunningJob, error_json: str, *, attempt_failed: bool) -> None:
-        if not self._lease_lost(running):
-            self._settlements.append(
-                self.scripts.bury(
-                    running.claimed.id,
-                    running.owner,
-                    running.attempt,
-                    error_json,
-                    self.clock.now_ms(),
-                    attempt_failed=attempt_failed,
-                )
-            )
-
-    def _hand_back_later(self, running: RunningJob) -> None:
-        if not self._lease_lost(running):
-            self._settlements.append(self.scripts.hand_back([(running.claimed.id, running.owner)]))
 
     def _owned_jobs(self) -> list[tuple[str, str]]:
         with self._owned_lock:
@@ -596,7 +387,8 @@ class Worker:
 
     def _mark_lost(self, job_ids: list[str]) -> None:
         with self._owned_lock:
-            self._lost.update(job_id for job_id in job_ids if job_id in self._running)
+            mine = [job_id for job_id in job_ids if job_id in self._running]
+        self._settlements.mark_lost(mine)
         log.warning(
             "lease lost for %s: the job was recovered; it will not be settled here", job_ids
         )
@@ -656,52 +448,4 @@ class Worker:
 
     async def get_worker_stats(self) -> dict[str, RateLimitStats]:
         """Rate limiter statistics per rate-limit key this worker has used, as in the seed."""
-        return {key: await limiter.get_stats() for (key, _), limiter in self._limiters.items()}
-
-    def _log_outcome(
-        self, running: RunningJob, job: BaseJob[Any] | str, outcome: str, detail: str = ""
-    ) -> None:
-        if not log.isEnabledFor(logging.INFO):
-            return
-        duration_ms = (time.perf_counter() - running.started) * 1000
-        job_type = job if isinstance(job, str) else job.params.job_type
-        log.info(
-            "job %s %s p%d attempt %d %s in %.1fms%s",
-            running.claimed.id,
-            job_type,
-            running.priority,
-            running.attempt,
-            outcome,
-            duration_ms,
-            f": {detail}" if detail else "",
-            extra={
-                "job_id": running.claimed.id,
-                "job_type": job_type,
-                "priority": running.priority,
-                "attempt": running.attempt,
-                "outcome": outcome,
-                "duration_ms": round(duration_ms, 2),
-            },
-        )
-
-
-def _error_json(kind: str, message: str, trace: str = "") -> str:
-    return JobErrorRecord(type=kind, message=message[:2000], traceback=trace).model_dump_json()
-
-
-def _traceback_tail(exc: BaseException) -> str:
-    lines = traceback.format_exception(exc)
-    return (
-        "".join(lines)[-4000:]
-        if len(lines) <= TRACEBACK_LINES
-        else "".join(lines[-TRACEBACK_LINES:])
-    )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _until(at_ms: int) -> str:
-    return "until " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_ms / 1000))
+        return await self.executor.get_stats()

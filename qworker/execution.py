@@ -1,0 +1,350 @@
+"""Running one claimed job: decode it, gate it through its rate limiter, execute it, and turn
+the outcome into the settlement that moves it (done, retry, parked or dead).
+
+Settlements are not sent here: they wait in a :class:`SettlementBuffer` and the worker sends them
+with its next claim, one round trip for a whole batch of finished jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from qworker.clients import ClientContainer
+from qworker.clock import Clock
+from qworker.config import Settings
+from qworker.errors import (
+    AlreadyDone,
+    JobError,
+    LeaseLost,
+    PayloadTooLarge,
+    PermanentJobError,
+    RateLimitedJobError,
+    RetryableJobError,
+    ValidationFailed,
+)
+from qworker.jobs.base import BaseJob, JobContext, JobFactory
+from qworker.models import CHECKPOINT_FIELD_PREFIX, RateLimitStats
+from qworker.models import JobError as JobErrorRecord
+from qworker.policy import GiveUp, RetryPolicy, decide_after_failure
+from qworker.rate_limiter import RateLimit, RateLimiter, Reservation
+from qworker.scripts import ClaimedJob, ScriptCall
+from qworker.service import QueueService
+
+log = logging.getLogger("qworker.worker")
+
+RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+TRACEBACK_LINES = 12
+
+
+@dataclass
+class RunningJob:
+    claimed: ClaimedJob
+    owner: str
+    priority: int
+    attempt: int
+    started: float
+    task: asyncio.Task[None] | None = None
+
+
+class RedisJobContext(JobContext):
+    """A context whose checkpoints are written to the job in Redis, if the job is still ours."""
+
+    def __init__(
+        self, service: QueueService, running: RunningJob, checkpoints: dict[str, str]
+    ) -> None:
+        super().__init__(running.claimed.id, running.attempt, checkpoints)
+        self._service = service
+        self._running = running
+
+    async def checkpoint(self, name: str, value: str) -> None:
+        call = self._service.scripts.checkpoint(
+            self.job_id, self._running.owner, CHECKPOINT_FIELD_PREFIX + name, value
+        )
+        if not await self._service.runner.run(call):
+            raise LeaseLost(f"job {self.job_id} is no longer owned by this worker")
+        self.checkpoints[name] = value
+
+
+class SettlementBuffer:
+    """Settlements of finished jobs waiting to be sent, and the jobs this worker must not settle
+    because their lease was lost (the heartbeat thread reports those)."""
+
+    def __init__(self) -> None:
+        self.calls: list[ScriptCall[Any]] = []
+        self._lost: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, running: RunningJob, call: ScriptCall[Any]) -> None:
+        with self._lock:
+            if running.claimed.id in self._lost:
+                self._lost.discard(running.claimed.id)
+                return
+        self.calls.append(call)
+
+    def mark_lost(self, job_ids: list[str]) -> None:
+        with self._lock:
+            self._lost.update(job_ids)
+
+    def take(self) -> list[ScriptCall[Any]]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    def put_back(self, calls: list[ScriptCall[Any]]) -> None:
+        self.calls = calls + self.calls
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+
+class JobExecutor:
+    """Everything that happens to one claimed job between the claim and its settlement."""
+
+    def __init__(
+        self,
+        *,
+        service: QueueService,
+        settings: Settings,
+        clients: ClientContainer,
+        clock: Clock,
+        rng: random.Random,
+        settlements: SettlementBuffer,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.service = service
+        self.redis = service.redis
+        self.keys = service.keys
+        self.scripts = service.scripts
+        self.settings = settings
+        self.clients = clients
+        self.clock = clock
+        self.rng = rng
+        self.settlements = settlements
+        self.stopping = stopping
+        self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
+
+    async def run(self, running: RunningJob) -> bool:
+        """Run one job to its settlement; True when it is done."""
+        job = self.decode(running)
+        return job is not None and await self._gate_and_execute(job, running)
+
+    async def get_stats(self) -> dict[str, RateLimitStats]:
+        return {key: await limiter.get_stats() for (key, _), limiter in self._limiters.items()}
+
+    def decode(self, running: RunningJob) -> BaseJob[Any] | None:
+        """Turn the stored payload into a job; a bad payload goes to the dead-letter queue."""
+        fields = running.claimed.fields
+        try:
+            payload = fields.get("payload", "")
+            if len(payload) > self.settings.max_payload_bytes:
+                raise PayloadTooLarge(len(payload), self.settings.max_payload_bytes)
+            params = JobFactory.parse_payload(fields.get("job_type"), payload)
+            job = JobFactory.create_job(params, self.settings, self.clients)
+        except ValidationFailed as exc:
+            self._bury(running, error_json("InvalidPayload", str(exc)), attempt_failed=False)
+            self._log_outcome(running, "-", "dead", f"invalid payload: {exc}")
+            return None
+        except Exception as exc:
+            # Whatever else a payload can do to a decoder (or a plugin's constructor) must not
+            # leave the job in flight to crash the next worker too.
+            error = error_json("InvalidPayload", _one_line(exc), _traceback_tail(exc))
+            self._bury(running, error, attempt_failed=False)
+            self._log_outcome(running, "-", "dead", f"cannot decode: {_one_line(exc)}")
+            return None
+        checkpoints = {
+            name.removeprefix(CHECKPOINT_FIELD_PREFIX): value
+            for name, value in fields.items()
+            if name.startswith(CHECKPOINT_FIELD_PREFIX)
+        }
+        job.context = RedisJobContext(self.service, running, checkpoints)
+        return job
+
+    async def _gate_and_execute(self, job: BaseJob[Any], running: RunningJob) -> bool:
+        limiter = self._limiter_for(job)
+        reservation: Reservation | None = None
+        if limiter is not None:
+            reservation = await self._reserve(limiter, running)
+            if not reservation.granted:
+                self._park(running, reservation.next_allowed_ms)
+                self._log_outcome(running, job, "rate-limited", _until(reservation.next_allowed_ms))
+                return False
+        try:
+            async with asyncio.timeout(job.timeout_s):
+                succeeded = await job.execute()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._on_failure(job, running, exc, limiter, reservation)
+            return False
+        if not succeeded:
+            error = RetryableJobError("execute() returned False")
+            await self._on_failure(job, running, error, limiter, reservation)
+            return False
+        self._complete(running)
+        self._log_outcome(running, job, "done")
+        return True
+
+    async def _reserve(self, limiter: RateLimiter, running: RunningJob) -> Reservation:
+        """Reserve a slot, waiting out a Redis outage: the job is ours (the heartbeat keeps its
+        lease) and has not run, so it must neither fail nor be left to its lease."""
+        for attempt in itertools.count():
+            try:
+                return await limiter.reserve(running.claimed.id)
+            except redis.RedisError as exc:
+                if self.stopping():
+                    raise asyncio.CancelledError from exc  # handed back by _run_job
+                delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+                log.debug("rate limiter unreachable (%s); retrying in %.2fs", exc, delay_s)
+                await asyncio.sleep(delay_s)
+        raise AssertionError("unreachable")
+
+    def _limiter_for(self, job: BaseJob[Any]) -> RateLimiter | None:
+        limit = job.get_rate_limit()
+        if limit is None or limit.is_unlimited:
+            return None
+        key = (job.get_rate_limit_key(), limit)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = RateLimiter.for_key(key[0], limit, self.redis, self.keys, self.clock)
+            self._limiters[key] = limiter
+        return limiter
+
+    async def _on_failure(
+        self,
+        job: BaseJob[Any],
+        running: RunningJob,
+        exc: Exception,
+        limiter: RateLimiter | None,
+        reservation: Reservation | None,
+    ) -> None:
+        if isinstance(exc, AlreadyDone):
+            self._complete(running)
+            self._log_outcome(running, job, "done", str(exc) or "already done")
+            return
+        gave_back = isinstance(exc, JobError) and not exc.reached_remote
+        if limiter is not None and reservation is not None and gave_back:
+            with contextlib.suppress(redis.RedisError):  # keeping the slot errs on the safe side
+                await limiter.release(reservation)
+        if isinstance(exc, RateLimitedJobError):
+            reset_ms = int(exc.reset_at * 1000)
+            if limiter is not None:
+                with contextlib.suppress(redis.RedisError):  # the job itself still waits
+                    reset_ms = await limiter.block_until(reset_ms)
+            self._park(running, reset_ms)
+            self._log_outcome(running, job, "rate-limited", f"remote: {_until(reset_ms)}")
+            return
+        self._retry_or_bury(job, running, exc)
+
+    def _retry_or_bury(self, job: BaseJob[Any], running: RunningJob, exc: Exception) -> None:
+        policy = RetryPolicy.from_config(job.get_retry_config())
+        retry_after = exc.retry_after if isinstance(exc, RetryableJobError) else None
+        decision = decide_after_failure(
+            running.attempt,
+            policy,
+            self.rng,
+            permanent=isinstance(exc, PermanentJobError),
+            retry_after_s=retry_after,
+        )
+        error = error_json(type(exc).__name__, str(exc), _traceback_tail(exc))
+        if isinstance(decision, GiveUp):
+            self._bury(running, error, attempt_failed=True)
+            self._log_outcome(running, job, "dead", f"{decision.reason}: {_one_line(exc)}")
+            return
+        now_ms = self.clock.now_ms()
+        due_ms = now_ms + int(decision.delay_s * 1000)
+        self.settlements.add(
+            running,
+            self.scripts.defer(
+                self.keys.retry,
+                running.claimed.id,
+                running.owner,
+                due_ms,
+                running.attempt,
+                error,
+                now_ms,
+            ),
+        )
+        self._log_outcome(running, job, "retry", f"in {decision.delay_s:.0f}s: {_one_line(exc)}")
+
+    def _log_outcome(
+        self, running: RunningJob, job: BaseJob[Any] | str, outcome: str, detail: str = ""
+    ) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        duration_ms = (time.perf_counter() - running.started) * 1000
+        job_type = job if isinstance(job, str) else job.params.job_type
+        log.info(
+            "job %s %s p%d attempt %d %s in %.1fms%s",
+            running.claimed.id,
+            job_type,
+            running.priority,
+            running.attempt,
+            outcome,
+            duration_ms,
+            f": {detail}" if detail else "",
+            extra={
+                "job_id": running.claimed.id,
+                "job_type": job_type,
+                "priority": running.priority,
+                "attempt": running.attempt,
+                "outcome": outcome,
+                "duration_ms": round(duration_ms, 2),
+            },
+        )
+
+    # -- settling --------------------------------------------------------------------------
+
+    def _complete(self, running: RunningJob) -> None:
+        self.settlements.add(running, self.scripts.complete([(running.claimed.id, running.owner)]))
+
+    def _park(self, running: RunningJob, until_ms: int) -> None:
+        call = self.scripts.defer(
+            self.keys.parked, running.claimed.id, running.owner, until_ms, None, "",
+            self.clock.now_ms(),
+        )  # fmt: skip
+        self.settlements.add(running, call)
+
+    def _bury(self, running: RunningJob, error: str, *, attempt_failed: bool) -> None:
+        call = self.scripts.bury(
+            running.claimed.id, running.owner, running.attempt, error,
+            self.clock.now_ms(), attempt_failed=attempt_failed,
+        )  # fmt: skip
+        self.settlements.add(running, call)
+
+    def hand_back(self, running: RunningJob) -> None:
+        """Return the job to the front of its list (shutdown, or a fault of qworker's own)."""
+        call = self.scripts.hand_back([(running.claimed.id, running.owner)])
+        self.settlements.add(running, call)
+
+
+def error_json(kind: str, message: str, trace: str = "") -> str:
+    return JobErrorRecord(type=kind, message=message[:2000], traceback=trace).model_dump_json()
+
+
+def _traceback_tail(exc: BaseException) -> str:
+    lines = traceback.format_exception(exc)
+    return (
+        "".join(lines)[-4000:]
+        if len(lines) <= TRACEBACK_LINES
+        else "".join(lines[-TRACEBACK_LINES:])
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _until(at_ms: int) -> str:
+    return "until " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_ms / 1000))
