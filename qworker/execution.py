@@ -39,7 +39,7 @@ from qworker.models import CHECKPOINT_FIELD_PREFIX, RateLimitStats
 from qworker.models import JobError as JobErrorRecord
 from qworker.policy import GiveUp, RetryPolicy, decide_after_failure
 from qworker.rate_limiter import RateLimit, RateLimiter, Reservation
-from qworker.scripts import ClaimedJob, ScriptCall
+from qworker.scripts import ClaimedJob, QueueScripts, ScriptCall
 from qworker.service import QueueService
 
 log = logging.getLogger("qworker.worker")
@@ -56,6 +56,9 @@ class RunningJob:
     attempt: int
     started: float
     task: asyncio.Task[None] | None = None
+    # perf_counter() time after which the watchdog cancels the job (BaseJob.timeout_s).
+    deadline: float | None = None
+    timed_out: bool = False
 
 
 class RedisJobContext(JobContext):
@@ -81,17 +84,28 @@ class SettlementBuffer:
     """Settlements of finished jobs waiting to be sent, and the jobs this worker must not settle
     because their lease was lost (the heartbeat thread reports those)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scripts: QueueScripts) -> None:
+        self.scripts = scripts
         self.calls: list[ScriptCall[Any]] = []
+        # Finished jobs: one complete.lua call acknowledges all of them.
+        self.completed: list[tuple[str, str]] = []
         self._lost: set[str] = set()
         self._lock = threading.Lock()
 
-    def add(self, running: RunningJob, call: ScriptCall[Any]) -> None:
+    def _still_ours(self, running: RunningJob) -> bool:
         with self._lock:
             if running.claimed.id in self._lost:
                 self._lost.discard(running.claimed.id)
-                return
-        self.calls.append(call)
+                return False
+        return True
+
+    def add(self, running: RunningJob, call: ScriptCall[Any]) -> None:
+        if self._still_ours(running):
+            self.calls.append(call)
+
+    def add_completed(self, running: RunningJob) -> None:
+        if self._still_ours(running):
+            self.completed.append((running.claimed.id, running.owner))
 
     def mark_lost(self, job_ids: list[str]) -> None:
         with self._lock:
@@ -99,13 +113,16 @@ class SettlementBuffer:
 
     def take(self) -> list[ScriptCall[Any]]:
         calls, self.calls = self.calls, []
+        if self.completed:
+            calls.insert(0, self.scripts.complete(self.completed))
+            self.completed = []
         return calls
 
     def put_back(self, calls: list[ScriptCall[Any]]) -> None:
         self.calls = calls + self.calls
 
     def __len__(self) -> int:
-        return len(self.calls)
+        return len(self.calls) + len(self.completed)
 
 
 class JobExecutor:
@@ -179,11 +196,18 @@ class JobExecutor:
                 self._park(running, reservation.next_allowed_ms)
                 self._log_outcome(running, job, "rate-limited", _until(reservation.next_allowed_ms))
                 return False
+        if job.timeout_s is not None:
+            running.deadline = time.perf_counter() + job.timeout_s
         try:
-            async with asyncio.timeout(job.timeout_s):
-                succeeded = await job.execute()
+            succeeded = await job.execute()
         except asyncio.CancelledError:
-            raise
+            if not running.timed_out:
+                raise
+            # Cancelled by the worker's watchdog, not by a shutdown: a failed attempt.
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            overrun = TimeoutError(f"the job ran longer than its timeout of {job.timeout_s}s")
+            await self._on_failure(job, running, overrun, limiter, reservation)
+            return False
         except Exception as exc:
             await self._on_failure(job, running, exc, limiter, reservation)
             return False
@@ -306,7 +330,7 @@ class JobExecutor:
     # -- settling --------------------------------------------------------------------------
 
     def _complete(self, running: RunningJob) -> None:
-        self.settlements.add(running, self.scripts.complete([(running.claimed.id, running.owner)]))
+        self.settlements.add_completed(running)
 
     def _park(self, running: RunningJob, until_ms: int) -> None:
         call = self.scripts.defer(

@@ -8,7 +8,7 @@ Lua script (see ``scripts.py``); reads that only report are plain pipelines.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -37,7 +37,8 @@ def check_priority(priority: int) -> int:
 
 
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex characters (what uuid4().hex gives, at a fraction of the cost)."""
+    return os.urandom(16).hex()
 
 
 class QueueService:
@@ -74,6 +75,7 @@ class QueueService:
         self.runner = ScriptRunner(self.redis)
         # Jobs are built at enqueue only to ask their retry config; no client is ever made.
         self._clients = ClientContainer(self.settings)
+        self._max_retries_by_type: dict[str, int] = {}
         self.clock = clock
 
     async def close(self) -> None:
@@ -106,11 +108,18 @@ class QueueService:
         size_bytes = len(payload.encode())
         if size_bytes > self.settings.max_payload_bytes:
             raise PayloadTooLarge(size_bytes, self.settings.max_payload_bytes)
-        # Stored with the job so that whichever worker recovers it after a crash applies the
-        # job type's own retry limit without decoding it.
-        job = JobFactory.create_job(params, self.settings, self._clients)
-        max_retries = RetryPolicy.from_config(job.get_retry_config()).max_retries
+        max_retries = self._max_retries(params)
         return EnqueueItem(new_job_id(), priority, params.job_type, payload, max_retries, run_at_ms)
+
+    def _max_retries(self, params: BaseJobParams) -> int:
+        """Stored with each job, so that whichever worker recovers it after a crash applies the
+        job type's own retry limit without decoding it. Asked once per job type."""
+        max_retries = self._max_retries_by_type.get(params.job_type)
+        if max_retries is None:
+            job = JobFactory.create_job(params, self.settings, self._clients)
+            max_retries = RetryPolicy.from_config(job.get_retry_config()).max_retries
+            self._max_retries_by_type[params.job_type] = max_retries
+        return max_retries
 
     def _run_at_ms(self, delay_s: float | None, run_at_ms: int | None) -> int | None:
         if delay_s is not None and run_at_ms is not None:

@@ -46,6 +46,7 @@ log = logging.getLogger("qworker.worker")
 PROMOTE_INTERVAL_S = 1.0
 MAINTENANCE_BATCH = 500
 IDLE_POLL_S = 1.0
+WATCHDOG_INTERVAL_S = 1.0
 
 
 class Worker:
@@ -89,7 +90,7 @@ class Worker:
 
         self._running: dict[str, RunningJob] = {}
         self._owned_lock = threading.Lock()
-        self._settlements = SettlementBuffer()
+        self._settlements = SettlementBuffer(self.scripts)
         self._job_finished = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._stop_now = False
@@ -158,10 +159,24 @@ class Worker:
             client=self.heartbeat_client() if self.heartbeat_client is not None else None,
         )
         self._heartbeat.start()
+        watchdog = asyncio.ensure_future(self._watchdog())
         try:
             await self._loop()
         finally:
+            watchdog.cancel()
             await self._shutdown()
+
+    async def _watchdog(self) -> None:
+        """Cancel jobs that overrun their timeout. One check a second for all jobs costs far
+        less than a timer around every job, which a busy worker would pay thousands of times."""
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            now = time.perf_counter()
+            for running in list(self._running.values()):
+                overdue = running.deadline is not None and running.deadline < now
+                if overdue and not running.timed_out and running.task is not None:
+                    running.timed_out = True
+                    running.task.cancel()
 
     async def _loop(self) -> None:
         while not self._stop_requested.is_set():
@@ -244,10 +259,15 @@ class Worker:
     # -- waiting ---------------------------------------------------------------------------
 
     async def _wait_for_a_free_slot(self) -> None:
+        """Until a job finishes or a stop is asked for; at most until the next maintenance is
+        due, so retries are promoted and dead workers' jobs recovered while every slot is busy."""
         stop = asyncio.ensure_future(self._stop_requested.wait())
         finished = asyncio.ensure_future(self._job_finished.wait())
+        timeout_s = max(min(self._next_promotion, self._next_recovery) - time.monotonic(), 0.01)
         try:
-            await asyncio.wait({stop, finished}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {stop, finished}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             stop.cancel()
             finished.cancel()
