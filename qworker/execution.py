@@ -35,6 +35,7 @@ from qworker.errors import (
     ValidationFailed,
 )
 from qworker.jobs.base import BaseJob, JobContext, JobFactory
+from qworker.logs import log_job_outcome
 from qworker.models import CHECKPOINT_FIELD_PREFIX, RateLimitStats
 from qworker.models import JobError as JobErrorRecord
 from qworker.policy import GiveUp, RetryPolicy, decide_after_failure
@@ -308,24 +309,20 @@ class JobExecutor:
             return
         duration_ms = (time.perf_counter() - running.started) * 1000
         job_type = job if isinstance(job, str) else job.params.job_type
-        log.info(
-            "job %s %s p%d attempt %d %s in %.1fms%s",
-            running.claimed.id,
-            job_type,
-            running.priority,
-            running.attempt,
-            outcome,
-            duration_ms,
-            f": {detail}" if detail else "",
-            extra={
-                "job_id": running.claimed.id,
-                "job_type": job_type,
-                "priority": running.priority,
-                "attempt": running.attempt,
-                "outcome": outcome,
-                "duration_ms": round(duration_ms, 2),
-            },
+        job_id, priority, attempt = running.claimed.id, running.priority, running.attempt
+        message = (
+            f"job {job_id} {job_type} p{priority} attempt {attempt} {outcome} "
+            f"in {duration_ms:.1f}ms{': ' + detail if detail else ''}"
         )
+        fields = {
+            "job_id": job_id,
+            "job_type": job_type,
+            "priority": priority,
+            "attempt": attempt,
+            "outcome": outcome,
+            "duration_ms": round(duration_ms, 2),
+        }
+        log_job_outcome(log, message, fields)
 
     # -- settling --------------------------------------------------------------------------
 
