@@ -13,6 +13,8 @@ One factory for every kind of deployment, chosen by :class:`Settings`:
   either way the caller sees a connection error, and retrying later finds the new master;
 * Redis Cluster (``redis_cluster``): every script touches several keys, so every key of a
   namespace must hash to one slot: the namespace must carry a hash tag such as ``{qw}``.
+
+What the settings describe, and which combinations are refused, is ``deployment.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +34,7 @@ from redis.exceptions import AuthenticationError, NoScriptError
 from redis.retry import Retry
 
 from qworker.config import Settings, mask_url
+from qworker.deployment import ConnectionSpec, url_db
 from qworker.errors import ConfigurationError, RedisUnavailable
 from qworker.scripts import SCRIPT_NAMES, ScriptCall, load_script
 
@@ -51,113 +53,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
-
-NAMESPACE_HINT = (
-    "set a namespace with a hash tag, e.g. QWORKER_NAMESPACE='{qw}' or --namespace '{qw}' "
-    "(one namespace lives in one slot; use several namespaces to spread queues over the cluster)"
-)
-
-
-@dataclass(frozen=True)
-class ConnectionSpec:
-    """Where and how to connect: the connection part of Settings, or a bare URL."""
-
-    url: str
-    sentinels: tuple[tuple[str, int], ...] = ()
-    sentinel_master: str = ""
-    cluster: bool = False
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-
-    @classmethod
-    def of(cls, source: str | Settings) -> ConnectionSpec:
-        if isinstance(source, str):
-            return cls(source)
-        return cls(
-            url=source.redis_url,
-            sentinels=tuple(source.sentinel_addresses()),
-            sentinel_master=source.redis_sentinel_master,
-            cluster=source.redis_cluster,
-            tls_ca=_path(source.redis_tls_ca),
-            tls_cert=_path(source.redis_tls_cert),
-            tls_key=_path(source.redis_tls_key),
-        )
-
-    @property
-    def scheme(self) -> str:
-        return urlsplit(self.url).scheme.lower()
-
-    @property
-    def is_sentinel(self) -> bool:
-        return bool(self.sentinels)
-
-    def check(self, namespace: str) -> None:
-        """Contradictory or incomplete settings, as one clear ConfigurationError."""
-        if bool(self.sentinels) != bool(self.sentinel_master):
-            raise ConfigurationError(
-                "Sentinel needs both QWORKER_REDIS_SENTINELS (host:port,...) and "
-                "QWORKER_REDIS_SENTINEL_MASTER (the master's name); only one is set"
-            )
-        if self.cluster and self.sentinels:
-            raise ConfigurationError(
-                "QWORKER_REDIS_CLUSTER and QWORKER_REDIS_SENTINELS exclude each other: "
-                "a Redis Cluster fails over by itself"
-            )
-        tls_files = {
-            "QWORKER_REDIS_TLS_CA": self.tls_ca,
-            "QWORKER_REDIS_TLS_CERT": self.tls_cert,
-            "QWORKER_REDIS_TLS_KEY": self.tls_key,
-        }
-        given = [name for name, path in tls_files.items() if path]
-        if given and self.scheme != "rediss":
-            raise ConfigurationError(
-                f"{', '.join(given)} set, but the Redis URL is {self.scheme}://; "
-                "use rediss:// to connect over TLS"
-            )
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise ConfigurationError(
-                "QWORKER_REDIS_TLS_CERT and QWORKER_REDIS_TLS_KEY go together "
-                "(the client certificate and its private key)"
-            )
-        if self.cluster:
-            self._check_cluster(namespace)
-
-    def _check_cluster(self, namespace: str) -> None:
-        if self.scheme not in ("redis", "rediss"):
-            raise ConfigurationError(
-                "Redis Cluster needs a redis:// or rediss:// URL naming one of its nodes"
-            )
-        if _url_db(self.url) != 0:
-            raise ConfigurationError("Redis Cluster has only db 0; remove the db from the URL")
-        if hash_tag(namespace) is None:
-            raise ConfigurationError(
-                f"Redis Cluster needs every qworker key in one slot, and the namespace "
-                f"{namespace!r} has no hash tag: {NAMESPACE_HINT}"
-            )
-
-
-def hash_tag(namespace: str) -> str | None:
-    """The hash tag every key of ``namespace`` hashes by, as Redis Cluster finds it: the text
-    between the first ``{`` and the next ``}``, if not empty. Keys start with the namespace, so
-    its tag is the tag of every key."""
-    start = namespace.find("{")
-    end = namespace.find("}", start + 1) if start >= 0 else -1
-    if end <= start + 1:
-        return None
-    return namespace[start + 1 : end]
-
-
-def _path(value: object) -> str | None:
-    return str(value) if value else None
-
-
-def _url_db(url: str) -> int:
-    path = urlsplit(url).path.strip("/")
-    try:
-        return int(path) if path else 0
-    except ValueError:
-        raise ValueError(f"the db in the Redis URL must be a number, not {path!r}") from None
 
 
 def _options(spec: ConnectionSpec) -> dict[str, Any]:
@@ -199,7 +94,7 @@ def _sentinel_options(spec: ConnectionSpec) -> tuple[dict[str, Any], dict[str, A
             "credentials and the db; the sentinels give the master's address)"
         )
     tls = parts.scheme == "rediss"
-    master = _options(spec) | {"db": _url_db(spec.url), "ssl": tls}
+    master = _options(spec) | {"db": url_db(spec.url), "ssl": tls}
     if parts.username:
         master["username"] = unquote(parts.username)
     if parts.password:
@@ -295,11 +190,17 @@ def is_cluster(client: object) -> bool:
 
 def unavailable(url: str, exc: BaseException) -> RedisUnavailable:
     reason = str(exc).strip() or type(exc).__name__
-    refused = re.match(r"Error (\d+) connecting to ", reason)
+    refused = re.match(r"Error (-?\d+) connecting to \S+?\.(?: (.+?)\.?)?$", reason)
     if refused:
         # redis-py says "Error 111 connecting to host:port. Connect call failed (...)": the
-        # operator wants the reason in words.
-        reason = os.strerror(int(refused.group(1)))
+        # operator wants the reason in words. The number is an errno only for socket errors;
+        # a TLS failure ("Error 1 ... [SSL: CERTIFICATE_VERIFY_FAILED] ...") or a name lookup
+        # ("Error -2 ... Name or service not known") says it in the detail.
+        number, detail = int(refused.group(1)), refused.group(2) or ""
+        if detail and not detail.startswith("Connect call failed"):
+            reason = detail
+        elif number > 0:
+            reason = os.strerror(number)
     if isinstance(exc, aiosentinel.MasterNotFoundError | redis.sentinel.MasterNotFoundError):
         # redis-py appends the repr of every sentinel client it could not reach: too long.
         reason = reason.split(" : ", 1)[0] + (

@@ -47,6 +47,10 @@ log = logging.getLogger("qworker.worker")
 
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 TRACEBACK_LINES = 12
+# A claimed job that never failed and has no checkpoint has exactly these hash fields: job_type,
+# priority, payload, attempts, enqueued_at_ms, max_retries, claims, owner, started_at_ms. Only a
+# job with more can carry checkpoints, so most jobs skip looking for them.
+PLAIN_JOB_FIELDS = 9
 
 
 @dataclass
@@ -60,6 +64,11 @@ class RunningJob:
     # perf_counter() time after which the watchdog cancels the job (BaseJob.timeout_s).
     deadline: float | None = None
     timed_out: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identifies this claim: the same job may be claimed again once recovered."""
+        return (self.claimed.id, self.owner)
 
 
 class RedisJobContext(JobContext):
@@ -90,27 +99,29 @@ class SettlementBuffer:
         self.calls: list[ScriptCall[Any]] = []
         # Finished jobs: one complete.lua call acknowledges all of them.
         self.completed: list[tuple[str, str]] = []
-        self._lost: set[str] = set()
+        self._lost: set[tuple[str, str]] = set()  # (job id, owner token)
         self._lock = threading.Lock()
 
-    def _still_ours(self, running: RunningJob) -> bool:
+    def still_ours(self, running: RunningJob) -> bool:
+        """False (once) for a job whose lease the heartbeat found lost."""
         with self._lock:
-            if running.claimed.id in self._lost:
-                self._lost.discard(running.claimed.id)
+            if running.key in self._lost:
+                self._lost.discard(running.key)
                 return False
         return True
 
     def add(self, running: RunningJob, call: ScriptCall[Any]) -> None:
-        if self._still_ours(running):
+        if self.still_ours(running):
             self.calls.append(call)
 
     def add_completed(self, running: RunningJob) -> None:
-        if self._still_ours(running):
+        if self.still_ours(running):
             self.completed.append((running.claimed.id, running.owner))
 
-    def mark_lost(self, job_ids: list[str]) -> None:
+    def mark_lost(self, claims: list[tuple[str, str]]) -> None:
+        """``claims``: (job id, owner token) of the claims whose lease was lost."""
         with self._lock:
-            self._lost.update(job_ids)
+            self._lost.update(claims)
 
     def take(self) -> list[ScriptCall[Any]]:
         calls, self.calls = self.calls, []
@@ -180,11 +191,15 @@ class JobExecutor:
             self._bury(running, error, attempt_failed=False)
             self._log_outcome(running, "-", "dead", f"cannot decode: {_one_line(exc)}")
             return None
-        checkpoints = {
-            name.removeprefix(CHECKPOINT_FIELD_PREFIX): value
-            for name, value in fields.items()
-            if name.startswith(CHECKPOINT_FIELD_PREFIX)
-        }
+        checkpoints = (
+            {
+                name.removeprefix(CHECKPOINT_FIELD_PREFIX): value
+                for name, value in fields.items()
+                if name.startswith(CHECKPOINT_FIELD_PREFIX)
+            }
+            if len(fields) > PLAIN_JOB_FIELDS
+            else {}
+        )
         job.context = RedisJobContext(self.service, running, checkpoints)
         return job
 

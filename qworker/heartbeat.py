@@ -38,7 +38,7 @@ class Heartbeat(threading.Thread):
         clock: Clock,
         owned_jobs: Callable[[], list[tuple[str, str]]],
         jobs_done: Callable[[], int],
-        on_lost: Callable[[list[str]], None],
+        on_lost: Callable[[list[tuple[str, str]]], None],
         client: redis.Redis | None = None,
     ) -> None:
         super().__init__(name="qworker-heartbeat", daemon=True)

@@ -62,6 +62,7 @@ class _JobLines:
 
 
 _job_lines = _JobLines()
+_QWORKER_LOGGER = logging.getLogger("qworker")
 
 
 def log_job_outcome(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
@@ -69,7 +70,7 @@ def log_job_outcome(logger: logging.Logger, message: str, fields: dict[str, Any]
     if not logger.isEnabledFor(logging.INFO):
         return
     handler = _job_lines.handler
-    if handler is None or handler not in logging.getLogger("qworker").handlers:
+    if handler is None or handler not in _QWORKER_LOGGER.handlers:
         logger.info(message, extra=fields)
         return
     now = time.time()

@@ -91,6 +91,10 @@ def _as_str_list(reply: Any) -> list[str]:
     return [str(item) for item in reply]
 
 
+def _as_str_pairs(reply: Any) -> list[tuple[str, str]]:
+    return [(str(reply[i]), str(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+
 def _as_int_pair(reply: Any) -> tuple[int, int]:
     return int(reply[0]), int(reply[1])
 
@@ -240,13 +244,14 @@ class QueueScripts:
 
     def renew(
         self, lease_deadline_ms: int, owned: Sequence[tuple[str, str]]
-    ) -> ScriptCall[list[str]]:
+    ) -> ScriptCall[list[tuple[str, str]]]:
+        """Replies with the (job id, owner token) pairs no longer owned."""
         k = self.keys
         return self._call(
             "renew",
             [k.inflight],
             [k.job_prefix, lease_deadline_ms, *_pairs(owned)],
-            _as_str_list,
+            _as_str_pairs,
         )
 
     def checkpoint(self, job_id: str, owner: str, field: str, value: str) -> ScriptCall[int]:

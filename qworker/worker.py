@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -66,14 +67,21 @@ class Worker:
         grace_s: float | None = None,
         idle_poll_s: float = IDLE_POLL_S,
         heartbeat_client: Callable[[], redis.Redis] | None = None,
+        prefetch: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValidationFailed(f"concurrency must be at least 1, not {concurrency}")
+        if prefetch is not None and prefetch < 0:
+            raise ValidationFailed(f"prefetch must not be negative, not {prefetch}")
         self.settings = settings or (queue_service.settings if queue_service else Settings())
         self.service = queue_service or QueueService(settings=self.settings, clock=clock)
         self.keys = self.service.keys
         self.scripts = self.service.scripts
         self.concurrency = concurrency
+        # Jobs claimed ahead of a free slot, so the next batch's round trip overlaps the
+        # running one. They are leased like running jobs (a crash loses none); an urgent job
+        # arriving meanwhile waits behind at most this many.
+        self.prefetch = concurrency if prefetch is None else prefetch
         self.burst = burst
         self.clock = clock
         self.rng = rng or random.Random()
@@ -88,7 +96,10 @@ class Worker:
         self.jobs_done = 0
         load_job_modules([*self.settings.job_modules, *(job_modules or [])])
 
-        self._running: dict[str, RunningJob] = {}
+        # Every claim this worker holds a lease on, running or waiting for a slot, by (job id,
+        # owner token): the same job can be claimed again after it was recovered from us.
+        self._running: dict[tuple[str, str], RunningJob] = {}
+        self._waiting: deque[RunningJob] = deque()
         self._owned_lock = threading.Lock()
         self._settlements = SettlementBuffer(self.scripts)
         self._job_finished = asyncio.Event()
@@ -192,14 +203,18 @@ class Worker:
     async def _step(self) -> bool:
         """One turn of the loop; False when a burst worker has nothing left to do."""
         await self._maintain_if_due()
-        free = self.concurrency - len(self._running)
-        if free <= 0:
+        self._start_waiting()
+        wanted = self.concurrency + self.prefetch - len(self._running)
+        if wanted <= 0:
             await self._wait_for_a_free_slot()
             return True
-        claimed = await self._settle_and_claim(free)
+        claimed = await self._settle_and_claim(wanted)
         if claimed:
-            for job in claimed:
-                self._start(job)
+            self._hold(claimed)
+            self._start_waiting()
+            return True
+        if self._waiting:
+            await self._wait_for_a_free_slot()
             return True
         if self.burst:
             return await self._burst_has_more()
@@ -372,18 +387,32 @@ class Worker:
 
     # -- running one job -------------------------------------------------------------------
 
-    def _start(self, claimed: ClaimedJob) -> None:
-        fields = claimed.fields
-        running = RunningJob(
-            claimed=claimed,
-            owner=f"{self.worker_id}:{claimed.claims}",
-            priority=int(fields.get("priority") or 4),
-            attempt=int(fields.get("attempts") or 0) + 1,
-            started=time.perf_counter(),
-        )
+    def _hold(self, claimed_jobs: list[ClaimedJob]) -> None:
+        """Take claimed jobs in, in claim order (priority, then age), to wait for a slot."""
         with self._owned_lock:
-            self._running[claimed.id] = running
-        running.task = asyncio.ensure_future(self._run_job(running))
+            for claimed in claimed_jobs:
+                fields = claimed.fields
+                running = RunningJob(
+                    claimed=claimed,
+                    owner=f"{self.worker_id}:{claimed.claims}",
+                    priority=int(fields.get("priority") or 4),
+                    attempt=int(fields.get("attempts") or 0) + 1,
+                    started=0.0,
+                )
+                self._running[running.key] = running
+                self._waiting.append(running)
+
+    def _start_waiting(self) -> None:
+        """Start waiting jobs while slots are free."""
+        while self._waiting and len(self._running) - len(self._waiting) < self.concurrency:
+            running = self._waiting.popleft()
+            if not self._settlements.still_ours(running):
+                # Recovered by another worker while it waited here: it runs there instead.
+                with self._owned_lock:
+                    self._running.pop(running.key, None)
+                continue
+            running.started = time.perf_counter()
+            running.task = asyncio.ensure_future(self._run_job(running))
 
     async def _run_job(self, running: RunningJob) -> None:
         try:
@@ -398,17 +427,18 @@ class Worker:
             self.executor.hand_back(running)
         finally:
             with self._owned_lock:
-                self._running.pop(running.claimed.id, None)
+                self._running.pop(running.key, None)
             self._job_finished.set()
 
     def _owned_jobs(self) -> list[tuple[str, str]]:
         with self._owned_lock:
-            return [(job_id, running.owner) for job_id, running in self._running.items()]
+            return list(self._running)
 
-    def _mark_lost(self, job_ids: list[str]) -> None:
+    def _mark_lost(self, claims: list[tuple[str, str]]) -> None:
         with self._owned_lock:
-            mine = [job_id for job_id in job_ids if job_id in self._running]
+            mine = [claim for claim in claims if claim in self._running]
         self._settlements.mark_lost(mine)
+        job_ids = [job_id for job_id, _owner in mine]
         log.warning(
             "lease lost for %s: the job was recovered; it will not be settled here", job_ids
         )
@@ -416,6 +446,11 @@ class Worker:
     # -- shutdown --------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
+        with self._owned_lock:
+            for running in self._waiting:  # never started: back to their lists at once
+                self.executor.hand_back(running)
+                self._running.pop(running.key, None)
+            self._waiting.clear()
         tasks = [r.task for r in self._running.values() if r.task is not None]
         if tasks and not self._stop_now:
             log.info("waiting up to %.0fs for %d running job(s)", self.grace_s, len(tasks))

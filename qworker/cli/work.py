@@ -36,6 +36,17 @@ def work(
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, help="Jobs run at the same time.")
     ] = 1,
+    prefetch: Annotated[
+        int | None,
+        typer.Option(
+            "--prefetch",
+            min=0,
+            metavar="N",
+            help="Jobs claimed ahead of a free slot (leased, so a crash loses none); an urgent "
+            "job may wait behind this many. Default: the concurrency.",
+            show_default=False,
+        ),
+    ] = None,
     burst: Annotated[
         bool, typer.Option("--burst", help="Exit once no job is ready instead of waiting.")
     ] = False,
@@ -96,6 +107,7 @@ def work(
                 service,
                 settings=settings,
                 concurrency=concurrency,
+                prefetch=prefetch,
                 burst=burst,
                 job_modules=modules,
                 grace_s=settings.shutdown_grace_seconds,

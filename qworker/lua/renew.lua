@@ -5,7 +5,7 @@ KEYS[1]     in-flight sorted set
 ARGV[1]     job key prefix
 ARGV[2]     new lease_deadline_ms
 ARGV[3..]   pairs: job id, owner token
-Returns     array of the ids this worker no longer owns
+Returns     flat array of the (job id, owner token) pairs this worker no longer owns
 ]]
 local job_prefix = ARGV[1]
 local inflight_key = KEYS[1]
@@ -17,6 +17,7 @@ for i = 3, #ARGV, 2 do
     redis.call('ZADD', inflight_key, 'XX', ARGV[2], job_id)
   else
     lost[#lost + 1] = job_id
+    lost[#lost + 1] = ARGV[i + 1]
   end
 end
 return lost

@@ -235,9 +235,12 @@ def check_priority_order(history: History) -> CheckResult:
     """All jobs were ready before any worker started, and a claim takes the most urgent, oldest
     job atomically, so claims follow (priority, enqueue order) exactly. A job starts a moment
     after its claim; meanwhile every other slot may start a job claimed earlier. So a job may
-    start ahead of at most workers x concurrency jobs that should have gone first."""
-    slack = history.workers * history.concurrency
-    result = CheckResult(f"priority order within {slack} positions (workers x concurrency)")
+    start ahead of at most as many jobs as all workers hold claimed: workers x (concurrency +
+    prefetch) jobs that should have gone first."""
+    slack = history.workers * (history.concurrency + history.prefetch)
+    result = CheckResult(
+        f"priority order within {slack} positions (workers x (concurrency + prefetch))"
+    )
     touched = history.touched
     first_start: dict[str, int] = {}
     for run in history.executions:
@@ -266,8 +269,8 @@ def check_priority_order(history: History) -> CheckResult:
         f"{counts[worst] if worst is not None else 0} position(s)"
     )
     result.lines.append(
-        "slack: a job starts a moment after its claim; meanwhile each other slot may start a "
-        "job claimed earlier"
+        "slack: a job starts a moment (or, prefetched, a job's length) after its claim; "
+        "meanwhile each other slot may start a job claimed earlier"
     )
     return result
 

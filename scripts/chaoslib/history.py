@@ -86,6 +86,8 @@ class History:
     concurrency: int
     max_retries: int
     min_interval_ms: int
+    # Claims each worker holds beyond its running jobs (qworker work's default: concurrency).
+    prefetch: int = 0
 
     @property
     def touched(self) -> frozenset[str]:

@@ -231,6 +231,7 @@ async def collect_history(
         final=final,
         workers=cfg.workers,
         concurrency=cfg.concurrency,
+        prefetch=cfg.concurrency,  # the workers run with qworker work's default prefetch
         max_retries=contract.MAX_RETRIES,
         min_interval_ms=contract.LIMITED_MIN_INTERVAL_MS,
     )

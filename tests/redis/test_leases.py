@@ -122,7 +122,7 @@ async def test_zombie_cannot_settle_a_recovered_job(
     now_ms = clock.now_ms()
     run = service.runner.run
 
-    assert await run(s.renew(now_ms + lease_ms(service), [(job_id, zombie)])) == [job_id]
+    assert await run(s.renew(now_ms + lease_ms(service), [(job_id, zombie)])) == [(job_id, zombie)]
     assert await run(s.complete([(job_id, zombie)])) == [job_id]
     assert await run(s.defer(k.retry, job_id, zombie, now_ms, 2, LEASE_EXPIRED, now_ms)) == 0
     assert await run(s.defer(k.parked, job_id, zombie, now_ms, None, "", now_ms)) == 0
