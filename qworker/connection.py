@@ -292,6 +292,22 @@ class ScriptRunner:
         ]
         return parsed, acked
 
+    async def block_then_run(self, blocking: tuple[Any, ...], call: ScriptCall[T]) -> T:
+        """Send a blocking command and ``call`` in one pipeline: Redis runs the call the moment
+        the blocking command returns. The blocking command's own reply is not needed."""
+        pipe: AsyncPipeline = self.client.pipeline(transaction=False)
+        pipe.execute_command(*blocking)
+        pipe.execute_command(*call.command())
+        blocked, reply = await pipe.execute(raise_on_error=False)
+        if isinstance(blocked, Exception):
+            raise blocked
+        if isinstance(reply, NoScriptError):  # it did not run: load the scripts, run it now
+            await self.load_all()
+            return await self.run(call)
+        if isinstance(reply, Exception):
+            raise reply
+        return call.parse(reply)
+
     async def _pipeline(
         self, calls: Sequence[ScriptCall[Any]], wait: tuple[str, int, int] | None = None
     ) -> tuple[list[Any], int | None]:

@@ -218,7 +218,10 @@ class Worker:
             return True
         if self.burst:
             return await self._burst_has_more()
-        await self._wait_for_work()
+        claimed = await self._wait_for_work(wanted)
+        if claimed:
+            self._hold(claimed)
+            self._start_waiting()
         return True
 
     async def _burst_has_more(self) -> bool:
@@ -294,32 +297,36 @@ class Worker:
             timeout_s = min(timeout_s, max(self._next_due_ms - self.clock.now_ms(), 0) / 1000)
         return max(timeout_s, 0.01)
 
-    async def _wait_for_work(self) -> None:
-        """Block on the wakeup list (no polling), settling jobs that finish meanwhile."""
-        blpop = asyncio.ensure_future(
-            self.service.redis.blpop([self.keys.wakeup], timeout=self._idle_timeout_s())
-        )
+    async def _wait_for_work(self, wanted: int) -> list[ClaimedJob]:
+        """Block on the wakeup list (no polling) with a claim queued right behind the wait on
+        the same connection, so Redis runs it the moment a job arrives: no round trip between
+        the wakeup and the claim. Jobs that finish meanwhile are settled on another connection.
+        """
+        timeout_s = self._idle_timeout_s()
+        now_ms = self.clock.now_ms()
+        # The claim runs when the wait ends, so its lease also covers the wait.
+        deadline_ms = now_ms + self.lease_ms + int(timeout_s * 1000)
+        claim = self.scripts.claim(self.worker_id, now_ms, deadline_ms, wanted, uuid.uuid4().hex)
+        blocking = ("BLPOP", self.keys.wakeup, timeout_s)
+        waiting = asyncio.ensure_future(self.service.runner.block_then_run(blocking, claim))
         stop = asyncio.ensure_future(self._stop_requested.wait())
         try:
-            while True:
+            while not self._stop_requested.is_set():
                 finished = asyncio.ensure_future(self._job_finished.wait())
                 done, _ = await asyncio.wait(
-                    {blpop, stop, finished}, return_when=asyncio.FIRST_COMPLETED
+                    {waiting, stop, finished}, return_when=asyncio.FIRST_COMPLETED
                 )
                 finished.cancel()
-                if blpop in done:
-                    blpop.result()
-                    return
-                if stop in done:
-                    return
-                self._job_finished.clear()
-                await self._flush_settlements()
+                if waiting in done:
+                    break
+                if finished in done:
+                    self._job_finished.clear()
+                    await self._flush_settlements()
         finally:
             stop.cancel()
-            if not blpop.done():
-                blpop.cancel()
-                with contextlib.suppress(BaseException):
-                    await blpop
+        # Never cancelled, even at a stop: the claim may already have run, and the jobs it
+        # took must be handed back, not left to their leases. The wait ends within a second.
+        return await waiting
 
     # -- maintenance -----------------------------------------------------------------------
 
