@@ -1,0 +1,52 @@
+"""The least-privilege ACL rule of a qworker user, as the README gives it.
+
+Every command qworker sends, and every command its Lua scripts call (ACL checks those too), on
+the keys of one namespace only. A cluster client also reads the slot map and the command table.
+"""
+
+from __future__ import annotations
+
+import redis
+
+QWORKER_COMMANDS = (
+    # connection, scripts, the heartbeat's transaction, a durable enqueue's WAIT
+    *("ping", "evalsha", "script|load", "multi", "exec", "wait"),
+    # the queue itself: lists, hashes, sorted sets, strings, keys
+    *("blpop", "rpop", "lpush", "rpush", "llen", "lrange"),
+    *("hget", "hset", "hsetnx", "hdel", "hincrby", "hgetall"),
+    *("zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zrevrange", "zscore"),
+    *("zremrangebyscore", "get", "set", "del", "unlink", "exists", "type", "pexpire", "scan"),
+)
+CLUSTER_COMMANDS = ("cluster|slots", "command", "asking")
+
+
+def acl_rule(namespace: str, *, cluster: bool = False) -> list[str]:
+    """The rules of ``ACL SETUSER <name> on ><password> ...`` for a qworker user."""
+    commands = [*QWORKER_COMMANDS, *(CLUSTER_COMMANDS if cluster else ())]
+    return [
+        "resetkeys",
+        f"~{namespace}:jobs_*",
+        "resetchannels",
+        "-@all",
+        *(f"+{command}" for command in commands),
+    ]
+
+
+def create_user(
+    client: redis.Redis, name: str, password: str, namespace: str, *, cluster: bool = False
+) -> None:
+    client.execute_command(  # type: ignore[no-untyped-call]
+        "ACL", "SETUSER", name, "reset", "on", f">{password}", *acl_rule(namespace, cluster=cluster)
+    )
+
+
+def denials(client: redis.Redis) -> list[str]:
+    """What ACL LOG recorded as refused (one line each), oldest first."""
+    entries = client.execute_command("ACL", "LOG")  # type: ignore[no-untyped-call]
+    lines = []
+    for entry in reversed(entries):
+        fields = (
+            dict(zip(entry[::2], entry[1::2], strict=True)) if isinstance(entry, list) else entry
+        )
+        lines.append(f"{fields['username']}: {fields['reason']} {fields['object']}")
+    return lines
