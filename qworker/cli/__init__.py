@@ -106,6 +106,44 @@ def _global_options(
             show_default=False,
         ),
     ] = None,
+    sentinels: Annotated[
+        str | None,
+        typer.Option(
+            "--sentinels",
+            metavar="HOST:PORT,...",
+            help="Find the master through these sentinels (QWORKER_REDIS_SENTINELS).",
+            show_default=False,
+        ),
+    ] = None,
+    sentinel_master: Annotated[
+        str | None,
+        typer.Option(
+            "--sentinel-master",
+            metavar="NAME",
+            help="The master the sentinels watch (QWORKER_REDIS_SENTINEL_MASTER).",
+            show_default=False,
+        ),
+    ] = None,
+    cluster: Annotated[
+        bool | None,
+        typer.Option(
+            "--cluster/--no-cluster",
+            help="The URL names a Redis Cluster node (QWORKER_REDIS_CLUSTER).",
+            show_default=False,
+        ),
+    ] = None,
+    tls_ca: Annotated[
+        str | None,
+        typer.Option("--tls-ca", metavar="FILE", help="CA for rediss:// (QWORKER_REDIS_TLS_CA)."),
+    ] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option("--tls-cert", metavar="FILE", help="Client certificate for rediss://."),
+    ] = None,
+    tls_key: Annotated[
+        str | None,
+        typer.Option("--tls-key", metavar="FILE", help="Key of the client certificate."),
+    ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
     ] = False,
@@ -120,6 +158,15 @@ def _global_options(
     state.redis_url = redis_url
     state.namespace = namespace
     state.debug = debug
+    given = {
+        "redis_sentinels": sentinels,
+        "redis_sentinel_master": sentinel_master,
+        "redis_cluster": cluster,
+        "redis_tls_ca": tls_ca,
+        "redis_tls_cert": tls_cert,
+        "redis_tls_key": tls_key,
+    }
+    state.connection = {name: value for name, value in given.items() if value is not None}
 
 
 app.add_typer(enqueue.app, name="enqueue")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +35,8 @@ class CliState:
     redis_url: str | None = None
     namespace: str | None = None
     debug: bool = False
+    # Sentinel, Cluster and TLS options given on the command line, as Settings fields.
+    connection: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings from the environment and ``.env``, with the global options on top."""
@@ -46,6 +48,7 @@ class CliState:
             overrides["redis_url"] = self.redis_url
         if self.namespace is not None:
             overrides["namespace"] = self.namespace
+        overrides = {**self.connection, **overrides}
         try:
             return Settings(**overrides)
         except ValidationError as exc:

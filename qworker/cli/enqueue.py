@@ -48,6 +48,14 @@ AtOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the whole job record as JSON instead of the id.")
 ]
+DurableOption = Annotated[
+    bool,
+    typer.Option(
+        "--durable",
+        help="Return only once a replica has the job (Redis WAIT; QWORKER_DURABLE_REPLICAS, "
+        "at least 1).",
+    ),
+]
 ImportOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -81,12 +89,13 @@ def enqueue_tweet(
     delay: DelayOption = None,
     at: AtOption = None,
     as_json: JsonOption = False,
+    durable: DurableOption = False,
 ) -> None:
     """Queue a tweet; prints the job id."""
     job_data: dict[str, Any] = {"job_type": "tweet", "content": _read(text)}
     if media_ids:
         job_data["media_ids"] = list(media_ids)
-    _enqueue(ctx, job_data, priority, delay, at, as_json, [])
+    _enqueue(ctx, job_data, priority, delay, at, as_json, [], durable)
 
 
 @app.command(
@@ -111,6 +120,7 @@ def enqueue_json(
     delay: DelayOption = None,
     at: AtOption = None,
     as_json: JsonOption = False,
+    durable: DurableOption = False,
 ) -> None:
     """Queue a job of any registered type (plugins included); prints the job id."""
     raw = _read(job)
@@ -118,7 +128,7 @@ def enqueue_json(
         job_data = json.loads(raw)
     except ValueError as exc:
         raise UsageError(f"the job is not valid JSON: {exc}") from None
-    _enqueue(ctx, job_data, priority, delay, at, as_json, list(imports or []))
+    _enqueue(ctx, job_data, priority, delay, at, as_json, list(imports or []), durable)
 
 
 def _read(text: str) -> str:
@@ -134,11 +144,14 @@ def _enqueue(
     at: str | None,
     as_json: bool,
     imports: list[str],
+    durable: bool = False,
 ) -> None:
     from qworker.jobs.base import JobFactory, load_job_modules
 
     delay_s, run_at_ms = schedule(delay, at)
     settings = state_of(ctx).settings()
+    if durable and settings.durable_replicas < 1:
+        settings = settings.model_copy(update={"durable_replicas": 1})
     load_job_modules([*settings.job_modules, *imports])
     # Validate before connecting: a bad job is reported the same whether Redis is up or not.
     params = JobFactory.validate_params(job_data)
