@@ -298,14 +298,13 @@ class ScriptRunner:
         pipe: AsyncPipeline = self.client.pipeline(transaction=False)
         pipe.execute_command(*blocking)
         pipe.execute_command(*call.command())
-        blocked, reply = await pipe.execute(raise_on_error=False)
-        if isinstance(blocked, Exception):
-            raise blocked
+        _blocked, reply = await pipe.execute(raise_on_error=False)
         if isinstance(reply, NoScriptError):  # it did not run: load the scripts, run it now
             await self.load_all()
             return await self.run(call)
         if isinstance(reply, Exception):
             raise reply
+        # The call ran: its result counts even if the blocking command failed.
         return call.parse(reply)
 
     async def _pipeline(

@@ -47,10 +47,8 @@ log = logging.getLogger("qworker.worker")
 
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 TRACEBACK_LINES = 12
-# A claimed job that never failed and has no checkpoint has exactly these hash fields: job_type,
-# priority, payload, attempts, enqueued_at_ms, max_retries, claims, owner, started_at_ms. Only a
-# job with more can carry checkpoints, so most jobs skip looking for them.
-PLAIN_JOB_FIELDS = 9
+# checkpoint.lua marks a job that has checkpoints, so most jobs skip looking for them.
+HAS_CHECKPOINTS_FIELD = "has_checkpoints"
 
 
 @dataclass
@@ -61,6 +59,8 @@ class RunningJob:
     attempt: int
     started: float
     task: asyncio.Task[None] | None = None
+    # Claim order within this worker, so jobs handed back at a stop keep their order.
+    seq: int = 0
     # perf_counter() time after which the watchdog cancels the job (BaseJob.timeout_s).
     deadline: float | None = None
     timed_out: bool = False
@@ -176,8 +176,10 @@ class JobExecutor:
         fields = running.claimed.fields
         try:
             payload = fields.get("payload", "")
-            if len(payload) > self.settings.max_payload_bytes:
-                raise PayloadTooLarge(len(payload), self.settings.max_payload_bytes)
+            limit = self.settings.max_payload_bytes
+            # Characters are at most 4 bytes: encode only when the count alone cannot tell.
+            if len(payload) * 4 > limit and len(size := payload.encode()) > limit:
+                raise PayloadTooLarge(len(size), limit)
             params = JobFactory.parse_payload(fields.get("job_type"), payload)
             job = JobFactory.create_job(params, self.settings, self.clients)
         except ValidationFailed as exc:
@@ -197,7 +199,7 @@ class JobExecutor:
                 for name, value in fields.items()
                 if name.startswith(CHECKPOINT_FIELD_PREFIX)
             }
-            if len(fields) > PLAIN_JOB_FIELDS
+            if HAS_CHECKPOINTS_FIELD in fields
             else {}
         )
         job.context = RedisJobContext(self.service, running, checkpoints)
@@ -217,6 +219,7 @@ class JobExecutor:
         try:
             succeeded = await job.execute()
         except asyncio.CancelledError:
+            running.deadline = None
             if not running.timed_out:
                 raise
             # Cancelled by the worker's watchdog, not by a shutdown: a failed attempt.
@@ -225,8 +228,10 @@ class JobExecutor:
             await self._on_failure(job, running, overrun, limiter, reservation)
             return False
         except Exception as exc:
+            running.deadline = None  # what follows is qworker's, not the job's, time
             await self._on_failure(job, running, exc, limiter, reservation)
             return False
+        running.deadline = None
         if not succeeded:
             error = RetryableJobError("execute() returned False")
             await self._on_failure(job, running, error, limiter, reservation)
@@ -357,6 +362,17 @@ class JobExecutor:
             self.clock.now_ms(), attempt_failed=attempt_failed,
         )  # fmt: skip
         self.settlements.add(running, call)
+
+    def hand_back_all(self, jobs: list[RunningJob]) -> None:
+        """Hand back several jobs in one call, keeping their order at the front of the list
+        (each goes on the front, so the last goes first)."""
+        pairs = [
+            (running.claimed.id, running.owner)
+            for running in reversed(jobs)
+            if self.settlements.still_ours(running)
+        ]
+        if pairs:
+            self.settlements.calls.append(self.scripts.hand_back(pairs))
 
     def hand_back(self, running: RunningJob) -> None:
         """Return the job to the front of its list (shutdown, or a fault of qworker's own)."""

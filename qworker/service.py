@@ -146,9 +146,8 @@ class QueueService:
     async def add_jobs(
         self, jobs: Iterable[dict[str, Any] | BaseJobParams], priority: int = 3
     ) -> list[str]:
-        """Validate every job first, then enqueue them all, one round trip per 1,000 jobs.
-
-        If any job is invalid, none is queued."""
+        """Validate every job first, then enqueue them all in one round trip (one script call
+        per 1,000 jobs). If any job is invalid, none is queued."""
         items = [self._prepare(job, priority, None) for job in jobs]
         calls = [
             self.scripts.enqueue(items[start : start + ENQUEUE_CHUNK], self.clock.now_ms())

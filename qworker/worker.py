@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import signal
@@ -100,6 +101,8 @@ class Worker:
         # owner token): the same job can be claimed again after it was recovered from us.
         self._running: dict[tuple[str, str], RunningJob] = {}
         self._waiting: deque[RunningJob] = deque()
+        self._cancelled: list[RunningJob] = []
+        self._claim_seq = itertools.count()
         self._owned_lock = threading.Lock()
         self._settlements = SettlementBuffer(self.scripts)
         self._job_finished = asyncio.Event()
@@ -116,6 +119,7 @@ class Worker:
         )
         self._next_promotion = 0.0
         self._next_recovery = 0.0
+        self._recovery_grace_until = 0.0
         # Expired leases are looked for a few times per lease, and at least every 15 s.
         self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
         self._next_due_ms: int | None = None
@@ -210,19 +214,22 @@ class Worker:
             return True
         claimed = await self._settle_and_claim(wanted)
         if claimed:
-            self._hold(claimed)
-            self._start_waiting()
+            self._take(claimed)
             return True
         if self._waiting:
             await self._wait_for_a_free_slot()
             return True
         if self.burst:
             return await self._burst_has_more()
-        claimed = await self._wait_for_work(wanted)
-        if claimed:
-            self._hold(claimed)
-            self._start_waiting()
+        self._take(await self._wait_for_work(wanted))
         return True
+
+    def _take(self, claimed: list[ClaimedJob]) -> None:
+        """Hold what a claim returned; start it unless a stop came meanwhile (then the
+        shutdown hands it back untouched)."""
+        self._hold(claimed)
+        if not self._stop_requested.is_set():
+            self._start_waiting()
 
     async def _burst_has_more(self) -> bool:
         if self._running:
@@ -321,7 +328,10 @@ class Worker:
                     break
                 if finished in done:
                     self._job_finished.clear()
-                    await self._flush_settlements()
+                    try:
+                        await self._flush_settlements()
+                    except redis.RedisError as exc:  # kept for the next round; keep waiting
+                        log.debug("could not settle finished jobs yet: %s", exc)
         finally:
             stop.cancel()
         # Never cancelled, even at a stop: the claim may already have run, and the jobs it
@@ -337,7 +347,9 @@ class Worker:
         now = time.monotonic()
         due = self._next_due_ms is not None and self._next_due_ms <= self.clock.now_ms()
         promote = force or due or now >= self._next_promotion
-        recover = force or now >= self._next_recovery
+        # After a Redis outage, nobody recovers anything until every live worker had one lease
+        # to renew: their leases lapsed only because Redis was away.
+        recover = (force or now >= self._next_recovery) and now >= self._recovery_grace_until
         if not (promote or recover):
             return 0
         moved = 0
@@ -405,6 +417,7 @@ class Worker:
                     priority=int(fields.get("priority") or 4),
                     attempt=int(fields.get("attempts") or 0) + 1,
                     started=0.0,
+                    seq=next(self._claim_seq),
                 )
                 self._running[running.key] = running
                 self._waiting.append(running)
@@ -426,7 +439,7 @@ class Worker:
             if await self.executor.run(running):
                 self.jobs_done += 1
         except asyncio.CancelledError:
-            self.executor.hand_back(running)
+            self._cancelled.append(running)  # only a stop cancels: the shutdown hands it back
         except Exception:
             # A bug in qworker itself, not in the job: give the job back rather than leave it
             # to its lease, which would charge it an attempt it never had.
@@ -454,10 +467,9 @@ class Worker:
 
     async def _shutdown(self) -> None:
         with self._owned_lock:
-            for running in self._waiting:  # never started: back to their lists at once
-                self.executor.hand_back(running)
+            waiting, self._waiting = list(self._waiting), deque()
+            for running in waiting:
                 self._running.pop(running.key, None)
-            self._waiting.clear()
         tasks = [r.task for r in self._running.values() if r.task is not None]
         if tasks and not self._stop_now:
             log.info("waiting up to %.0fs for %d running job(s)", self.grace_s, len(tasks))
@@ -467,6 +479,13 @@ class Worker:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        with self._owned_lock:
+            # A task cancelled before its first step never ran its body, nor its clean-up.
+            unstarted = list(self._running.values())
+            self._running.clear()
+        # Back to the front of their lists at once, in the order they were claimed.
+        unfinished = [*waiting, *self._cancelled, *unstarted]
+        self.executor.hand_back_all(sorted(unfinished, key=lambda running: running.seq))
         try:
             await asyncio.wait_for(self._flush_settlements(), timeout=5)
         except (TimeoutError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
@@ -484,6 +503,7 @@ class Worker:
 
     async def _redis_down(self, exc: BaseException) -> None:
         now = time.monotonic()
+        self._recovery_grace_until = now + self.settings.lease_seconds
         if self._redis_down_since is None:
             self._redis_down_since = now
             self._reconnect_attempt = 0
@@ -502,7 +522,7 @@ class Worker:
             # No worker could renew its leases while Redis was away, so expired ones do not
             # mean dead workers yet: give every live worker one lease to renew before
             # recovering anybody's jobs, and renew ours now.
-            self._next_recovery = time.monotonic() + self.settings.lease_seconds
+            self._recovery_grace_until = time.monotonic() + self.settings.lease_seconds
             if self._heartbeat is not None:
                 self._heartbeat.beat_now()
 

@@ -1,10 +1,10 @@
 """qworker's benchmark: enqueue, drain, latency, memory, Redis commands, CLI start-up, scale.
 
 Run it as ``scripts/bench`` (``--quick`` for a run of under a minute, ``--json`` for tooling). It
-starts its own redis-server (no persistence) on a free port, runs every figure three times (the
-cold start ten) and prints one Markdown table of medians with their spread to stdout; progress
-goes to stderr. Worker figures come from real ``qworker work`` processes loading the no-op job
-types of ``scripts/bench_jobs.py``.
+starts its own redis-server (no persistence) on a free port (and, for figure 7b, a 3-master Redis
+Cluster), runs every figure three times (the cold start ten) and prints one Markdown table of
+medians with their spread to stdout; progress goes to stderr. Worker figures come from real
+``qworker work`` processes loading the no-op job types of ``scripts/bench_jobs.py``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,9 +28,11 @@ SCRIPTS_DIR = Path(__file__).resolve().parent
 REPO = SCRIPTS_DIR.parent
 sys.path[:0] = [str(SCRIPTS_DIR), str(REPO)]
 
+import bench_cluster  # noqa: E402
 import bench_measure as m  # noqa: E402
 import bench_probes as probes  # noqa: E402
 import bench_profile  # noqa: E402
+from bench_machine import cpu_ticks, machine, steal_pct  # noqa: E402
 from bench_render import render_report  # noqa: E402
 
 # The concurrency `qworker work -c N` is benchmarked at besides 1: where the drain of no-op jobs
@@ -82,6 +82,9 @@ def run_all(env: m.Env, sizes: Sizes, concurrency: int, only: set[str]) -> dict[
     if wanted("drain") or wanted("scale"):
         with timer("3, 5, 7. drain and scale"):
             results |= drain_figures(env, sizes, concurrency, scale=wanted("scale"))
+    if wanted("cluster"):
+        with timer("7b. scale on a Redis Cluster"):
+            results["scale_cluster"] = cluster_figures(env, sizes, concurrency)
     if wanted("latency"):
         with timer("4. latency"):
             results["latency"] = latency_figures(env, sizes, concurrency)
@@ -154,6 +157,37 @@ def drain_summary(runs: list[m.DrainRun]) -> dict[str, Any]:
         "redis_cpu_us_per_job": _spread(r.redis_cpu_s / r.jobs * 1e6 for r in runs),
         "redis_commands_per_job": _spread(_per_job(r.calls, r.jobs) for r in runs),
         "redis_calls_last_run": runs[-1].calls,
+    }
+
+
+def cluster_figures(env: m.Env, sizes: Sizes, concurrency: int) -> dict[str, Any]:
+    """Figure 7's drains on a cluster the bench starts for them: 1, 2 and 4 processes."""
+    with bench_cluster.running_cluster(env) as cluster:
+        log(f"  {cluster.masters}-master cluster from {cluster.env.redis_url}")
+
+        def runs(workers: int) -> list[bench_cluster.ClusterDrainRun]:
+            label = f"cluster drain, {workers} process(es) at -c {concurrency}"
+            drain = bench_cluster.drain
+            return repeat(
+                sizes.runs, lambda: drain(cluster, sizes.drain_jobs, workers, concurrency), label
+            )
+
+        by_workers = {str(workers): runs(workers) for workers in SCALE_WORKERS}
+        masters, namespace = cluster.masters, cluster.env.namespace
+    return {
+        "masters": masters,
+        "namespace": namespace,
+        "workers": {
+            count: {
+                "jobs": runs_[0].jobs,
+                "workers": runs_[0].workers,
+                "concurrency": runs_[0].concurrency,
+                "jobs_per_s": _spread(r.jobs_per_s for r in runs_),
+                "jobs_per_s_with_startup": _spread(r.jobs / r.wall_s for r in runs_),
+                "peak_rss_mb": _spread(r.peak_rss_mb for r in runs_),
+            }
+            for count, runs_ in by_workers.items()
+        },
     }
 
 
@@ -283,49 +317,6 @@ def timer(label: str) -> Iterator[None]:
 # -- set-up -------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    redis_version = subprocess.run(
-        ["redis-server", "--version"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "redis": next((w.removeprefix("v=") for w in redis_version if w.startswith("v=")), "?"),
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "load_avg_1m_at_start": os.getloadavg()[0],
-        "redis_parser": "hiredis" if _has_hiredis() else "python",
-    }
-
-
-def _cpu_ticks() -> list[int]:
-    """user nice system idle iowait irq softirq steal, summed over CPUs (Linux)."""
-    try:
-        with open("/proc/stat") as stat:
-            return [int(v) for v in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return []
-
-
-def _steal_pct(before: list[int], after: list[int]) -> float | None:
-    """Share of CPU time the hypervisor gave to other guests while the bench ran."""
-    if len(before) < 8 or len(after) < 8:
-        return None
-    deltas = [b - a for a, b in zip(before, after, strict=True)]
-    return 100 * deltas[7] / max(sum(deltas), 1)
-
-
-def _has_hiredis() -> bool:
-    from redis.utils import HIREDIS_AVAILABLE
-
-    return bool(HIREDIS_AVAILABLE)
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: under a minute")
@@ -341,7 +332,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset: enqueue, drain, latency, commands, cold, scale",
+        help="comma-separated subset: enqueue, drain, latency, commands, cold, scale, cluster",
     )
     parser.add_argument("--sweep", action="store_true", help="only a drain per concurrency")
     parser.add_argument(
@@ -386,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             "will lower the figures"
         )
     workdir = Path(tempfile.mkdtemp(prefix="qworker-bench-"))
-    started, ticks = time.perf_counter(), _cpu_ticks()
+    started, ticks = time.perf_counter(), cpu_ticks()
     try:
         with RedisServer(workdir / "redis") as server:
             env = m.Env(
@@ -411,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    info["cpu_steal_pct"] = _steal_pct(ticks, _cpu_ticks())
+    info["cpu_steal_pct"] = steal_pct(ticks, cpu_ticks())
     info["load_avg_1m_at_end"] = os.getloadavg()[0]
     report = {
         "command": shlex.join(["scripts/bench", *argv]),

@@ -119,6 +119,18 @@ def table(results: dict[str, Any]) -> str:
             f"{value} jobs/s {spread}",
             "one Redis; 1 process = the drain row above",
         )
+    if "scale_cluster" in results:
+        c = results["scale_cluster"]
+        s = c["workers"]
+        value = " / ".join(f"{s[w]['jobs_per_s']['median']:,.0f}" for w in s)
+        spread = " / ".join(f"±{s[w]['jobs_per_s']['spread_pct']:.0f}%" for w in s)
+        add(
+            "",
+            f"7b. scale on a {c['masters']}-master cluster: {' / '.join(s)} processes "
+            f"at -c {s['1']['concurrency']}",
+            f"{value} jobs/s {spread}",
+            "one namespace = one slot = one master",
+        )
     lines = [
         "| figure | qworker (median of runs ±half range) | target | notes |",
         "|---|---|---|---|",

@@ -5,11 +5,11 @@ KEYS[1]     the job hash
 ARGV[1]     owner token
 ARGV[2]     field name (prefixed 'cp:' by the caller)
 ARGV[3]     value
-Returns     1 recorded, 0 not owned
+Returns     1 recorded (and the job marked 'has_checkpoints'), 0 not owned
 ]]
 local job_key = KEYS[1]
 if redis.call('HGET', job_key, 'owner') ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', job_key, ARGV[2], ARGV[3])
+redis.call('HSET', job_key, ARGV[2], ARGV[3], 'has_checkpoints', '1')
 return 1

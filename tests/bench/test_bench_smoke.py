@@ -1,7 +1,8 @@
 """``scripts/bench`` end to end on tiny numbers: every figure is produced and rendered.
 
-Only that the machinery works (its own redis-server, real ``qworker work`` processes, MONITOR,
-JSON and the table); no figure is judged, so nothing here depends on the machine's speed.
+Only that the machinery works (its own redis-server and 3-master Redis Cluster, real ``qworker
+work`` processes, MONITOR, JSON and the table); no figure is judged, so nothing here depends on
+the machine's speed.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def test_every_figure_is_there(report: dict[str, Any]) -> None:
         "drain_c1",
         "drain",
         "scale",
+        "scale_cluster",
         "latency",
         "commands_per_job",
         "cold_start",
@@ -54,6 +56,13 @@ def test_every_figure_is_there(report: dict[str, Any]) -> None:
         assert _median(results[name]["redis_commands_per_job"]) > 0
     assert set(results["scale"]) == {"1", "2", "4"}
     assert results["scale"]["4"]["workers"] == 4
+    cluster = results["scale_cluster"]
+    assert (cluster["masters"], cluster["namespace"]) == (3, "{bench}")
+    assert set(cluster["workers"]) == {"1", "2", "4"}
+    for workers, figure in cluster["workers"].items():
+        assert figure["workers"] == int(workers)
+        assert figure["jobs"] == report["sizes"]["drain_jobs"]
+        assert _median(figure["jobs_per_s"]) > 0
     assert _median(results["drain"]["peak_rss_mb"]) > 1
     assert 0 < _median(results["latency"]["p50_ms"]) <= _median(results["latency"]["p99_ms"])
     for name in ("python_pass", "python_import_redis", "qworker_enqueue_tweet"):
@@ -91,5 +100,6 @@ def test_the_table_shows_every_figure(report: dict[str, Any], tmp_path: Path) ->
         "5. Redis commands per job",
         "6. CLI cold start",
         "7. scale",
+        "7b. scale on a 3-master cluster: 1 / 2 / 4 processes",
     ):
         assert label in done.stdout
