@@ -374,11 +374,6 @@ class JobExecutor:
         if pairs:
             self.settlements.calls.append(self.scripts.hand_back(pairs))
 
-    def hand_back(self, running: RunningJob) -> None:
-        """Return the job to the front of its list (shutdown, or a fault of qworker's own)."""
-        call = self.scripts.hand_back([(running.claimed.id, running.owner)])
-        self.settlements.add(running, call)
-
 
 def error_json(kind: str, message: str, trace: str = "") -> str:
     return JobErrorRecord(type=kind, message=message[:2000], traceback=trace).model_dump_json()

@@ -79,10 +79,6 @@ class EnqueueItem:
     run_at_ms: int | None
 
 
-def _identity(reply: Any) -> Any:
-    return reply
-
-
 def _as_int(reply: Any) -> int:
     return int(reply)
 
@@ -319,4 +315,4 @@ class QueueScripts:
         )
 
 
-__all__ = ["SCRIPT_NAMES", "ClaimedJob", "EnqueueItem", "QueueScripts", "ScriptCall", "_identity"]
+__all__ = ["SCRIPT_NAMES", "ClaimedJob", "EnqueueItem", "QueueScripts", "ScriptCall"]

@@ -7,9 +7,10 @@ Lua script (see ``scripts.py``); reads that only report are plain pipelines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -87,12 +88,18 @@ class QueueService:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def run(self, call: ScriptCall[Any]) -> Any:
-        """Run one script call, turning a lost connection into RedisUnavailable."""
+    @contextlib.contextmanager
+    def _reaching_redis(self) -> Iterator[None]:
+        """A lost connection becomes one RedisUnavailable that names the (masked) URL."""
         try:
-            return await self.runner.run(call)
+            yield
         except CONNECTION_ERRORS as exc:
             raise unavailable(self.redis_url, exc) from exc
+
+    async def run(self, call: ScriptCall[Any]) -> Any:
+        """Run one script call, turning a lost connection into RedisUnavailable."""
+        with self._reaching_redis():
+            return await self.runner.run(call)
 
     # -- producing -------------------------------------------------------------------------
 
@@ -161,7 +168,7 @@ class QueueService:
         """Run enqueue calls in one round trip; with ``durable_replicas`` set, WAIT on the same
         connection and raise ReplicationUnconfirmed if fewer replicas confirmed in time."""
         wanted, timeout_ms = self.settings.durable_replicas, self.settings.durable_timeout_ms
-        try:
+        with self._reaching_redis():
             if not wanted and len(calls) == 1:
                 await self.runner.run(calls[0])  # one command costs less than a pipeline of one
                 return
@@ -169,8 +176,6 @@ class QueueService:
                 await self.runner.run_many(calls)
                 return
             _replies, acked = await self.runner.run_durable(calls, wanted, timeout_ms)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
         if acked < wanted:
             raise ReplicationUnconfirmed(job_ids, acked, wanted, timeout_ms)
 
@@ -179,7 +184,7 @@ class QueueService:
     async def get_queue_stats(self) -> QueueStats:
         k = self.keys
         now_ms = self.clock.now_ms()
-        try:
+        with self._reaching_redis():
             pipe = self.redis.pipeline(transaction=False)
             for key in k.priorities:
                 pipe.llen(key)
@@ -200,8 +205,6 @@ class QueueService:
                 inflight,
                 counters,
             ) = await pipe.execute()
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
         queues = dict(zip(k.priorities, (int(n) for n in lengths), strict=True))
         # The seed names queues without the namespace; keep that shape for its callers.
         queues = {name.removeprefix(k.prefix): n for name, n in queues.items()}
@@ -222,10 +225,8 @@ class QueueService:
         )
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        try:
+        with self._reaching_redis():
             fields = cast(dict[str, str], await self.redis.hgetall(self.keys.job(job_id)))
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
         return JobRecord.from_hash(job_id, fields) if fields else None
 
     async def _records(self, job_ids: Sequence[str]) -> list[JobRecord]:
@@ -243,19 +244,15 @@ class QueueService:
         """Dead jobs, newest first."""
         if limit < 1:
             raise ValidationFailed(f"limit must be at least 1, not {limit}")
-        try:
+        with self._reaching_redis():
             job_ids = cast(
                 list[str], await self.redis.zrevrange(self.keys.dead_letter, 0, limit - 1)
             )
             return await self._records(job_ids)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
 
     async def get_dead(self, job_id: str) -> JobRecord:
-        try:
+        with self._reaching_redis():
             score = await self.redis.zscore(self.keys.dead_letter, job_id)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
         record = await self.get_job(job_id) if score is not None else None
         if record is None:
             raise JobNotFound([job_id], "dead-letter queue")
@@ -263,7 +260,7 @@ class QueueService:
 
     async def list_workers(self) -> list[WorkerInfo]:
         """Live workers: those whose heartbeat record has not expired."""
-        try:
+        with self._reaching_redis():
             worker_ids = cast(list[str], await self.redis.zrange(self.keys.workers, 0, -1))
             pipe = self.redis.pipeline(transaction=False)
             for worker_id in worker_ids:
@@ -272,8 +269,6 @@ class QueueService:
             gone = [wid for wid, row in zip(worker_ids, rows, strict=True) if not row]
             if gone:
                 await self.redis.zrem(self.keys.workers, *gone)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
         return [
             WorkerInfo(
                 id=worker_id,
@@ -293,7 +288,7 @@ class QueueService:
         """Every rate-limit key workers have used, with the limits they enforce and the usage."""
         from qworker.rate_limiter import RateLimit, rate_limit_stats
 
-        try:
+        with self._reaching_redis():
             known = cast(dict[str, str], await self.redis.hgetall(self.keys.rate_keys))
             stats = []
             for rate_key, encoded in sorted(known.items()):
@@ -306,8 +301,6 @@ class QueueService:
                 stats.append(
                     await rate_limit_stats(self.redis, self.keys, rate_key, limit, self.clock)
                 )
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
         return stats
 
     # -- operating -------------------------------------------------------------------------
@@ -316,10 +309,8 @@ class QueueService:
         """Move due retries (or all with ``include_not_due``) back to their priority lists."""
         max_due: int | str = "+inf" if include_not_due else self.clock.now_ms()
         if dry_run:
-            try:
+            with self._reaching_redis():
                 return int(await self.redis.zcount(self.keys.retry, "-inf", max_due))
-            except CONNECTION_ERRORS as exc:
-                raise unavailable(self.redis_url, exc) from exc
         moved_total = 0
         while True:
             moved, _next_due_ms = await self.run(
@@ -388,7 +379,7 @@ class QueueService:
 
     async def _delete_dynamic_keys(self) -> None:
         k = self.keys
-        try:
+        with self._reaching_redis():
             await self.redis.delete(*k.static_keys)
             for pattern in k.scan_patterns:
                 batch: list[str] = []
@@ -399,11 +390,7 @@ class QueueService:
                         batch.clear()
                 if batch:
                     await self.redis.unlink(*batch)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc
 
     async def ping(self) -> None:
-        try:
+        with self._reaching_redis():
             await self.redis.ping()
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from exc

@@ -444,7 +444,7 @@ class Worker:
             # A bug in qworker itself, not in the job: give the job back rather than leave it
             # to its lease, which would charge it an attempt it never had.
             log.exception("unexpected error running job %s; handing it back", running.claimed.id)
-            self.executor.hand_back(running)
+            self.executor.hand_back_all([running])
         finally:
             with self._owned_lock:
                 self._running.pop(running.key, None)
