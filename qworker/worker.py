@@ -488,7 +488,7 @@ class Worker:
         self.executor.hand_back_all(sorted(unfinished, key=lambda running: running.seq))
         try:
             await asyncio.wait_for(self._flush_settlements(), timeout=5)
-        except (TimeoutError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+        except (TimeoutError, redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
             log.warning(
                 "could not settle %d job(s) at shutdown (%s); their leases will expire",
                 len(self._settlements),
