@@ -146,7 +146,7 @@ def async_client(source: str | Settings, *, namespace: str | None = None) -> aio
         return cast(aioredis.Redis, cluster)
     if spec.is_sentinel:
         master_options, sentinel_options = _sentinel_options(spec)
-        sentinel = aiosentinel.Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = aiosentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             list(spec.sentinels), sentinel_kwargs=sentinel_options
         )
         client = sentinel.master_for(
@@ -166,10 +166,10 @@ def sync_client(source: str | Settings, *, namespace: str | None = None) -> redi
         return cast(redis.Redis, redis.RedisCluster.from_url(spec.url, **_options(spec)))
     if spec.is_sentinel:
         master_options, sentinel_options = _sentinel_options(spec)
-        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             list(spec.sentinels), sentinel_kwargs=sentinel_options
         )
-        client = sentinel.master_for(  # type: ignore[no-untyped-call]
+        client = sentinel.master_for(  # type: ignore[no-untyped-call,unused-ignore]
             spec.sentinel_master, redis_class=_SyncSentinelMaster, **master_options
         )
         assert isinstance(client, _SyncSentinelMaster)

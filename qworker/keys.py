@@ -68,6 +68,15 @@ class QueueKeys:
         return f"{self.prefix}jobs_wakeup"
 
     @property
+    def fence(self) -> str:
+        """A key that never exists. Every script declares it last among its KEYS: while Redis
+        Cluster migrates the namespace's slot, a command whose keys are partly missing is
+        refused with TRYAGAIN before it runs, so no script ever runs on a half-moved
+        namespace (where a job hash could look absent, or vanish between a read and a write).
+        Outside a migration a missing key changes nothing."""
+        return f"{self.prefix}jobs_fence"
+
+    @property
     def stats(self) -> str:
         """Hash of counters: processed, failed, dead, dead_dropped, recovered."""
         return f"{self.prefix}jobs_stats"
