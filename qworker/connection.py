@@ -31,6 +31,7 @@ import redis.asyncio.sentinel as aiosentinel
 import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoScriptError
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.retry import Retry
 
 from qworker.config import Settings, mask_url
@@ -55,7 +56,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _options(spec: ConnectionSpec) -> dict[str, Any]:
+def _options(spec: ConnectionSpec, *, for_asyncio: bool) -> dict[str, Any]:
     """What every client gets: text replies, timeouts, no retries, and TLS files if any."""
     options: dict[str, Any] = {
         "decode_responses": True,
@@ -64,7 +65,8 @@ def _options(spec: ConnectionSpec) -> dict[str, Any]:
         "encoding_errors": "replace",
         "socket_connect_timeout": SOCKET_CONNECT_TIMEOUT_S,
         "socket_timeout": SOCKET_TIMEOUT_S,
-        "retry": Retry(NoBackoff(), 0),
+        # Each client kind takes its own Retry class (redis-py 8 warns at a sync one in asyncio).
+        "retry": AsyncRetry(NoBackoff(), 0) if for_asyncio else Retry(NoBackoff(), 0),
     }
     return options | _tls_options(spec)
 
@@ -83,7 +85,9 @@ def _tls_options(spec: ConnectionSpec) -> dict[str, Any]:
     return options
 
 
-def _sentinel_options(spec: ConnectionSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+def _sentinel_options(
+    spec: ConnectionSpec, *, for_asyncio: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(options of the master's connections, options of the sentinels' connections). The URL
     gives only the credentials and the db; with rediss:// the sentinels are reached over TLS
     too, with the same files."""
@@ -94,7 +98,7 @@ def _sentinel_options(spec: ConnectionSpec) -> tuple[dict[str, Any], dict[str, A
             "credentials and the db; the sentinels give the master's address)"
         )
     tls = parts.scheme == "rediss"
-    master = _options(spec) | {"db": url_db(spec.url), "ssl": tls}
+    master = _options(spec, for_asyncio=for_asyncio) | {"db": url_db(spec.url), "ssl": tls}
     if parts.username:
         master["username"] = unquote(parts.username)
     if parts.password:
@@ -142,10 +146,10 @@ def async_client(source: str | Settings, *, namespace: str | None = None) -> aio
     spec = ConnectionSpec.of(source)
     spec.check(_namespace_of(source, namespace))
     if spec.cluster:
-        cluster = aioredis.RedisCluster.from_url(spec.url, **_options(spec))
+        cluster = aioredis.RedisCluster.from_url(spec.url, **_options(spec, for_asyncio=True))
         return cast(aioredis.Redis, cluster)
     if spec.is_sentinel:
-        master_options, sentinel_options = _sentinel_options(spec)
+        master_options, sentinel_options = _sentinel_options(spec, for_asyncio=True)
         sentinel = aiosentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             list(spec.sentinels), sentinel_kwargs=sentinel_options
         )
@@ -155,7 +159,7 @@ def async_client(source: str | Settings, *, namespace: str | None = None) -> aio
         assert isinstance(client, _AsyncSentinelMaster)
         client.sentinel_client = sentinel
         return client
-    return aioredis.Redis.from_url(spec.url, **_options(spec))
+    return aioredis.Redis.from_url(spec.url, **_options(spec, for_asyncio=True))
 
 
 def sync_client(source: str | Settings, *, namespace: str | None = None) -> redis.Redis:
@@ -163,9 +167,10 @@ def sync_client(source: str | Settings, *, namespace: str | None = None) -> redi
     spec = ConnectionSpec.of(source)
     spec.check(_namespace_of(source, namespace))
     if spec.cluster:
-        return cast(redis.Redis, redis.RedisCluster.from_url(spec.url, **_options(spec)))
+        cluster = redis.RedisCluster.from_url(spec.url, **_options(spec, for_asyncio=False))
+        return cast(redis.Redis, cluster)
     if spec.is_sentinel:
-        master_options, sentinel_options = _sentinel_options(spec)
+        master_options, sentinel_options = _sentinel_options(spec, for_asyncio=False)
         sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             list(spec.sentinels), sentinel_kwargs=sentinel_options
         )
@@ -175,7 +180,7 @@ def sync_client(source: str | Settings, *, namespace: str | None = None) -> redi
         assert isinstance(client, _SyncSentinelMaster)
         client.sentinel_client = sentinel
         return client
-    return redis.Redis.from_url(spec.url, **_options(spec))
+    return redis.Redis.from_url(spec.url, **_options(spec, for_asyncio=False))
 
 
 def _namespace_of(source: str | Settings, namespace: str | None) -> str:
