@@ -1,4 +1,9 @@
-"""Time as a dependency: the worker and the limiter ask a Clock, so tests can move it by hand."""
+"""Time as a dependency: the worker and the limiter ask a Clock, so tests can move it by hand.
+
+Decisions that several hosts must agree on (lease expiry, rate limits, due times) are made by
+the Lua scripts with Redis's own clock (TIME), so a host whose clock is off cannot break them.
+A script is given a time only by a clock that tests move by hand.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,11 @@ from typing import Protocol
 
 class Clock(Protocol):
     def now_ms(self) -> int:
-        """Wall-clock milliseconds since the epoch (shared by every host; keep them in NTP sync)."""
+        """Wall-clock milliseconds since the epoch, for what this process decides alone."""
+        ...
+
+    def script_now_ms(self) -> int | None:
+        """The time a Lua script should use: None for Redis's own clock."""
         ...
 
 
@@ -16,14 +25,20 @@ class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
+    def script_now_ms(self) -> None:
+        return None
+
 
 class ManualClock:
-    """A clock that only moves when told to."""
+    """A clock that only moves when told to; the scripts follow it instead of Redis's."""
 
     def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
         self._now_ms = start_ms
 
     def now_ms(self) -> int:
+        return self._now_ms
+
+    def script_now_ms(self) -> int:
         return self._now_ms
 
     def advance(self, seconds: float) -> None:

@@ -29,9 +29,9 @@ import redis
 import redis.asyncio as aioredis
 import redis.asyncio.sentinel as aiosentinel
 import redis.sentinel
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoScriptError
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.retry import Retry
 
 from qworker.config import Settings, mask_url

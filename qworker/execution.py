@@ -211,7 +211,7 @@ class JobExecutor:
         if limiter is not None:
             reservation = await self._reserve(limiter, running)
             if not reservation.granted:
-                self._park(running, reservation.next_allowed_ms)
+                self._park(running, reservation.next_allowed_ms, limiter.rate_key)
                 self._log_outcome(running, job, "rate-limited", _until(reservation.next_allowed_ms))
                 return False
         if job.timeout_s is not None:
@@ -277,18 +277,18 @@ class JobExecutor:
             self._complete(running)
             self._log_outcome(running, job, "done", str(exc) or "already done")
             return
-        gave_back = isinstance(exc, JobError) and not exc.reached_remote
-        if limiter is not None and reservation is not None and gave_back:
-            with contextlib.suppress(redis.RedisError):  # keeping the slot errs on the safe side
-                await limiter.release(reservation)
         if isinstance(exc, RateLimitedJobError):
             reset_ms = int(exc.reset_at * 1000)
             if limiter is not None:
                 with contextlib.suppress(redis.RedisError):  # the job itself still waits
-                    reset_ms = await limiter.block_until(reset_ms)
-            self._park(running, reset_ms)
+                    reset_ms = await limiter.block_until(reset_ms, give_back=reservation)
+            self._park(running, reset_ms, limiter.rate_key if limiter else "")
             self._log_outcome(running, job, "rate-limited", f"remote: {_until(reset_ms)}")
             return
+        gave_back = isinstance(exc, JobError) and not exc.reached_remote
+        if limiter is not None and reservation is not None and gave_back:
+            with contextlib.suppress(redis.RedisError):  # keeping the slot errs on the safe side
+                await limiter.release(reservation)
         self._retry_or_bury(job, running, exc)
 
     def _retry_or_bury(self, job: BaseJob[Any], running: RunningJob, exc: Exception) -> None:
@@ -349,10 +349,10 @@ class JobExecutor:
     def _complete(self, running: RunningJob) -> None:
         self.settlements.add_completed(running)
 
-    def _park(self, running: RunningJob, until_ms: int) -> None:
+    def _park(self, running: RunningJob, until_ms: int, rate_key: str) -> None:
         call = self.scripts.defer(
             self.keys.parked, running.claimed.id, running.owner, until_ms, None, "",
-            self.clock.now_ms(),
+            self.clock.now_ms(), rate_key,
         )  # fmt: skip
         self.settlements.add(running, call)
 

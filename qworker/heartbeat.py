@@ -78,7 +78,8 @@ class Heartbeat(threading.Thread):
         now_ms = self.clock.now_ms()
         owned = self.owned_jobs()
         if owned:
-            lost = self.runner.run(self.scripts.renew(now_ms + self.lease_ms, owned))
+            renew = self.scripts.renew(self.clock.script_now_ms(), self.lease_ms, owned)
+            lost = self.runner.run(renew)
             if lost:
                 self.on_lost(lost)
         self.register(now_ms, [job_id for job_id, _owner in owned])
@@ -116,6 +117,6 @@ class Heartbeat(threading.Thread):
             pipe.delete(self.keys.worker(self.worker_id))
             pipe.zrem(self.keys.workers, self.worker_id)
             pipe.execute()
-        except CONNECTION_ERRORS:
+        except (redis.RedisError, *CONNECTION_ERRORS):  # type: ignore[misc]  # e.g. a moved slot
             pass  # the record expires by itself
         self.client.close()

@@ -68,6 +68,12 @@ class QueueKeys:
         return f"{self.prefix}jobs_wakeup"
 
     @property
+    def seq(self) -> str:
+        """Counter giving every enqueued job its number: its place in enqueue order, which
+        rate-limited jobs keep when they leave the parked set."""
+        return f"{self.prefix}jobs_seq"
+
+    @property
     def fence(self) -> str:
         """A key that never exists. Every script declares it last among its KEYS: while Redis
         Cluster migrates the namespace's slot, a command whose keys are partly missing is
@@ -132,6 +138,8 @@ class QueueKeys:
             self.inflight,
             self.wakeup,
             self.stats,
+            self.seq,
+            self.fence,
             self.workers,
             self.rate_keys,
         ]

@@ -102,12 +102,12 @@ class RateLimiter:
 
     async def reserve(self, job_id: str) -> Reservation:
         """Take a slot for ``job_id`` if every limit allows it now."""
-        now_ms = self.clock.now_ms()
-        member = f"{now_ms}:{job_id}"
+        # Unique per reservation whatever the clocks say: the time only keeps members apart.
+        member = f"{self.clock.now_ms()}:{job_id}"
         granted, next_allowed_ms = await self.runner.run(
             self.scripts.rate_reserve(
                 self.rate_key,
-                now_ms,
+                self.clock.script_now_ms(),
                 member,
                 self.limit.max_per_day,
                 self.limit.max_per_hour,
@@ -120,9 +120,11 @@ class RateLimiter:
         """Give a slot back: the attempt never reached the remote API."""
         await self.redis.zrem(self.keys.rate_log(self.rate_key), reservation.member)
 
-    async def block_until(self, until_ms: int) -> int:
-        """The remote side refused until ``until_ms``: no worker tries before then."""
-        call = self.scripts.rate_block(self.rate_key, until_ms, self.clock.now_ms())
+    async def block_until(self, until_ms: int, give_back: Reservation | None = None) -> int:
+        """The remote side refused until ``until_ms``: no worker tries before then. The slot
+        of ``give_back`` (the refused attempt's) is released in the same step."""
+        member = give_back.member if give_back is not None else ""
+        call = self.scripts.rate_block(self.rate_key, until_ms, self.clock.script_now_ms(), member)
         blocked_until_ms: int = await self.runner.run(call)
         return blocked_until_ms
 

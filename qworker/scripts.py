@@ -28,6 +28,7 @@ SCRIPT_NAMES = (
     "hand_back",
     "recover",
     "promote",
+    "release_parked",
     "renew",
     "checkpoint",
     "requeue_dead",
@@ -104,6 +105,11 @@ def _parse_claimed(reply: Any) -> list[ClaimedJob]:
     return jobs
 
 
+def _time(now_ms: int | str | None) -> int | str:
+    """None asks the script to read Redis's own clock (TIME): one clock for every host."""
+    return "" if now_ms is None else now_ms
+
+
 def _pairs(pairs: Sequence[tuple[str, str]]) -> list[str]:
     return [value for pair in pairs for value in pair]
 
@@ -135,16 +141,19 @@ class QueueScripts:
                 "" if item.max_retries is None else item.max_retries,
                 "" if item.run_at_ms is None else item.run_at_ms,
             ]
-        return self._call("enqueue", [*k.priorities, k.scheduled, k.wakeup], args, _as_int)
+        return self._call(
+            "enqueue", [*k.priorities, k.scheduled, k.wakeup, k.seq, k.fence], args, _as_int
+        )
 
     def claim(
-        self, worker_id: str, now_ms: int, lease_deadline_ms: int, max_jobs: int, id_base: str
+        self, worker_id: str, now_ms: int | None, lease_ms: int, max_jobs: int, id_base: str
     ) -> ScriptCall[list[ClaimedJob]]:
+        """``now_ms`` None: the script reads Redis's clock (as every ``now_ms`` below)."""
         k = self.keys
         return self._call(
             "claim",
-            [*k.priorities, k.inflight, k.wakeup],
-            [k.job_prefix, worker_id, now_ms, lease_deadline_ms, max_jobs, id_base],
+            [*k.priorities, k.inflight, k.wakeup, k.fence],
+            [k.job_prefix, worker_id, _time(now_ms), lease_ms, max_jobs, id_base],
             _parse_claimed,
         )
 
@@ -152,7 +161,10 @@ class QueueScripts:
         """``owned``: (job id, owner token) pairs. Replies with the ids no longer owned."""
         k = self.keys
         return self._call(
-            "complete", [k.inflight, k.stats], [k.job_prefix, *_pairs(owned)], _as_str_list
+            "complete",
+            [k.inflight, k.stats, k.fence],
+            [k.job_prefix, *_pairs(owned)],
+            _as_str_list,
         )
 
     def defer(
@@ -164,11 +176,12 @@ class QueueScripts:
         attempts: int | None,
         error_json: str,
         now_ms: int,
+        rate_key: str = "",
     ) -> ScriptCall[int]:
         k = self.keys
         return self._call(
             "defer",
-            [k.inflight, target_key, k.stats],
+            [k.inflight, target_key, k.stats, k.fence],
             [
                 k.job_prefix,
                 job_id,
@@ -177,6 +190,7 @@ class QueueScripts:
                 "" if attempts is None else attempts,
                 error_json,
                 now_ms,
+                rate_key,
             ],
             _as_int,
         )
@@ -194,7 +208,7 @@ class QueueScripts:
         k = self.keys
         return self._call(
             "bury",
-            [k.inflight, k.dead_letter, k.stats],
+            [k.inflight, k.dead_letter, k.stats, k.fence],
             [
                 k.job_prefix,
                 job_id,
@@ -217,41 +231,52 @@ class QueueScripts:
         )
 
     def recover(
-        self, now_ms: int, limit: int, default_max_retries: int, error_json: str
+        self, now_ms: int | None, limit: int, default_max_retries: int, error_json: str
     ) -> ScriptCall[tuple[int, int]]:
         k = self.keys
         return self._call(
             "recover",
-            [k.inflight, *k.priorities, k.dead_letter, k.stats, k.wakeup],
-            [k.job_prefix, now_ms, limit, default_max_retries, error_json],
+            [k.inflight, *k.priorities, k.dead_letter, k.stats, k.wakeup, k.fence],
+            [k.job_prefix, _time(now_ms), limit, default_max_retries, error_json],
             _as_int_pair,
         )
 
     def promote(
-        self, source_key: str, max_due_ms: int | str, limit: int, *, front: bool
+        self, source_key: str, max_due_ms: int | str | None, limit: int
     ) -> ScriptCall[tuple[int, int]]:
+        """``max_due_ms``: a time, '+inf' for every job, or None for Redis's clock."""
         k = self.keys
         return self._call(
             "promote",
-            [source_key, *k.priorities, k.wakeup],
-            [k.job_prefix, max_due_ms, limit, "front" if front else "back"],
+            [source_key, *k.priorities, k.wakeup, k.fence],
+            [k.job_prefix, _time(max_due_ms), limit],
+            _as_int_pair,
+        )
+
+    def release_parked(self, now_ms: int | None, limit: int) -> ScriptCall[tuple[int, int]]:
+        k = self.keys
+        return self._call(
+            "release_parked",
+            [k.parked, *k.priorities, k.wakeup, k.rate_keys, k.fence],
+            [k.job_prefix, k.rate_prefix, _time(now_ms), limit],
             _as_int_pair,
         )
 
     def renew(
-        self, lease_deadline_ms: int, owned: Sequence[tuple[str, str]]
+        self, now_ms: int | None, lease_ms: int, owned: Sequence[tuple[str, str]]
     ) -> ScriptCall[list[tuple[str, str]]]:
         """Replies with the (job id, owner token) pairs no longer owned."""
         k = self.keys
         return self._call(
             "renew",
-            [k.inflight],
-            [k.job_prefix, lease_deadline_ms, *_pairs(owned)],
+            [k.inflight, k.fence],
+            [k.job_prefix, _time(now_ms), lease_ms, *_pairs(owned)],
             _as_str_pairs,
         )
 
     def checkpoint(self, job_id: str, owner: str, field: str, value: str) -> ScriptCall[int]:
-        return self._call("checkpoint", [self.keys.job(job_id)], [owner, field, value], _as_int)
+        k = self.keys
+        return self._call("checkpoint", [k.job(job_id), k.fence], [owner, field, value], _as_int)
 
     def requeue_dead(
         self, job_ids: Sequence[str], *, requeue_all: bool, priority: int | None
@@ -259,7 +284,7 @@ class QueueScripts:
         k = self.keys
         return self._call(
             "requeue_dead",
-            [k.dead_letter, *k.priorities, k.wakeup],
+            [k.dead_letter, *k.priorities, k.wakeup, k.fence],
             [
                 k.job_prefix,
                 "" if priority is None else priority,
@@ -284,7 +309,7 @@ class QueueScripts:
     def rate_reserve(
         self,
         rate_key: str,
-        now_ms: int,
+        now_ms: int | None,
         member: str,
         max_per_day: int | None,
         max_per_hour: int | None,
@@ -293,10 +318,10 @@ class QueueScripts:
         k = self.keys
         return self._call(
             "rate_reserve",
-            [k.rate_log(rate_key), k.rate_blocked(rate_key), k.rate_keys],
+            [k.rate_log(rate_key), k.rate_blocked(rate_key), k.rate_keys, k.fence],
             [
                 rate_key,
-                now_ms,
+                _time(now_ms),
                 member,
                 "" if max_per_day is None else max_per_day,
                 "" if max_per_hour is None else max_per_hour,
@@ -305,12 +330,15 @@ class QueueScripts:
             _as_int_pair,
         )
 
-    def rate_block(self, rate_key: str, blocked_until_ms: int, now_ms: int) -> ScriptCall[int]:
+    def rate_block(
+        self, rate_key: str, blocked_until_ms: int, now_ms: int | None, give_back: str = ""
+    ) -> ScriptCall[int]:
+        """``give_back``: the member of a reservation to release in the same step."""
         k = self.keys
         return self._call(
             "rate_block",
-            [k.rate_blocked(rate_key), k.rate_keys],
-            [rate_key, blocked_until_ms, now_ms],
+            [k.rate_blocked(rate_key), k.rate_keys, k.rate_log(rate_key), k.fence],
+            [rate_key, blocked_until_ms, _time(now_ms), give_back],
             _as_int,
         )
 

@@ -314,7 +314,7 @@ class QueueService:
         moved_total = 0
         while True:
             moved, _next_due_ms = await self.run(
-                self.scripts.promote(self.keys.retry, max_due, DRAIN_CHUNK, front=False)
+                self.scripts.promote(self.keys.retry, max_due, DRAIN_CHUNK)
             )
             moved_total += int(moved)
             if int(moved) < DRAIN_CHUNK:

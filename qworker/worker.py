@@ -242,9 +242,8 @@ class Worker:
     async def _settle_and_claim(self, free: int) -> list[ClaimedJob]:
         """Send the settlements of finished jobs and a claim for ``free`` new ones in one
         round trip."""
-        now_ms = self.clock.now_ms()
         claim = self.scripts.claim(
-            self.worker_id, now_ms, now_ms + self.lease_ms, free, uuid.uuid4().hex
+            self.worker_id, self.clock.script_now_ms(), self.lease_ms, free, uuid.uuid4().hex
         )
         replies = await self._send_settlements(claim)
         claimed = replies[-1]
@@ -310,10 +309,11 @@ class Worker:
         the wakeup and the claim. Jobs that finish meanwhile are settled on another connection.
         """
         timeout_s = self._idle_timeout_s()
-        now_ms = self.clock.now_ms()
-        # The claim runs when the wait ends, so its lease also covers the wait.
-        deadline_ms = now_ms + self.lease_ms + int(timeout_s * 1000)
-        claim = self.scripts.claim(self.worker_id, now_ms, deadline_ms, wanted, uuid.uuid4().hex)
+        # The claim runs when the wait ends; with a hand-moved clock its lease must also
+        # cover the wait, since the time given is the time it was sent.
+        now_ms = self.clock.script_now_ms()
+        lease_ms = self.lease_ms + (0 if now_ms is None else int(timeout_s * 1000))
+        claim = self.scripts.claim(self.worker_id, now_ms, lease_ms, wanted, uuid.uuid4().hex)
         blocking = ("BLPOP", self.keys.wakeup, timeout_s)
         waiting = asyncio.ensure_future(self.service.runner.block_then_run(blocking, claim))
         stop = asyncio.ensure_future(self._stop_requested.wait())
@@ -368,11 +368,11 @@ class Worker:
         return moved
 
     def _promote_calls(self) -> list[ScriptCall[Any]]:
-        k, s, now_ms = self.keys, self.scripts, self.clock.now_ms()
+        k, s, now_ms = self.keys, self.scripts, self.clock.script_now_ms()
         return [
-            s.promote(k.retry, now_ms, MAINTENANCE_BATCH, front=False),
-            s.promote(k.scheduled, now_ms, MAINTENANCE_BATCH, front=False),
-            s.promote(k.parked, now_ms, MAINTENANCE_BATCH, front=True),
+            s.promote(k.retry, now_ms, MAINTENANCE_BATCH),
+            s.promote(k.scheduled, now_ms, MAINTENANCE_BATCH),
+            s.release_parked(now_ms, MAINTENANCE_BATCH),
         ]
 
     def _after_promote(self, replies: list[tuple[int, int]]) -> int:
@@ -384,9 +384,11 @@ class Worker:
         return retried + scheduled + parked
 
     def _recover_calls(self) -> list[ScriptCall[Any]]:
-        now_ms = self.clock.now_ms()
-        oldest_kept_ms = now_ms - int(self.settings.dead_letter_max_age_days * 86_400_000)
+        oldest_kept_ms = self.clock.now_ms() - int(
+            self.settings.dead_letter_max_age_days * 86_400_000
+        )
         lost_error = error_json("LeaseExpired", "the worker running this job stopped answering")
+        now_ms = self.clock.script_now_ms()
         return [
             self.scripts.recover(now_ms, MAINTENANCE_BATCH, DEFAULT_MAX_RETRIES, lost_error),
             self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs),

@@ -3,6 +3,7 @@
 KEYS[1]     in-flight sorted set
 KEYS[2]     dead-letter sorted set (score: failed_at_ms)
 KEYS[3]     statistics hash
+KEYS[4]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2]     job id
 ARGV[3]     owner token

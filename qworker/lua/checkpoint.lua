@@ -2,6 +2,7 @@
 later attempt of the same job knows it, if this worker still owns the job.
 
 KEYS[1]     the job hash
+KEYS[2]     migration fence (never exists; see keys.py)
 ARGV[1]     owner token
 ARGV[2]     field name (prefixed 'cp:' by the caller)
 ARGV[3]     value

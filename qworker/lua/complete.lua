@@ -2,6 +2,7 @@
 
 KEYS[1]     in-flight sorted set
 KEYS[2]     statistics hash
+KEYS[3]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2..]   pairs: job id, owner token
 Returns     array of the ids that were NOT acknowledged because this worker no longer owns them
@@ -10,20 +11,21 @@ local job_prefix = ARGV[1]
 local inflight_key = KEYS[1]
 local stats_key = KEYS[2]
 
-local lost = {}
-local done = 0
+-- Reads first: which of these jobs are still ours.
+local ours, lost = {}, {}
 for i = 2, #ARGV, 2 do
   local job_id = ARGV[i]
-  local job_key = job_prefix .. job_id
-  if redis.call('HGET', job_key, 'owner') == ARGV[i + 1] then
-    redis.call('ZREM', inflight_key, job_id)
-    redis.call('DEL', job_key)
-    done = done + 1
+  if redis.call('HGET', job_prefix .. job_id, 'owner') == ARGV[i + 1] then
+    ours[#ours + 1] = job_id
   else
     lost[#lost + 1] = job_id
   end
 end
-if done > 0 then
-  redis.call('HINCRBY', stats_key, 'processed', done)
+for _, job_id in ipairs(ours) do
+  redis.call('ZREM', inflight_key, job_id)
+  redis.call('DEL', job_prefix .. job_id)
+end
+if #ours > 0 then
+  redis.call('HINCRBY', stats_key, 'processed', #ours)
 end
 return lost

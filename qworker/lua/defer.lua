@@ -4,6 +4,7 @@ parked set while its rate limit is closed), if this worker still owns it.
 KEYS[1]     in-flight sorted set
 KEYS[2]     target sorted set: retry or parked (score: due_ms)
 KEYS[3]     statistics hash
+KEYS[4]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2]     job id
 ARGV[3]     owner token
@@ -11,6 +12,8 @@ ARGV[4]     due_ms
 ARGV[5]     attempts after this one ('' when the attempt does not count, as when parked)
 ARGV[6]     error JSON ('' for none)
 ARGV[7]     now_ms
+ARGV[8]     rate-limit key the job waits for ('' for none): release_parked.lua lets out only
+            as many jobs of one key as its limiter admits
 Returns     1 moved, 0 not owned (nothing changed)
 ]]
 local inflight_key = KEYS[1]
@@ -32,6 +35,9 @@ if attempts ~= '' then
 end
 if error_json ~= '' then
   redis.call('HSET', job_key, 'error', error_json)
+end
+if ARGV[8] ~= '' then
+  redis.call('HSET', job_key, 'rate_key', ARGV[8])
 end
 redis.call('ZADD', target_key, ARGV[4], job_id)
 return 1

@@ -1,28 +1,39 @@
---[[ promote: move jobs whose time has come from a time-ordered set (retry, scheduled or parked)
-to their priority lists. Each due job moves exactly once, whichever worker runs this.
+--[[ promote: move jobs whose time has come from a time-ordered set (retry or scheduled) to the
+back of their priority lists. Each due job moves exactly once, whichever worker runs this.
+(Parked jobs wait for their rate limit: release_parked.lua lets them out.)
 
 KEYS[1]     source sorted set (score: due_ms)
 KEYS[2..5]  priority lists 1 .. 4
 KEYS[6]     wakeup list
+KEYS[7]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
-ARGV[2]     max_due_ms: move jobs due at or before this ('+inf' moves all)
+ARGV[2]     max_due_ms: move jobs due at or before this ('+inf' moves all; '' for Redis's
+            own clock, TIME)
 ARGV[3]     limit: at most this many per call
-ARGV[4]     'front' (ahead of the jobs already waiting: parked jobs) or 'back' (behind them)
 Returns     {moved, next_due_ms}: next_due_ms is the earliest due time left, or -1 when empty
 ]]
 local job_prefix = ARGV[1]
 local source_key = KEYS[1]
 local wakeup_key = KEYS[6]
-local push = 'LPUSH'
-if ARGV[4] == 'front' then push = 'RPUSH' end
+local max_due = ARGV[2]
+if max_due == '' then
+  local time = redis.call('TIME')
+  max_due = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 
-local due = redis.call('ZRANGEBYSCORE', source_key, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+-- Reads first: the due jobs and their priorities.
+local due = redis.call('ZRANGEBYSCORE', source_key, '-inf', max_due, 'LIMIT', 0, ARGV[3])
+local priorities = {}
+for i, job_id in ipairs(due) do
+  priorities[i] = tonumber(redis.call('HGET', job_prefix .. job_id, 'priority'))
+end
+
 local moved = 0
-for _, job_id in ipairs(due) do
+for i, job_id in ipairs(due) do
   redis.call('ZREM', source_key, job_id)
-  local priority = tonumber(redis.call('HGET', job_prefix .. job_id, 'priority'))
-  if priority then
-    redis.call(push, KEYS[1 + priority], job_id)
+  -- A job without a record was deleted while it waited: only its entry is left to drop.
+  if priorities[i] then
+    redis.call('LPUSH', KEYS[1 + priorities[i]], job_id)
     moved = moved + 1
   end
 end

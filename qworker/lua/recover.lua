@@ -2,42 +2,59 @@
 an attempt: back to the front of its priority list, or to the dead-letter queue once it has
 used up its retries, so a job that kills its worker every time cannot loop forever.
 
+Expiry is judged by Redis's clock, the one every lease deadline was set by.
+
 KEYS[1]     in-flight sorted set
 KEYS[2..5]  priority lists 1 .. 4
 KEYS[6]     dead-letter sorted set
 KEYS[7]     statistics hash
 KEYS[8]     wakeup list
+KEYS[9]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
-ARGV[2]     now_ms
+ARGV[2]     now_ms ('' for Redis's own clock, TIME)
 ARGV[3]     limit: at most this many jobs per call
 ARGV[4]     default max_retries (for jobs that do not carry their own)
 ARGV[5]     error JSON recorded on a job sent to the dead-letter queue
 Returns     {requeued, buried}
 ]]
 local job_prefix = ARGV[1]
-local now_ms = ARGV[2]
+local now_ms = tonumber(ARGV[2])
+if not now_ms then
+  local time = redis.call('TIME')
+  now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 local inflight_key = KEYS[1]
 local dead_key = KEYS[6]
 local stats_key = KEYS[7]
 local wakeup_key = KEYS[8]
 
+-- Reads first: every expired job's record.
 local expired = redis.call('ZRANGEBYSCORE', inflight_key, '-inf', now_ms, 'LIMIT', 0, ARGV[3])
+local records = {}
+for i, job_id in ipairs(expired) do
+  records[i] = redis.call('HMGET', job_prefix .. job_id, 'payload', 'attempts', 'max_retries',
+    'priority')
+end
+
 local requeued, buried = 0, 0
-for _, job_id in ipairs(expired) do
+for i, job_id in ipairs(expired) do
   redis.call('ZREM', inflight_key, job_id)
-  local job_key = job_prefix .. job_id
-  if redis.call('EXISTS', job_key) == 1 then
+  local record = records[i]
+  -- A job without a record was deleted (clear --all): only its in-flight entry was left.
+  if record[1] then
+    local job_key = job_prefix .. job_id
+    local attempts = (tonumber(record[2]) or 0) + 1
+    local max_retries = tonumber(record[3]) or tonumber(ARGV[4])
     redis.call('HDEL', job_key, 'owner')
+    redis.call('HSET', job_key, 'attempts', attempts)
     redis.call('HINCRBY', stats_key, 'recovered', 1)
-    local attempts = redis.call('HINCRBY', job_key, 'attempts', 1)
-    local max_retries = tonumber(redis.call('HGET', job_key, 'max_retries')) or tonumber(ARGV[4])
     if attempts > max_retries then
       redis.call('HSET', job_key, 'error', ARGV[5], 'failed_at_ms', now_ms)
       redis.call('ZADD', dead_key, now_ms, job_id)
       redis.call('HINCRBY', stats_key, 'dead', 1)
       buried = buried + 1
     else
-      local priority = tonumber(redis.call('HGET', job_key, 'priority')) or 4
+      local priority = tonumber(record[4]) or 4
       redis.call('RPUSH', KEYS[1 + priority], job_id)
       requeued = requeued + 1
     end

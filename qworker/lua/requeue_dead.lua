@@ -4,6 +4,7 @@ attempts reset and their error cleared.
 KEYS[1]     dead-letter sorted set
 KEYS[2..5]  priority lists 1 .. 4
 KEYS[6]     wakeup list
+KEYS[7]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2]     priority for every requeued job ('' keeps each job's own)
 ARGV[3]     '1' to requeue every dead job (ARGV[4..] ignored), '0' for the ids given
@@ -22,16 +23,26 @@ else
   for i = 4, #ARGV do job_ids[#job_ids + 1] = ARGV[i] end
 end
 
-local requeued = {}
+-- Reads first: which ids are dead jobs with a record, and their priorities.
+local found, seen = {}, {}
 for _, job_id in ipairs(job_ids) do
+  if not seen[job_id] and redis.call('ZSCORE', dead_key, job_id) then
+    seen[job_id] = true
+    local priority = redis.call('HGET', job_prefix .. job_id, 'priority')
+    local exists = priority or redis.call('EXISTS', job_prefix .. job_id) == 1
+    found[#found + 1] = {job_id, exists, tonumber(priority)}
+  end
+end
+
+local requeued = {}
+for _, entry in ipairs(found) do
+  local job_id, exists = entry[1], entry[2]
   local job_key = job_prefix .. job_id
-  if redis.call('ZREM', dead_key, job_id) == 1 and redis.call('EXISTS', job_key) == 1 then
-    if new_priority then
-      redis.call('HSET', job_key, 'priority', new_priority)
-    end
-    redis.call('HSET', job_key, 'attempts', 0)
+  redis.call('ZREM', dead_key, job_id)
+  if exists then
+    local priority = new_priority or entry[3] or 4
+    redis.call('HSET', job_key, 'attempts', 0, 'priority', priority)
     redis.call('HDEL', job_key, 'error', 'failed_at_ms', 'owner')
-    local priority = tonumber(redis.call('HGET', job_key, 'priority')) or 4
     redis.call('LPUSH', KEYS[1 + priority], job_id)
     requeued[#requeued + 1] = job_id
   end

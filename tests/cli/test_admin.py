@@ -70,7 +70,7 @@ def full(settings: Settings, cli: Cli) -> None:
     async def claim_one() -> None:  # a worker that took the p1 job and is still running it
         async with QueueService(settings=settings) as service:
             now_ms = service.clock.now_ms()
-            await service.run(service.scripts.claim("w", now_ms, now_ms + 600_000, 1, "t"))
+            await service.run(service.scripts.claim("w", now_ms, 600_000, 1, "t"))
 
     asyncio.run(claim_one())
 

@@ -13,9 +13,11 @@ QWORKER_COMMANDS = (
     *("ping", "evalsha", "script|load", "multi", "exec", "wait"),
     # the queue itself: lists, hashes, sorted sets, strings, keys
     *("blpop", "rpop", "lpush", "rpush", "llen", "lrange"),
-    *("hget", "hset", "hsetnx", "hdel", "hincrby", "hgetall"),
+    *("hget", "hmget", "hset", "hsetnx", "hdel", "hincrby", "hgetall", "incrby"),
     *("zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zrevrange", "zscore"),
     *("zremrangebyscore", "get", "set", "del", "unlink", "exists", "type", "pexpire", "scan"),
+    # the scripts' clock: leases, rate limits and due times follow Redis's TIME
+    "time",
 )
 CLUSTER_COMMANDS = ("cluster|slots", "command", "asking")
 

@@ -70,7 +70,9 @@ async def run_lifecycle(settings: Settings, log_path: Path) -> None:
         # First pass: the ready jobs run; one limited job of three; the failures part ways.
         await burst(service, clock)
         done = done_ids(log_path)
-        assert sorted(done) == sorted([*ok_ids, limited[0]])
+        # Which limited job gets the one slot is a race between the worker's two tasks.
+        assert sorted(done) == sorted(ok_ids + [j for j in limited if j in done]), done
+        assert len([job_id for job_id in done if job_id in limited]) == 1, done
         assert counts(await service.get_queue_stats()) == {
             "ready": 0, "in_flight": 0, "retry": 1, "scheduled": 1, "parked": 2,
             "dead_letter": 1, "processed": 4, "failed": 2, "dead": 1,

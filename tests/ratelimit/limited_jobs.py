@@ -24,6 +24,7 @@ class LimitedParams(BaseJobParams):
     job_type: Literal["limited"] = "limited"
     record_key: str
     per_hour: int = 5
+    min_interval_minutes: float = 0.0
 
 
 class LimitedJob(BaseJob[LimitedParams]):
@@ -35,7 +36,10 @@ class LimitedJob(BaseJob[LimitedParams]):
         return True
 
     def get_rate_limit(self) -> RateLimit:
-        return RateLimit(max_per_hour=self.params.per_hour)
+        return RateLimit(
+            max_per_hour=self.params.per_hour,
+            min_interval_minutes=self.params.min_interval_minutes,
+        )
 
 
 class UnlimitedParams(BaseJobParams):

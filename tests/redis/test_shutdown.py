@@ -59,7 +59,7 @@ async def test_no_recovery_until_a_lease_has_passed_after_an_outage(
     """After Redis was away, lapsed leases mean nothing yet: their workers could not renew."""
     job_id = await service.add_job(probe(probe_log))
     now_ms = clock.now_ms()
-    claim = service.scripts.claim("elsewhere", now_ms, now_ms + 1000, 1, "x")
+    claim = service.scripts.claim("elsewhere", now_ms, 1000, 1, "x")
     assert [job.id for job in await service.runner.run(claim)] == [job_id]
     clock.advance(5)  # the other worker's lease has lapsed
 

@@ -144,7 +144,7 @@ async def test_delayed_jobs_wait_in_the_scheduled_set(
 
 async def _bury(service: QueueService, job_id: str, when_ms: int) -> None:
     """Put a queued job in the dead-letter queue as a worker would, through claim and bury."""
-    claimed = await service.runner.run(service.scripts.claim("w", when_ms, when_ms + 1000, 1, "x"))
+    claimed = await service.runner.run(service.scripts.claim("w", when_ms, 1000, 1, "x"))
     assert [job.id for job in claimed] == [job_id]
     error = JobError(type="RuntimeError", message="boom").model_dump_json()
     owner = f"w:{claimed[0].claims}"

@@ -66,14 +66,15 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "bury": s.bury("id1", "w:1", 1, "{}", 0, attempt_failed=True),
         "hand_back": s.hand_back([("id1", "w:1")]),
         "recover": s.recover(0, 10, 3, "{}"),
-        "promote": s.promote(k.retry, 0, 10, front=False),
-        "renew": s.renew(0, [("id1", "w:1")]),
+        "promote": s.promote(k.retry, 0, 10),
+        "release_parked": s.release_parked(0, 10),
+        "renew": s.renew(0, 1000, [("id1", "w:1")]),
         "checkpoint": s.checkpoint("id1", "w:1", "cp:x", "1"),
         "requeue_dead": s.requeue_dead(["id1"], requeue_all=False, priority=None),
         "trim_dead_letter": s.trim_dead_letter(0, 10),
         "clear": s.clear([k.retry, k.parked]),
         "rate_reserve": s.rate_reserve("tweet", 0, "m", 17, 3, 0),
-        "rate_block": s.rate_block("tweet", 0, 0),
+        "rate_block": s.rate_block("tweet", 0, 0, "m"),
     }
 
 
