@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+NAMESPACE_MAX_CHARS = 64
 
 
 class Settings(BaseSettings):
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     durable_replicas: int = Field(default=0, ge=0)
     durable_timeout_ms: int = Field(default=1000, gt=0)
     namespace: str = ""
+    # true: run on a Redis that may evict keys when full (maxmemory-policy other than
+    # noeviction), with a warning; an evicted job is lost without a trace.
+    allow_eviction: bool = False
     job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lease_seconds: float = Field(default=60.0, gt=0)
     max_payload_bytes: int = Field(default=65_536, gt=0)
@@ -74,6 +78,14 @@ class Settings(BaseSettings):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        problem = namespace_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("redis_sentinels", mode="before")
     @classmethod
     def _split_sentinels(cls, value: object) -> object:
@@ -99,6 +111,23 @@ class Settings(BaseSettings):
 
     def masked_redis_url(self) -> str:
         return mask_url(self.redis_url)
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why ``namespace`` cannot prefix qworker's keys, or None. A key name is printable ASCII
+    without spaces: what any shell, log line, ACL rule (``~ns:jobs_*``) and ``redis-cli`` show
+    as typed."""
+    if len(namespace) > NAMESPACE_MAX_CHARS:
+        return (
+            f"the namespace is {len(namespace)} characters long; the limit is {NAMESPACE_MAX_CHARS}"
+        )
+    bad = next((char for char in namespace if not "!" <= char <= "~"), None)
+    if bad is not None:
+        return (
+            f"the namespace {namespace!r} contains {bad!r}: use printable ASCII without spaces "
+            "(e.g. app, app:prod or {qw})"
+        )
+    return None
 
 
 def parse_address(address: str) -> tuple[str, int]:

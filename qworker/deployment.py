@@ -7,10 +7,11 @@ One server by URL (``redis://``, ``rediss://``, ``unix://``), Sentinel, or Clust
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from qworker.config import Settings
+from qworker.config import Settings, mask_url
 from qworker.errors import ConfigurationError
 
 NAMESPACE_HINT = (
@@ -55,6 +56,7 @@ class ConnectionSpec:
 
     def check(self, namespace: str) -> None:
         """Contradictory or incomplete settings, as one clear ConfigurationError."""
+        check_url(self.url)
         if bool(self.sentinels) != bool(self.sentinel_master):
             raise ConfigurationError(
                 "Sentinel needs both QWORKER_REDIS_SENTINELS (host:port,...) and "
@@ -117,9 +119,38 @@ def _path(value: object) -> str | None:
     return str(value) if value else None
 
 
-def url_db(url: str) -> int:
-    path = urlsplit(url).path.strip("/")
+SCHEMES = ("redis", "rediss", "unix")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def check_url(url: str) -> None:
+    """Refuse a Redis URL that redis-py would reject late or, worse, read as something else
+    (``redis://host/abc`` silently meant db 0), naming the problem; the password stays masked."""
     try:
-        return int(path) if path else 0
-    except ValueError:
-        raise ValueError(f"the db in the Redis URL must be a number, not {path!r}") from None
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it is what checks it
+    except ValueError as exc:
+        raise _bad_url(url, str(exc)) from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise _bad_url(url, "use redis://, rediss:// or unix://")
+    try:
+        url_db(url)
+    except ValueError as exc:
+        raise _bad_url(url, str(exc)) from None
+
+
+def _bad_url(url: str, reason: str) -> ConfigurationError:
+    return ConfigurationError(f"invalid Redis URL {mask_url(url)}: {reason}")
+
+
+def url_db(url: str) -> int:
+    """The db a URL selects: its path (``redis://host/2``) or its ``?db=``, which wins (as
+    redis-py reads it)."""
+    parts = urlsplit(url)
+    texts = parse_qs(parts.query).get("db", [])[:1]
+    if parts.scheme.lower() != "unix":
+        texts = [unquote(parts.path).strip("/") or "0", *texts]
+    for text in texts:
+        if not _DIGITS.fullmatch(text):
+            raise ValueError(f"the db must be a number (0, 1, ...), not {text!r}")
+    return int(texts[-1]) if texts else 0

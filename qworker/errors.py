@@ -68,6 +68,21 @@ class ReplicationUnconfirmed(QworkerError):
         self.wanted = wanted
 
 
+class EnqueueIncomplete(QworkerError):
+    """A batch enqueue in several script calls where some calls failed: ``queued_ids`` are
+    queued (they will run), ``not_queued_ids`` are not. Enqueueing ``not_queued_ids`` again
+    with the same job ids is safe."""
+
+    def __init__(self, queued_ids: list[str], not_queued_ids: list[str], reason: str) -> None:
+        total = len(queued_ids) + len(not_queued_ids)
+        super().__init__(
+            f"{len(queued_ids)} of {total} jobs were queued and {len(not_queued_ids)} were not "
+            f"({reason}); the queued ones will run: enqueue only the others again"
+        )
+        self.queued_ids = queued_ids
+        self.not_queued_ids = not_queued_ids
+
+
 class LeaseLost(QworkerError):
     """This worker no longer owns the job: its lease expired and the job was recovered."""
 

@@ -93,6 +93,26 @@ class QueueStats(BaseModel):
         return getattr(self, name)
 
 
+class RedisMemory(BaseModel):
+    """Redis's memory as ``INFO memory`` reports it. Only ``noeviction`` keeps every job: any
+    other policy lets a full Redis delete keys, job hashes and queues among them."""
+
+    used_bytes: int
+    max_bytes: int = Field(description="maxmemory; 0 means no limit.")
+    policy: str = Field(description="maxmemory-policy.")
+
+    @property
+    def evicts(self) -> bool:
+        return self.policy != "noeviction"
+
+
+class EnqueueResult(BaseModel):
+    job_id: str
+    created: bool = Field(
+        description="False when a job with this id already existed: nothing new was queued."
+    )
+
+
 class RateLimitStats(BaseModel):
     rate_key: str
     max_per_day: int | None

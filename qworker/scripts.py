@@ -19,6 +19,10 @@ from qworker.keys import QueueKeys
 
 T = TypeVar("T")
 
+# Entries one clear or trim_dead_letter call deletes at most, so that no call blocks Redis for
+# long (about a millisecond per thousand); the caller loops until done.
+DELETE_BATCH = 1000
+
 SCRIPT_NAMES = (
     "enqueue",
     "claim",
@@ -294,17 +298,22 @@ class QueueScripts:
             _as_str_list,
         )
 
-    def trim_dead_letter(self, oldest_kept_ms: int, max_jobs: int) -> ScriptCall[int]:
+    def trim_dead_letter(
+        self, oldest_kept_ms: int, max_jobs: int, limit: int = DELETE_BATCH
+    ) -> ScriptCall[int]:
+        """Drops at most ``limit`` entries; call again while it replies ``limit``."""
         k = self.keys
         return self._call(
             "trim_dead_letter",
-            [k.dead_letter, k.stats],
-            [k.job_prefix, oldest_kept_ms, max_jobs],
+            [k.dead_letter, k.stats, k.fence],
+            [k.job_prefix, oldest_kept_ms, max_jobs, limit],
             _as_int,
         )
 
-    def clear(self, queue_keys: Sequence[str]) -> ScriptCall[int]:
-        return self._call("clear", queue_keys, [self.keys.job_prefix], _as_int)
+    def clear(self, queue_keys: Sequence[str], limit: int = DELETE_BATCH) -> ScriptCall[int]:
+        """Deletes at most ``limit`` entries; call again while it replies ``limit``."""
+        k = self.keys
+        return self._call("clear", [*queue_keys, k.fence], [k.job_prefix, limit], _as_int)
 
     def rate_reserve(
         self,

@@ -9,37 +9,49 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
-from qworker.config import Settings
+from qworker.config import Settings, namespace_problem
 from qworker.connection import CONNECTION_ERRORS, ScriptRunner, async_client, unavailable
-from qworker.errors import JobNotFound, PayloadTooLarge, ReplicationUnconfirmed, ValidationFailed
-from qworker.jobs.base import BaseJobParams, JobFactory
-from qworker.keys import PRIORITIES, STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
-from qworker.models import JobRecord, QueueStats, RateLimitStats, RequeueResult, WorkerInfo
-from qworker.policy import RetryPolicy
-from qworker.scripts import EnqueueItem, QueueScripts, ScriptCall
+from qworker.errors import (
+    ConfigurationError,
+    EnqueueIncomplete,
+    JobNotFound,
+    ReplicationUnconfirmed,
+    ValidationFailed,
+)
+from qworker.jobs.base import BaseJobParams
+from qworker.keys import STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
+from qworker.memory import FIX, eviction_risk, read_memory
+from qworker.models import (
+    EnqueueResult,
+    JobRecord,
+    QueueStats,
+    RateLimitStats,
+    RedisMemory,
+    RequeueResult,
+    WorkerInfo,
+)
+from qworker.producing import (
+    ENQUEUE_CHUNK,
+    check_job_ids,
+    check_priority,
+    prepare,
+    run_at_ms,
+    split_by_outcome,
+)
+from qworker.scripts import DELETE_BATCH, EnqueueItem, QueueScripts, ScriptCall
 
-# One script call carries at most this many jobs, so a huge batch never blocks Redis for long.
-ENQUEUE_CHUNK = 1000
+log = logging.getLogger("qworker.service")
+
 DRAIN_CHUNK = 1000
-
-
-def check_priority(priority: int) -> int:
-    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
-        raise ValidationFailed(f"priority must be 1 (urgent) to 4 (low), not {priority!r}")
-    return priority
-
-
-def new_job_id() -> str:
-    """128 random bits as 32 hex characters (what uuid4().hex gives, at a fraction of the cost)."""
-    return os.urandom(16).hex()
 
 
 class QueueService:
@@ -59,6 +71,8 @@ class QueueService:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings or Settings()
+        if namespace is not None and (problem := namespace_problem(namespace)):
+            raise ConfigurationError(problem)
         self.keys = QueueKeys(self.settings.namespace if namespace is None else namespace)
         # The settings this service connects with, for the worker's heartbeat to do the same.
         self.connection_settings = self.settings
@@ -76,7 +90,7 @@ class QueueService:
         self.runner = ScriptRunner(self.redis)
         # Jobs are built at enqueue only to ask their retry config; no client is ever made.
         self._clients = ClientContainer(self.settings)
-        self._max_retries_by_type: dict[str, int] = {}
+        self._memory_checked = False
         self.clock = clock
 
     async def close(self) -> None:
@@ -107,35 +121,12 @@ class QueueService:
         self,
         job_data: dict[str, Any] | BaseJobParams,
         priority: int,
-        run_at_ms: int | None,
+        delay_s: float | None,
+        at_ms: int | None,
+        job_id: str | None,
     ) -> EnqueueItem:
-        check_priority(priority)
-        params = JobFactory.validate_params(job_data)
-        payload = params.model_dump_json()
-        size_bytes = len(payload.encode())
-        if size_bytes > self.settings.max_payload_bytes:
-            raise PayloadTooLarge(size_bytes, self.settings.max_payload_bytes)
-        max_retries = self._max_retries(params)
-        return EnqueueItem(new_job_id(), priority, params.job_type, payload, max_retries, run_at_ms)
-
-    def _max_retries(self, params: BaseJobParams) -> int:
-        """Stored with each job, so that whichever worker recovers it after a crash applies the
-        job type's own retry limit without decoding it. Asked once per job type."""
-        max_retries = self._max_retries_by_type.get(params.job_type)
-        if max_retries is None:
-            job = JobFactory.create_job(params, self.settings, self._clients)
-            max_retries = RetryPolicy.from_config(job.get_retry_config()).max_retries
-            self._max_retries_by_type[params.job_type] = max_retries
-        return max_retries
-
-    def _run_at_ms(self, delay_s: float | None, run_at_ms: int | None) -> int | None:
-        if delay_s is not None and run_at_ms is not None:
-            raise ValidationFailed("give a delay or a start time, not both")
-        if delay_s is not None:
-            if delay_s < 0:
-                raise ValidationFailed(f"delay must not be negative, not {delay_s}")
-            return self.clock.now_ms() + int(delay_s * 1000)
-        return run_at_ms
+        ready_at_ms = run_at_ms(delay_s, at_ms, self.clock.now_ms())
+        return prepare(job_data, priority, ready_at_ms, job_id, self.settings, self._clients)
 
     async def add_job(
         self,
@@ -144,40 +135,127 @@ class QueueService:
         *,
         delay_s: float | None = None,
         run_at_ms: int | None = None,
+        job_id: str | None = None,
     ) -> str:
-        """Validate and enqueue one job; returns its id. Nothing is queued if validation fails."""
-        item = self._prepare(job_data, priority, self._run_at_ms(delay_s, run_at_ms))
+        """Validate and enqueue one job; returns its id. Nothing is queued if validation fails.
+
+        ``job_id`` (1-64 of ``A-Za-z0-9._:-``) makes a retried call safe: while a job with that
+        id exists (queued, scheduled, running, retrying or dead), a second call queues nothing
+        and returns the same id. Once the job has finished, the id is free again."""
+        item = self._prepare(job_data, priority, delay_s, run_at_ms, job_id)
         await self._enqueue([self.scripts.enqueue([item], self.clock.now_ms())], [item.job_id])
         return item.job_id
 
+    async def enqueue_job(
+        self,
+        job_data: dict[str, Any] | BaseJobParams,
+        priority: int = 3,
+        *,
+        delay_s: float | None = None,
+        run_at_ms: int | None = None,
+        job_id: str | None = None,
+    ) -> EnqueueResult:
+        """``add_job`` that also tells whether the job is new (False: ``job_id`` existed)."""
+        item = self._prepare(job_data, priority, delay_s, run_at_ms, job_id)
+        [stored] = await self._enqueue(
+            [self.scripts.enqueue([item], self.clock.now_ms())], [item.job_id]
+        )
+        return EnqueueResult(job_id=item.job_id, created=int(stored) == 1)
+
     async def add_jobs(
-        self, jobs: Iterable[dict[str, Any] | BaseJobParams], priority: int = 3
+        self,
+        jobs: Iterable[dict[str, Any] | BaseJobParams],
+        priority: int = 3,
+        *,
+        job_ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Validate every job first, then enqueue them all in one round trip (one script call
-        per 1,000 jobs). If any job is invalid, none is queued."""
-        items = [self._prepare(job, priority, None) for job in jobs]
-        calls = [
-            self.scripts.enqueue(items[start : start + ENQUEUE_CHUNK], self.clock.now_ms())
-            for start in range(0, len(items), ENQUEUE_CHUNK)
+        per 1,000 jobs). If any job is invalid, none is queued. ``job_ids``, one per job, work
+        as ``add_job``'s ``job_id``. If Redis refuses some calls (e.g. out of memory), raises
+        EnqueueIncomplete naming exactly which ids were queued and which were not."""
+        jobs = list(jobs)
+        ids = check_job_ids(job_ids, len(jobs))
+        items = [
+            self._prepare(job, priority, None, None, job_id)
+            for job, job_id in zip(jobs, ids, strict=True)
         ]
-        job_ids = [item.job_id for item in items]
-        await self._enqueue(calls, job_ids)
-        return job_ids
+        chunks = [items[i : i + ENQUEUE_CHUNK] for i in range(0, len(items), ENQUEUE_CHUNK)]
+        now_ms = self.clock.now_ms()
+        calls = [self.scripts.enqueue(chunk, now_ms) for chunk in chunks]
+        all_ids = [item.job_id for item in items]
+        replies = await self._enqueue(calls, all_ids, raise_on_error=False)
+        refused = [reply for reply in replies if isinstance(reply, Exception)]
+        if refused:
+            queued, not_queued = split_by_outcome(chunks, replies)
+            raise EnqueueIncomplete(queued, not_queued, f"Redis refused: {refused[0]}")
+        return all_ids
 
-    async def _enqueue(self, calls: Sequence[ScriptCall[Any]], job_ids: list[str]) -> None:
-        """Run enqueue calls in one round trip; with ``durable_replicas`` set, WAIT on the same
-        connection and raise ReplicationUnconfirmed if fewer replicas confirmed in time."""
+    async def _enqueue(
+        self,
+        calls: Sequence[ScriptCall[Any]],
+        job_ids: list[str],
+        *,
+        raise_on_error: bool = True,
+    ) -> list[Any]:
+        """Run enqueue calls in one round trip, after the eviction check (once per service);
+        with ``durable_replicas`` set, WAIT on the same connection and raise
+        ReplicationUnconfirmed if fewer replicas confirmed in time. Replies in call order; with
+        ``raise_on_error`` off, a call Redis refused has its error as its reply."""
+        if not calls:
+            return []
+        if not self._memory_checked:
+            await self.check_memory_policy()
         wanted, timeout_ms = self.settings.durable_replicas, self.settings.durable_timeout_ms
+        acked = wanted
         with self._reaching_redis():
-            if not wanted and len(calls) == 1:
-                await self.runner.run(calls[0])  # one command costs less than a pipeline of one
-                return
+            if not wanted and len(calls) == 1 and raise_on_error:
+                # One command costs less than a pipeline of one.
+                return [await self.runner.run(calls[0])]
             if not wanted:
-                await self.runner.run_many(calls)
-                return
-            _replies, acked = await self.runner.run_durable(calls, wanted, timeout_ms)
-        if acked < wanted:
+                replies = await self.runner.run_each(calls)
+            else:
+                # WAIT counts the writes of its own connection: writes and WAIT in one pipeline.
+                replies, confirmed = await self.runner._run_each(
+                    calls, ("WAIT", wanted, timeout_ms)
+                )
+                acked = wanted if confirmed is None else confirmed
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if errors and raise_on_error:
+            raise errors[0]
+        if acked < wanted and not errors:
             raise ReplicationUnconfirmed(job_ids, acked, wanted, timeout_ms)
+        return replies
+
+    async def check_memory_policy(self) -> None:
+        """Refuse a Redis that may evict keys when full (its ``maxmemory-policy`` is not
+        ``noeviction``): eviction deletes queued jobs without a trace. Raises ConfigurationError
+        with the fix, unless ``allow_eviction`` is set (then one warning). Reads ``INFO memory``
+        (allowed where CONFIG is not) once per service; later calls return at once."""
+        if self._memory_checked:
+            return
+        with self._reaching_redis():
+            problem = await eviction_risk(self.redis, self.keys)
+        if problem and not self.settings.allow_eviction:
+            raise ConfigurationError(f"Redis at {self._masked_url()} {problem}: {FIX}")
+        if problem and not self._memory_checked:  # concurrent first calls warn once
+            log.warning(
+                "Redis at %s %s; going on as QWORKER_ALLOW_EVICTION allows",
+                self._masked_url(),
+                problem,
+            )
+        self._memory_checked = True
+
+    async def get_memory(self) -> RedisMemory | None:
+        """Redis's memory use, limit and eviction policy; None when Redis does not say (INFO
+        not allowed for this user, or a server without it)."""
+        with self._reaching_redis():
+            try:
+                return await read_memory(self.redis, self.keys)
+            except ResponseError:
+                return None
+
+    def _masked_url(self) -> str:
+        return self.connection_settings.masked_redis_url()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -372,10 +450,28 @@ class QueueService:
             ]
         if not queue_keys:
             return 0
-        deleted = int(await self.run(self.scripts.clear(queue_keys)))
+        deleted = await self._in_batches(self.scripts.clear(queue_keys))
         if everything:
             await self._delete_dynamic_keys()
         return deleted
+
+    async def trim_dead_letter(self) -> int:
+        """Apply the dead-letter retention cap (``dead_letter_max_jobs``, ``..._max_age_days``)
+        now; returns how many of the oldest entries were dropped."""
+        max_age_ms = int(self.settings.dead_letter_max_age_days * 86_400_000)
+        oldest_kept_ms = self.clock.now_ms() - max_age_ms
+        call = self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs)
+        return await self._in_batches(call)
+
+    async def _in_batches(self, call: ScriptCall[int]) -> int:
+        """Run a bounded deleting call (clear, trim_dead_letter) until it has less to do than
+        one batch: other clients get Redis between the batches."""
+        total = 0
+        while True:
+            done = int(await self.run(call))
+            total += done
+            if done < DELETE_BATCH:
+                return total
 
     async def _delete_dynamic_keys(self) -> None:
         k = self.keys

@@ -7,6 +7,7 @@ lines run ``qworker enqueue`` often), so every command imports what it needs whe
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -17,7 +18,7 @@ from typer.core import TyperGroup
 from qworker import __version__
 from qworker.cli import clear, demo, dlq, enqueue, retry, stats, work
 from qworker.cli._common import CliState
-from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, report
+from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, WarningLines, report
 
 # The order commands are listed in --help: the life of a job.
 COMMAND_ORDER = ("enqueue", "work", "stats", "retry-drain", "dlq", "clear", "demo")
@@ -42,6 +43,9 @@ class QworkerGroup(TyperGroup):
     ) -> Any:
         state = CliState()
         extra.setdefault("obj", state)
+        logger, warnings = logging.getLogger("qworker"), WarningLines()
+        if not logger.handlers:
+            logger.addHandler(warnings)
         try:
             result = super().main(
                 args, prog_name, complete_var, False, windows_expand_args, **extra
@@ -52,6 +56,8 @@ class QworkerGroup(TyperGroup):
         except Exception as exc:
             help_code = _show_help(exc)
             code = report(exc, debug=state.debug) if help_code is None else help_code
+        finally:
+            logger.removeHandler(warnings)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -144,6 +150,14 @@ def _global_options(
         str | None,
         typer.Option("--tls-key", metavar="FILE", help="Key of the client certificate."),
     ] = None,
+    allow_eviction: Annotated[
+        bool,
+        typer.Option(
+            "--allow-eviction",
+            help="Run on a Redis whose maxmemory-policy may evict keys (jobs can then be lost "
+            "without a trace), with a warning instead of refusing (QWORKER_ALLOW_EVICTION).",
+        ),
+    ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
     ] = False,
@@ -158,6 +172,7 @@ def _global_options(
     state.redis_url = redis_url
     state.namespace = namespace
     state.debug = debug
+    state.allow_eviction = allow_eviction
     given = {
         "redis_sentinels": sentinels,
         "redis_sentinel_master": sentinel_master,

@@ -7,6 +7,7 @@ command pays only for what it uses.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -26,6 +27,16 @@ T = TypeVar("T")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# The global options that stand for a setting, to name the option the user typed in an error.
+_OPTION_OF_SETTING = {
+    "redis_url": "--redis-url",
+    "namespace": "--namespace",
+    "redis_sentinels": "--sentinels",
+    "redis_sentinel_master": "--sentinel-master",
+    "redis_tls_ca": "--tls-ca",
+    "redis_tls_cert": "--tls-cert",
+    "redis_tls_key": "--tls-key",
+}
 
 
 @dataclass
@@ -35,6 +46,7 @@ class CliState:
     redis_url: str | None = None
     namespace: str | None = None
     debug: bool = False
+    allow_eviction: bool = False
     # Sentinel, Cluster and TLS options given on the command line, as Settings fields.
     connection: dict[str, Any] = field(default_factory=dict)
 
@@ -48,21 +60,31 @@ class CliState:
             overrides["redis_url"] = self.redis_url
         if self.namespace is not None:
             overrides["namespace"] = self.namespace
+        if self.allow_eviction:
+            overrides["allow_eviction"] = True
         overrides = {**self.connection, **overrides}
         try:
             return Settings(**overrides)
         except ValidationError as exc:
-            raise ConfigurationError(f"invalid settings: {_describe_settings_error(exc)}") from None
+            given = {name for name in overrides if name in _OPTION_OF_SETTING}
+            raise ConfigurationError(
+                f"invalid settings: {_describe_settings_error(exc, given)}"
+            ) from None
 
 
-def _describe_settings_error(exc: Any) -> str:
+def _describe_settings_error(exc: Any, options: set[str] | frozenset[str] = frozenset()) -> str:
     """``QWORKER_LEASE_SECONDS: Input should be a valid number (got 'abc')``: named as the
-    variable the user set (aliases such as TWITTER_API_KEY are already upper case)."""
+    variable the user set (aliases such as TWITTER_API_KEY are already upper case), or as the
+    option (``--namespace``) for settings in ``options``, given on the command line."""
     parts = []
     for error in exc.errors(include_url=False):
         name = ".".join(str(part) for part in error["loc"])
-        variable = name if name.isupper() else f"QWORKER_{name.upper()}"
-        parts.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
+        if name in options:
+            variable = _OPTION_OF_SETTING[name]
+        else:
+            variable = name if name.isupper() else f"QWORKER_{name.upper()}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{variable}: {message} (got {error.get('input')!r})")
     return "; ".join(parts)
 
 
@@ -98,12 +120,18 @@ def with_service(settings: Settings, action: Callable[[QueueService], Awaitable[
 
 
 def parse_duration_s(text: str) -> float:
-    """``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m``, ``500ms`` -> seconds."""
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m``, ``500ms`` -> seconds (finite)."""
     value = text.strip().lower()
     try:
-        return float(value)
+        total_s = float(value)
     except ValueError:
-        pass
+        total_s = _sum_of_parts(text, value)
+    if not math.isfinite(total_s):
+        raise UsageError(f"the duration {text!r} is not a finite number of seconds")
+    return total_s
+
+
+def _sum_of_parts(text: str, value: str) -> float:
     position, total_s = 0, 0.0
     for match in _DURATION_PART.finditer(value):
         if match.start() != position:
@@ -117,16 +145,22 @@ def parse_duration_s(text: str) -> float:
 
 def parse_time_ms(text: str) -> int:
     """An ISO-8601 time (``2024-05-01T09:30``, ``...Z``, ``...+02:00``; local time if no zone)
-    as epoch milliseconds."""
+    as epoch milliseconds, from 1970 on."""
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
             f"cannot read the time {text!r}; use ISO-8601, e.g. 2025-05-01T09:30:00+02:00"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a naive time is the local time of this machine
-    return int(moment.timestamp() * 1000)
+    try:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # a naive time is the local time of this machine
+        at_ms = int(moment.timestamp() * 1000)
+    except (OverflowError, ValueError, OSError):
+        at_ms = -1  # beyond what this machine's clock functions handle: out of range anyway
+    if at_ms < 0:
+        raise UsageError(f"the time {text!r} is out of range: use a time from 1970 on")
+    return at_ms
 
 
 def schedule(delay: str | None, at: str | None) -> tuple[float | None, int | None]:

@@ -7,6 +7,7 @@ plain text, so they print the same on a terminal, in a pipe and in a cron mail.
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 
@@ -100,3 +101,18 @@ def report(exc: BaseException, *, debug: bool = False) -> int:
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
     return code
+
+
+class WarningLines(logging.Handler):
+    """qworker's warnings as ``warning: ...`` lines on stderr, for commands that configure no
+    logging of their own (``qworker work`` replaces it with its log format). It looks up
+    ``sys.stderr`` at each line, so a swapped stderr (a test runner's) still gets them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"warning: {one_line(record.getMessage())}\n")
+        except Exception:
+            self.handleError(record)

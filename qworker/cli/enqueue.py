@@ -2,13 +2,15 @@
 
 Cron lines run this often, so it starts fast: no Rich, no worker, no tweepy; the service and
 pydantic are imported inside the commands. Output is the bare job id (``id=$(qworker enqueue
-tweet hi)``) or, with ``--json``, the whole job record.
+tweet hi)``) or, with ``--json``, the whole job record and whether it is new. ``--id`` makes a
+retried line safe: while a job with that id exists, enqueueing it again queues nothing.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,7 +20,7 @@ from qworker.cli._errors import UsageError
 from qworker.errors import ReplicationUnconfirmed
 
 if TYPE_CHECKING:
-    from qworker.models import JobRecord
+    from qworker.models import EnqueueResult, JobRecord
     from qworker.service import QueueService
 
 app = typer.Typer(
@@ -56,6 +58,16 @@ DurableOption = Annotated[
         "at least 1).",
     ),
 ]
+IdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--id",
+        metavar="ID",
+        help="The job's id (1-64 of A-Z a-z 0-9 . _ : -): while a job with this id exists, "
+        "enqueueing it again queues nothing, so a retried command never doubles a job.",
+        show_default=False,
+    ),
+]
 ImportOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -90,12 +102,13 @@ def enqueue_tweet(
     at: AtOption = None,
     as_json: JsonOption = False,
     durable: DurableOption = False,
+    job_id: IdOption = None,
 ) -> None:
     """Queue a tweet; prints the job id."""
     job_data: dict[str, Any] = {"job_type": "tweet", "content": _read(text)}
     if media_ids:
         job_data["media_ids"] = list(media_ids)
-    _enqueue(ctx, job_data, priority, delay, at, as_json, [], durable)
+    _enqueue(ctx, job_data, Plan(priority, delay, at, job_id, durable), as_json, [])
 
 
 @app.command(
@@ -121,6 +134,7 @@ def enqueue_json(
     at: AtOption = None,
     as_json: JsonOption = False,
     durable: DurableOption = False,
+    job_id: IdOption = None,
 ) -> None:
     """Queue a job of any registered type (plugins included); prints the job id."""
     raw = _read(job)
@@ -128,46 +142,77 @@ def enqueue_json(
         job_data = json.loads(raw)
     except ValueError as exc:
         raise UsageError(f"the job is not valid JSON: {exc}") from None
-    _enqueue(ctx, job_data, priority, delay, at, as_json, list(imports or []), durable)
+    except RecursionError:
+        raise UsageError("the job is not valid JSON: it is nested too deeply") from None
+    plan = Plan(priority, delay, at, job_id, durable)
+    _enqueue(ctx, job_data, plan, as_json, list(imports or []))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where and when the job goes, as the options gave it."""
+
+    priority: int
+    delay: str | None
+    at: str | None
+    job_id: str | None
+    durable: bool
 
 
 def _read(text: str) -> str:
-    """The argument itself, or stdin for ``-`` (without its final newline)."""
-    return sys.stdin.read().rstrip("\r\n") if text == "-" else text
+    """The argument itself, or stdin for ``-`` (without its final newline); UTF-8 text only."""
+    where = "stdin" if text == "-" else "the text argument"
+    try:
+        data = _stdin_bytes() if text == "-" else _argument_bytes(text)
+        return data.decode("utf-8").rstrip("\r\n")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise UsageError(
+            f"{where} is not UTF-8 text ({exc.reason} at offset {exc.start})"
+        ) from None
+
+
+def _stdin_bytes() -> bytes:
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer.read() if buffer is not None else _argument_bytes(sys.stdin.read())
+
+
+def _argument_bytes(text: str) -> bytes:
+    # Python keeps bytes of the command line that are not UTF-8 as lone surrogates.
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _enqueue(
-    ctx: typer.Context,
-    job_data: Any,
-    priority: int,
-    delay: str | None,
-    at: str | None,
-    as_json: bool,
-    imports: list[str],
-    durable: bool = False,
+    ctx: typer.Context, job_data: Any, plan: Plan, as_json: bool, imports: list[str]
 ) -> None:
     from qworker.jobs.base import JobFactory, load_job_modules
+    from qworker.producing import check_job_id
 
-    delay_s, run_at_ms = schedule(delay, at)
+    delay_s, run_at_ms = schedule(plan.delay, plan.at)
+    if plan.job_id is not None:
+        check_job_id(plan.job_id)
     settings = state_of(ctx).settings()
-    if durable and settings.durable_replicas < 1:
+    if plan.durable and settings.durable_replicas < 1:
         settings = settings.model_copy(update={"durable_replicas": 1})
     load_job_modules([*settings.job_modules, *imports])
     # Validate before connecting: a bad job is reported the same whether Redis is up or not.
     params = JobFactory.validate_params(job_data)
 
-    async def action(service: QueueService) -> tuple[str, JobRecord | None]:
-        job_id = await service.add_job(params, priority, delay_s=delay_s, run_at_ms=run_at_ms)
-        return job_id, (await service.get_job(job_id) if as_json else None)
+    async def action(service: QueueService) -> tuple[EnqueueResult, JobRecord | None]:
+        result = await service.enqueue_job(
+            params, plan.priority, delay_s=delay_s, run_at_ms=run_at_ms, job_id=plan.job_id
+        )
+        return result, (await service.get_job(result.job_id) if as_json else None)
 
     try:
-        job_id, record = with_service(settings, action)
+        result, record = with_service(settings, action)
     except ReplicationUnconfirmed as exc:
         # The job IS queued (on the master only): print its id as usual, so that a script
         # records it instead of enqueueing it again, then fail with the warning.
         sys.stdout.write("".join(f"{queued}\n" for queued in exc.job_ids))
         raise
-    if as_json and record is not None:
-        sys.stdout.write(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
+    if as_json:
+        # The record as Redis holds it now: for a job that existed, the earlier one's.
+        shown = record.model_dump(mode="json") if record else {"id": result.job_id}
+        sys.stdout.write(json.dumps({**shown, "created": result.created}, indent=2) + "\n")
     else:
-        sys.stdout.write(job_id + "\n")
+        sys.stdout.write(result.job_id + "\n")

@@ -1,8 +1,8 @@
 """``qworker stats``: queues, totals, rate limiters and live workers, once or ``--watch``ed.
 
 The view is built from one :class:`Snapshot` of what QueueService reports; ``--json`` prints the
-snapshot as one object (the seed's ``get_queue_stats()`` keys plus ``rate_limits`` and
-``workers``), the tables are drawn by :func:`render`, which the demo reuses.
+snapshot as one object (the seed's ``get_queue_stats()`` keys plus ``rate_limits``, ``workers``
+and ``redis_memory``), the tables are drawn by :func:`render`, which the demo reuses.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from qworker.cli._errors import UsageError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from qworker.models import QueueStats, RateLimitStats, WorkerInfo
+    from qworker.models import QueueStats, RateLimitStats, RedisMemory, WorkerInfo
     from qworker.service import QueueService
 
 EXAMPLE = "Example: qworker stats --watch --interval 2   (or: qworker stats --json | jq .retry_due)"
@@ -34,12 +34,15 @@ class Snapshot:
     rate_limits: list[RateLimitStats]
     workers: list[WorkerInfo]
     now_ms: int
+    # None when Redis does not say (INFO not allowed for this user, or an embedded server).
+    memory: RedisMemory | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.stats.model_dump(mode="json"),
             "rate_limits": [limit.model_dump(mode="json") for limit in self.rate_limits],
             "workers": [worker.model_dump(mode="json") for worker in self.workers],
+            "redis_memory": self.memory.model_dump(mode="json") if self.memory else None,
         }
 
 
@@ -49,6 +52,7 @@ async def collect(service: QueueService) -> Snapshot:
         rate_limits=await service.get_rate_limit_stats(),
         workers=await service.list_workers(),
         now_ms=service.clock.now_ms(),
+        memory=await service.get_memory(),
     )
 
 
@@ -145,6 +149,7 @@ def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
         totals_table(snapshot.stats),
         rate_limits_table(snapshot.rate_limits, snapshot.now_ms),
         workers_table(snapshot.workers, snapshot.now_ms),
+        memory_table(snapshot.memory),
     )
     return Group(Text(header, style="dim"), Text(""), tables) if header else tables
 
@@ -180,6 +185,28 @@ def totals_table(stats: QueueStats) -> RenderableType:
         ("dropped by dead-letter cap", stats.dead_letter_dropped),
     ]
     return table("Totals", [Col("counter"), Col("count", justify="right")], rows)
+
+
+def memory_table(memory: RedisMemory | None) -> RenderableType:
+    """Redis's memory against maxmemory, and whether a full Redis would evict jobs."""
+    from rich.text import Text
+
+    from qworker.cli._render import Col, empty, table
+    from qworker.memory import format_bytes
+
+    if memory is None:
+        return empty("Redis memory", "unknown: this Redis user may not run INFO")
+    used = format_bytes(memory.used_bytes)
+    if memory.max_bytes:
+        share = memory.used_bytes / memory.max_bytes
+        used += f" of {format_bytes(memory.max_bytes)} ({share:.0%})"
+    else:
+        used += " (no maxmemory: bounded by the host)"
+    policy = Text(memory.policy)
+    if memory.evicts:
+        policy.append("  evicts keys when full: jobs can be lost; set noeviction", "bold red")
+    rows = [("used", used), ("maxmemory-policy", policy)]
+    return table("Redis memory", [Col("memory"), Col("value", truncate=True)], rows)
 
 
 def rate_limits_table(limits: list[RateLimitStats], now_ms: int) -> RenderableType:

@@ -7,6 +7,7 @@ line, and refuses to start (exit 2) when tweets would be posted without X creden
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from qworker.clients import ClientContainer
     from qworker.config import Settings
     from qworker.rate_limiter import RateLimit
+    from qworker.service import QueueService
 
 EXAMPLE = "Example: qworker work -c 4 --import myapp.jobs   (drain the queue and exit: --burst)"
 
@@ -103,6 +105,7 @@ def work(
 
         service = open_service(settings)
         async with service:
+            await _check_memory_policy(service)
             worker = Worker(
                 service,
                 settings=settings,
@@ -126,6 +129,15 @@ def work(
             await worker.run()
 
     run(go())
+
+
+async def _check_memory_policy(service: QueueService) -> None:
+    """Refuse (exit 2) a Redis that may evict jobs before any job is taken. An unreachable
+    Redis is the worker's to wait for: it checks again once it connects."""
+    from qworker.errors import RedisUnavailable
+
+    with contextlib.suppress(RedisUnavailable):
+        await service.check_memory_policy()
 
 
 def _load_job_types(modules: list[str]) -> list[str]:

@@ -1,32 +1,32 @@
 --[[ trim_dead_letter: keep the dead-letter queue within its retention cap (age and size), dropping
-the oldest entries and their job hashes, and counting what was dropped.
+the oldest entries and their job hashes, and counting what was dropped. Bounded, so a huge
+dead-letter queue never blocks Redis for long: the caller calls again while limit come back.
 
 KEYS[1]     dead-letter sorted set (score: failed_at_ms)
 KEYS[2]     statistics hash
+KEYS[3]     fence (keys.fence: it never exists, and a script that declares it does not run
+            while the namespace's slot migrates)
 ARGV[1]     job key prefix
 ARGV[2]     oldest_kept_ms: entries that failed before this are dropped
 ARGV[3]     max_jobs: at most this many are kept (the newest)
+ARGV[4]     limit: at most this many entries are dropped by this call
 Returns     the number of entries dropped
 ]]
 local job_prefix = ARGV[1]
 local dead_key = KEYS[1]
 local stats_key = KEYS[2]
+local limit = tonumber(ARGV[4])
 
-local dropped = 0
-local function drop(job_ids)
-  for _, job_id in ipairs(job_ids) do
-    redis.call('ZREM', dead_key, job_id)
-    redis.call('DEL', job_prefix .. job_id)
-    dropped = dropped + 1
-  end
-end
+-- Both rules drop from the oldest end, so what goes is a count of the lowest ranks.
+local too_old = redis.call('ZCOUNT', dead_key, '-inf', '(' .. ARGV[2])
+local too_many = redis.call('ZCARD', dead_key) - tonumber(ARGV[3])
+local count = math.min(math.max(too_old, too_many), limit)
+if count <= 0 then return 0 end
 
-drop(redis.call('ZRANGEBYSCORE', dead_key, '-inf', '(' .. ARGV[2]))
-local excess = redis.call('ZCARD', dead_key) - tonumber(ARGV[3])
-if excess > 0 then
-  drop(redis.call('ZRANGE', dead_key, 0, excess - 1))
+local job_ids = redis.call('ZRANGE', dead_key, 0, count - 1)
+redis.call('ZREMRANGEBYRANK', dead_key, 0, count - 1)
+for _, job_id in ipairs(job_ids) do
+  redis.call('DEL', job_prefix .. job_id)
 end
-if dropped > 0 then
-  redis.call('HINCRBY', stats_key, 'dead_dropped', dropped)
-end
-return dropped
+redis.call('HINCRBY', stats_key, 'dead_dropped', #job_ids)
+return #job_ids
