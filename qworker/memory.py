@@ -8,7 +8,7 @@ users allow the one and not the other.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -17,10 +17,19 @@ from qworker.connection import is_cluster
 from qworker.keys import QueueKeys
 from qworker.models import RedisMemory
 
-FIX = (
+ACCEPT = "or accept the risk with QWORKER_ALLOW_EVICTION=true or --allow-eviction"
+SET_NOEVICTION = (
     "run CONFIG SET maxmemory-policy noeviction and set maxmemory-policy noeviction in "
-    "redis.conf (or accept the risk with QWORKER_ALLOW_EVICTION=true or --allow-eviction)"
+    f"redis.conf ({ACCEPT})"
 )
+ALLOW_INFO = f"add +info to the user's ACL rule ({ACCEPT})"
+
+
+class Risk(NamedTuple):
+    """Why jobs could be evicted (the middle of one line) and how to fix it."""
+
+    problem: str
+    fix: str
 
 
 async def read_memory(client: aioredis.Redis, keys: QueueKeys) -> RedisMemory | None:
@@ -36,18 +45,20 @@ async def read_memory(client: aioredis.Redis, keys: QueueKeys) -> RedisMemory | 
     return memory_from_info(info)
 
 
-async def eviction_risk(client: aioredis.Redis, keys: QueueKeys) -> str | None:
-    """Why jobs could be evicted, as the middle of one line; None if they cannot be."""
+async def eviction_risk(client: aioredis.Redis, keys: QueueKeys) -> Risk | None:
+    """Why jobs could be evicted, and the fix; None if they cannot be."""
     try:
         memory = await read_memory(client, keys)
     except ResponseError as exc:
         if "unknown command" in str(exc).lower():
             return None  # no INFO at all: an embedded server, which never evicts
-        return (
-            f"does not let this user read INFO ({exc}), so qworker cannot check that it never "
-            "evicts jobs: add +info to the user's ACL rule"
+        problem = (
+            f"does not let this user run INFO ({exc}), so qworker cannot check that it never "
+            "evicts jobs"
         )
-    return None if memory is None else eviction_problem(memory)
+        return Risk(problem, ALLOW_INFO)
+    evicts = None if memory is None else eviction_problem(memory)
+    return None if evicts is None else Risk(evicts, SET_NOEVICTION)
 
 
 def memory_from_info(info: dict[str, Any]) -> RedisMemory | None:

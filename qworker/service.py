@@ -29,7 +29,7 @@ from qworker.errors import (
 )
 from qworker.jobs.base import BaseJobParams
 from qworker.keys import STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
-from qworker.memory import FIX, eviction_risk, read_memory
+from qworker.memory import eviction_risk, read_memory
 from qworker.models import (
     EnqueueResult,
     JobRecord,
@@ -187,7 +187,9 @@ class QueueService:
         refused = [reply for reply in replies if isinstance(reply, Exception)]
         if refused:
             queued, not_queued = split_by_outcome(chunks, replies)
-            raise EnqueueIncomplete(queued, not_queued, f"Redis refused: {refused[0]}")
+            # Redis names the script and line after the reason: of no use to the producer.
+            reason = str(refused[0]).split(". script: ")[0]
+            raise EnqueueIncomplete(queued, not_queued, f"Redis refused: {reason}")
         return all_ids
 
     async def _enqueue(
@@ -234,14 +236,14 @@ class QueueService:
         if self._memory_checked:
             return
         with self._reaching_redis():
-            problem = await eviction_risk(self.redis, self.keys)
-        if problem and not self.settings.allow_eviction:
-            raise ConfigurationError(f"Redis at {self._masked_url()} {problem}: {FIX}")
-        if problem and not self._memory_checked:  # concurrent first calls warn once
+            risk = await eviction_risk(self.redis, self.keys)
+        if risk and not self.settings.allow_eviction:
+            raise ConfigurationError(f"Redis at {self._masked_url()} {risk.problem}: {risk.fix}")
+        if risk and not self._memory_checked:  # concurrent first calls warn once
             log.warning(
                 "Redis at %s %s; going on as QWORKER_ALLOW_EVICTION allows",
                 self._masked_url(),
-                problem,
+                risk.problem,
             )
         self._memory_checked = True
 

@@ -53,7 +53,7 @@ class Cli:
     namespace: str
 
     def __call__(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None
     ) -> Result:
         """``qworker`` with this test's Redis and namespace."""
         return self.raw(
@@ -67,7 +67,7 @@ class Cli:
         )
 
     def raw(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None
     ) -> Result:
         """``qworker`` with exactly these arguments."""
         return self.runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)

@@ -155,3 +155,20 @@ def test_an_unreplicated_durable_enqueue_prints_the_id_and_exits_1(cli: Cli) -> 
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and job_id in line and "replica" in line
     assert cli.json("stats")["total_jobs"] == 1
+
+
+def test_an_id_makes_a_retried_enqueue_queue_nothing(cli: Cli) -> None:
+    first = cli.json("enqueue", "tweet", "Order 42 shipped", "--id", "order-42", "-p", "2")
+    assert (first["id"], first["created"], first["priority"]) == ("order-42", True, 2)
+    again = cli("enqueue", "tweet", "Order 42 shipped", "--id", "order-42")
+    assert again.exit_code == 0, again.stderr
+    assert (again.stdout, again.stderr) == ("order-42\n", "")
+    third = cli.json("enqueue", "tweet", "changed text", "--id", "order-42")
+    assert (third["id"], third["created"], third["priority"]) == ("order-42", False, 2)
+    assert json.loads(third["payload"])["content"] == "Order 42 shipped"  # the first one's
+    assert cli.json("stats")["total_jobs"] == 1
+
+
+def test_a_new_job_says_created_in_json(cli: Cli) -> None:
+    record = cli.json("enqueue", "json", '{"job_type": "tweet", "content": "hi"}')
+    assert record["created"] is True and len(record["id"]) == 32

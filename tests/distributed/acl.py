@@ -9,13 +9,14 @@ from __future__ import annotations
 import redis
 
 QWORKER_COMMANDS = (
-    # connection, scripts, the heartbeat's transaction, a durable enqueue's WAIT
-    *("ping", "evalsha", "script|load", "multi", "exec", "wait"),
+    # connection, the eviction check, scripts, the heartbeat's transaction, a durable WAIT
+    *("ping", "info", "evalsha", "script|load", "multi", "exec", "wait"),
     # the queue itself: lists, hashes, sorted sets, strings, keys
-    *("blpop", "rpop", "lpush", "rpush", "llen", "lrange"),
+    *("blpop", "rpop", "lpush", "rpush", "llen", "lrange", "ltrim"),
     *("hget", "hmget", "hset", "hsetnx", "hdel", "hincrby", "hgetall", "incrby"),
     *("zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zrevrange", "zscore"),
-    *("zremrangebyscore", "get", "set", "del", "unlink", "exists", "type", "pexpire", "scan"),
+    *("zremrangebyscore", "zremrangebyrank"),
+    *("get", "set", "del", "unlink", "exists", "type", "pexpire", "scan"),
     # the scripts' clock: leases, rate limits and due times follow Redis's TIME
     "time",
 )

@@ -3,6 +3,7 @@ message, the hash tag a cluster needs, and what each kind of client is made with
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ from redis.asyncio.sentinel import MasterNotFoundError, SentinelConnectionPool
 from redis.crc import key_slot
 
 from qworker.connection import async_client, sync_client, unavailable
-from qworker.deployment import ConnectionSpec, hash_tag
+from qworker.deployment import ConnectionSpec, check_url, hash_tag, url_db
 from qworker.errors import ConfigurationError, ReplicationUnconfirmed
 from qworker.keys import QueueKeys
+from tests.distributed.acl import acl_rule
 from tests.distributed.conftest import settings_for
 
 
@@ -170,3 +172,45 @@ def test_an_unconfirmed_durable_enqueue_says_the_jobs_are_queued() -> None:
     assert one.startswith("job abc is queued on the master, but only 0 of 1 replica(s)")
     assert "do not enqueue it again" in one
     assert str(ReplicationUnconfirmed(["a", "b"], 1, 2, 500)).startswith("2 jobs are queued")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://h:notaport/0", "Port could not be cast to integer value as 'notaport'"),
+        ("redis://h:99999/0", "Port out of range"),
+        ("redis://h/abc", "the db must be a number (0, 1, ...), not 'abc'"),
+        ("redis://h/0/1", "not '0/1'"),
+        ("redis://h/-1", "not '-1'"),
+        ("redis://h/0?db=two", "not 'two'"),
+        ("unix:///run/redis.sock?db=x", "not 'x'"),
+        ("http://h/0", "use redis://, rediss:// or unix://"),
+        ("redis://:secret@h/abc", "redis://:***@h/abc"),
+    ],
+)
+def test_a_redis_url_read_wrongly_or_late_is_refused_up_front(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as raised:
+        async_client(url)
+    assert str(raised.value).startswith("invalid Redis URL ") and "secret" not in str(raised.value)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        sync_client(settings_for(redis_url=url))
+
+
+@pytest.mark.parametrize(
+    ("url", "db"),
+    [("redis://h", 0), ("redis://h/", 0), ("redis://h/3", 3), ("rediss://u:p@h:6380/2/", 2),
+     ("redis://qw:pw@/1", 1), ("redis://h/1?db=4", 4), ("unix:///r.sock?db=5", 5),
+     ("unix:///r.sock", 0)],
+)  # fmt: skip
+def test_urls_redis_reads_as_we_do_are_accepted(url: str, db: int) -> None:
+    check_url(url)
+    assert url_db(url) == db
+
+
+def test_the_readme_acl_rule_is_the_one_the_tests_run_as() -> None:
+    """The README's least-privilege rule and tests/distributed/acl.py say the same."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    match = re.search(r"^ACL SETUSER qworker on >CHANGE-ME (.+)$", readme, re.MULTILINE)
+    assert match is not None
+    assert match.group(1).split() == acl_rule("{qw}")
+    assert "+info" in match.group(1).split()  # the eviction check reads INFO memory

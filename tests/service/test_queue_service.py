@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from qworker.clock import ManualClock
 from qworker.config import Settings
-from qworker.connection import async_client
 from qworker.errors import (
     JobNotFound,
     PayloadTooLarge,
@@ -23,31 +21,6 @@ from qworker.service import QueueService
 from tests.service.jobtypes import EchoParams
 
 pytestmark = pytest.mark.usefixtures("redis_server")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def settings(redis_url: str, namespace: str) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        redis_url=redis_url, namespace=namespace, max_payload_bytes=200, _env_file=None
-    )
-
-
-@pytest.fixture
-async def service(settings: Settings, clock: ManualClock) -> AsyncIterator[QueueService]:
-    async with QueueService(settings=settings, clock=clock) as service:
-        yield service
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = async_client(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_add_job_stores_and_lists_it(service: QueueService, redis: aioredis.Redis) -> None:
