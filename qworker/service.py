@@ -8,7 +8,6 @@ Lua script (see ``scripts.py``); reads that only report are plain pipelines.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
@@ -28,7 +27,7 @@ from qworker.errors import (
     ValidationFailed,
 )
 from qworker.jobs.base import BaseJobParams
-from qworker.keys import STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
+from qworker.keys import QueueKeys
 from qworker.memory import eviction_risk, read_memory
 from qworker.models import (
     EnqueueResult,
@@ -47,6 +46,7 @@ from qworker.producing import (
     run_at_ms,
     split_by_outcome,
 )
+from qworker.reports import read_queue_stats, read_rate_limits, read_records, read_workers
 from qworker.scripts import DELETE_BATCH, EnqueueItem, QueueScripts, ScriptCall
 
 log = logging.getLogger("qworker.service")
@@ -142,9 +142,8 @@ class QueueService:
         ``job_id`` (1-64 of ``A-Za-z0-9._:-``) makes a retried call safe: while a job with that
         id exists (queued, scheduled, running, retrying or dead), a second call queues nothing
         and returns the same id. Once the job has finished, the id is free again."""
-        item = self._prepare(job_data, priority, delay_s, run_at_ms, job_id)
-        await self._enqueue([self.scripts.enqueue([item], self.clock.now_ms())], [item.job_id])
-        return item.job_id
+        new_id, _created = await self._add_one(job_data, priority, delay_s, run_at_ms, job_id)
+        return new_id
 
     async def enqueue_job(
         self,
@@ -156,11 +155,21 @@ class QueueService:
         job_id: str | None = None,
     ) -> EnqueueResult:
         """``add_job`` that also tells whether the job is new (False: ``job_id`` existed)."""
-        item = self._prepare(job_data, priority, delay_s, run_at_ms, job_id)
-        [stored] = await self._enqueue(
-            [self.scripts.enqueue([item], self.clock.now_ms())], [item.job_id]
-        )
-        return EnqueueResult(job_id=item.job_id, created=int(stored) == 1)
+        new_id, created = await self._add_one(job_data, priority, delay_s, run_at_ms, job_id)
+        return EnqueueResult(job_id=new_id, created=created)
+
+    async def _add_one(
+        self,
+        job_data: dict[str, Any] | BaseJobParams,
+        priority: int,
+        delay_s: float | None,
+        at_ms: int | None,
+        job_id: str | None,
+    ) -> tuple[str, bool]:
+        item = self._prepare(job_data, priority, delay_s, at_ms, job_id)
+        call = self.scripts.enqueue([item], self.clock.now_ms())
+        [stored] = await self._enqueue([call], [item.job_id])
+        return item.job_id, int(stored) == 1
 
     async def add_jobs(
         self,
@@ -262,63 +271,13 @@ class QueueService:
     # -- reading ---------------------------------------------------------------------------
 
     async def get_queue_stats(self) -> QueueStats:
-        k = self.keys
-        now_ms = self.clock.now_ms()
         with self._reaching_redis():
-            pipe = self.redis.pipeline(transaction=False)
-            for key in k.priorities:
-                pipe.llen(key)
-            pipe.zcard(k.retry)
-            pipe.zcount(k.retry, "-inf", now_ms)
-            pipe.zcard(k.scheduled)
-            pipe.zcard(k.parked)
-            pipe.zcard(k.dead_letter)
-            pipe.zcard(k.inflight)
-            pipe.hgetall(k.stats)
-            (
-                *lengths,
-                retry,
-                retry_due,
-                scheduled,
-                parked,
-                dead,
-                inflight,
-                counters,
-            ) = await pipe.execute()
-        queues = dict(zip(k.priorities, (int(n) for n in lengths), strict=True))
-        # The seed names queues without the namespace; keep that shape for its callers.
-        queues = {name.removeprefix(k.prefix): n for name, n in queues.items()}
-        return QueueStats(
-            total_jobs=sum(queues.values()),
-            queues=queues,
-            total_processed=int(counters.get(STAT_PROCESSED, 0)),
-            total_failed=int(counters.get(STAT_FAILED, 0)),
-            total_dead=int(counters.get(STAT_DEAD, 0)),
-            dead_letter_dropped=int(counters.get("dead_dropped", 0)),
-            recovered=int(counters.get("recovered", 0)),
-            retry=retry,
-            retry_due=retry_due,
-            scheduled=scheduled,
-            parked=parked,
-            dead_letter=dead,
-            in_flight=inflight,
-        )
+            return await read_queue_stats(self.redis, self.keys, self.clock.now_ms())
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         with self._reaching_redis():
             fields = cast(dict[str, str], await self.redis.hgetall(self.keys.job(job_id)))
         return JobRecord.from_hash(job_id, fields) if fields else None
-
-    async def _records(self, job_ids: Sequence[str]) -> list[JobRecord]:
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hgetall(self.keys.job(job_id))
-        rows = await pipe.execute()
-        return [
-            JobRecord.from_hash(job_id, fields)
-            for job_id, fields in zip(job_ids, rows, strict=True)
-            if fields
-        ]
 
     async def list_dead(self, limit: int = 20) -> list[JobRecord]:
         """Dead jobs, newest first."""
@@ -328,7 +287,7 @@ class QueueService:
             job_ids = cast(
                 list[str], await self.redis.zrevrange(self.keys.dead_letter, 0, limit - 1)
             )
-            return await self._records(job_ids)
+            return await read_records(self.redis, self.keys, job_ids)
 
     async def get_dead(self, job_id: str) -> JobRecord:
         with self._reaching_redis():
@@ -341,47 +300,12 @@ class QueueService:
     async def list_workers(self) -> list[WorkerInfo]:
         """Live workers: those whose heartbeat record has not expired."""
         with self._reaching_redis():
-            worker_ids = cast(list[str], await self.redis.zrange(self.keys.workers, 0, -1))
-            pipe = self.redis.pipeline(transaction=False)
-            for worker_id in worker_ids:
-                pipe.hgetall(self.keys.worker(worker_id))
-            rows = await pipe.execute()
-            gone = [wid for wid, row in zip(worker_ids, rows, strict=True) if not row]
-            if gone:
-                await self.redis.zrem(self.keys.workers, *gone)
-        return [
-            WorkerInfo(
-                id=worker_id,
-                host=row["host"],
-                pid=int(row["pid"]),
-                started_at_ms=int(row["started_at_ms"]),
-                last_seen_ms=int(row["last_seen_ms"]),
-                jobs_done=int(row.get("jobs_done", 0)),
-                concurrency=int(row.get("concurrency", 1)),
-                current_jobs=json.loads(row.get("current_jobs", "[]")),
-            )
-            for worker_id, row in zip(worker_ids, rows, strict=True)
-            if row
-        ]
+            return await read_workers(self.redis, self.keys)
 
     async def get_rate_limit_stats(self) -> list[RateLimitStats]:
         """Every rate-limit key workers have used, with the limits they enforce and the usage."""
-        from qworker.rate_limiter import RateLimit, rate_limit_stats
-
         with self._reaching_redis():
-            known = cast(dict[str, str], await self.redis.hgetall(self.keys.rate_keys))
-            stats = []
-            for rate_key, encoded in sorted(known.items()):
-                day, hour, interval_ms = encoded.split("|")
-                limit = RateLimit(
-                    max_per_day=int(day) if day else None,
-                    max_per_hour=int(hour) if hour else None,
-                    min_interval_minutes=int(interval_ms or 0) / 60_000,
-                )
-                stats.append(
-                    await rate_limit_stats(self.redis, self.keys, rate_key, limit, self.clock)
-                )
-        return stats
+            return await read_rate_limits(self.redis, self.keys, self.clock)
 
     # -- operating -------------------------------------------------------------------------
 

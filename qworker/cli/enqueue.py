@@ -78,6 +78,17 @@ ImportOption = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Where and when the job goes, as the options gave it."""
+
+    priority: int
+    delay: str | None
+    at: str | None
+    job_id: str | None
+    durable: bool
+
+
 @app.command(
     "tweet",
     epilog=(
@@ -146,17 +157,6 @@ def enqueue_json(
         raise UsageError("the job is not valid JSON: it is nested too deeply") from None
     plan = Plan(priority, delay, at, job_id, durable)
     _enqueue(ctx, job_data, plan, as_json, list(imports or []))
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Where and when the job goes, as the options gave it."""
-
-    priority: int
-    delay: str | None
-    at: str | None
-    job_id: str | None
-    durable: bool
 
 
 def _read(text: str) -> str:

@@ -1,0 +1,108 @@
+"""What QueueService reads to report: queue lengths and counters, job records, live workers,
+rate limiters. Plain reads (pipelines, no scripts); the service turns a lost connection into
+RedisUnavailable around them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from qworker.clock import Clock
+from qworker.keys import STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
+from qworker.models import JobRecord, QueueStats, RateLimitStats, WorkerInfo
+
+
+async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) -> QueueStats:
+    pipe = client.pipeline(transaction=False)
+    for key in k.priorities:
+        pipe.llen(key)
+    pipe.zcard(k.retry)
+    pipe.zcount(k.retry, "-inf", now_ms)
+    pipe.zcard(k.scheduled)
+    pipe.zcard(k.parked)
+    pipe.zcard(k.dead_letter)
+    pipe.zcard(k.inflight)
+    pipe.hgetall(k.stats)
+    *lengths, retry, retry_due, scheduled, parked, dead, inflight, counters = await pipe.execute()
+    queues = dict(zip(k.priorities, (int(n) for n in lengths), strict=True))
+    # The seed names queues without the namespace; keep that shape for its callers.
+    queues = {name.removeprefix(k.prefix): n for name, n in queues.items()}
+    return QueueStats(
+        total_jobs=sum(queues.values()),
+        queues=queues,
+        total_processed=int(counters.get(STAT_PROCESSED, 0)),
+        total_failed=int(counters.get(STAT_FAILED, 0)),
+        total_dead=int(counters.get(STAT_DEAD, 0)),
+        dead_letter_dropped=int(counters.get("dead_dropped", 0)),
+        recovered=int(counters.get("recovered", 0)),
+        retry=retry,
+        retry_due=retry_due,
+        scheduled=scheduled,
+        parked=parked,
+        dead_letter=dead,
+        in_flight=inflight,
+    )
+
+
+async def read_records(
+    client: aioredis.Redis, k: QueueKeys, job_ids: Sequence[str]
+) -> list[JobRecord]:
+    """The records of the jobs that exist, in the order asked."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hgetall(k.job(job_id))
+    rows = await pipe.execute()
+    return [
+        JobRecord.from_hash(job_id, fields)
+        for job_id, fields in zip(job_ids, rows, strict=True)
+        if fields
+    ]
+
+
+async def read_workers(client: aioredis.Redis, k: QueueKeys) -> list[WorkerInfo]:
+    """Live workers; the registry forgets those whose heartbeat record has expired."""
+    worker_ids = cast(list[str], await client.zrange(k.workers, 0, -1))
+    pipe = client.pipeline(transaction=False)
+    for worker_id in worker_ids:
+        pipe.hgetall(k.worker(worker_id))
+    rows = await pipe.execute()
+    gone = [wid for wid, row in zip(worker_ids, rows, strict=True) if not row]
+    if gone:
+        await client.zrem(k.workers, *gone)
+    return [
+        WorkerInfo(
+            id=worker_id,
+            host=row["host"],
+            pid=int(row["pid"]),
+            started_at_ms=int(row["started_at_ms"]),
+            last_seen_ms=int(row["last_seen_ms"]),
+            jobs_done=int(row.get("jobs_done", 0)),
+            concurrency=int(row.get("concurrency", 1)),
+            current_jobs=json.loads(row.get("current_jobs", "[]")),
+        )
+        for worker_id, row in zip(worker_ids, rows, strict=True)
+        if row
+    ]
+
+
+async def read_rate_limits(
+    client: aioredis.Redis, k: QueueKeys, clock: Clock
+) -> list[RateLimitStats]:
+    """Every rate-limit key workers have used, with the limits they enforce and the usage."""
+    from qworker.rate_limiter import RateLimit, rate_limit_stats
+
+    known = cast(dict[str, str], await client.hgetall(k.rate_keys))
+    stats = []
+    for rate_key, encoded in sorted(known.items()):
+        day, hour, interval_ms = encoded.split("|")
+        limit = RateLimit(
+            max_per_day=int(day) if day else None,
+            max_per_hour=int(hour) if hour else None,
+            min_interval_minutes=int(interval_ms or 0) / 60_000,
+        )
+        stats.append(await rate_limit_stats(client, k, rate_key, limit, clock))
+    return stats
