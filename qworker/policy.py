@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,15 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BASE_DELAY_S = 60.0
 DEFAULT_MAX_DELAY_S = 3600.0
 DEFAULT_JITTER = 0.1
+# 2**62 seconds already outlasts any cap: a larger exponent would only overflow the float.
+MAX_BACKOFF_EXPONENT = 62
+
+# A remote rate-limit reset already past (clock skew) must not make a job hammer the API ...
+MIN_RATE_LIMIT_WAIT_S = 15.0
+# ... and one absurdly far must not park it for ever: no remote window is longer than a day.
+MAX_RATE_LIMIT_WAIT_S = 86_400.0
+# A "reset" this many times the current epoch second is milliseconds passed as seconds.
+MILLISECONDS_FACTOR = 100
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,30 @@ class GiveUp:
 
 
 def backoff_delay_s(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
-    """Delay before retry number ``attempt`` (1-based): exponential, capped, jittered upwards
-    so that jobs failing together do not come back together."""
-    exponent = max(attempt - 1, 0)
-    delay_s = min(policy.base_delay_s * (2**exponent), policy.max_delay_s)
-    return float(delay_s * (1.0 + policy.jitter * rng.random()))
+    """Delay before retry number ``attempt`` (1-based): exponential, jittered upwards so that
+    jobs failing together do not come back together, then capped (the cap is a promise: no
+    retry waits longer than ``max_delay_s``)."""
+    exponent = min(max(attempt - 1, 0), MAX_BACKOFF_EXPONENT)
+    jittered_s = policy.base_delay_s * (2**exponent) * (1.0 + policy.jitter * rng.random())
+    return float(min(jittered_s, policy.max_delay_s))
+
+
+def clamp_rate_limit_reset_s(reset_at_s: float, now_s: float) -> float:
+    """When a rate-limited job may run again (epoch seconds), from the reset a job reported:
+    at least ``MIN_RATE_LIMIT_WAIT_S`` and at most ``MAX_RATE_LIMIT_WAIT_S`` from now, and a
+    reset given in milliseconds read as such. ``reset_at_s`` must be a finite number."""
+    if reset_at_s > now_s * MILLISECONDS_FACTOR:
+        reset_at_s /= 1000
+    return min(max(reset_at_s, now_s + MIN_RATE_LIMIT_WAIT_S), now_s + MAX_RATE_LIMIT_WAIT_S)
+
+
+def finite_number(value: object) -> float | None:
+    """``value`` as a float if it is a finite real number (not a bool), else None: what a job
+    reports (a reset time, a retry delay) is checked before qworker computes with it."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def decide_after_failure(

@@ -37,7 +37,12 @@ from qworker.errors import (
     RetryableJobError,
 )
 from qworker.jobs.base import BaseJob, BaseJobParams, JobFactory
-from qworker.policy import DEFAULT_BASE_DELAY_S, DEFAULT_MAX_RETRIES
+from qworker.policy import (
+    DEFAULT_BASE_DELAY_S,
+    DEFAULT_MAX_RETRIES,
+    MIN_RATE_LIMIT_WAIT_S,
+    clamp_rate_limit_reset_s,
+)
 from qworker.rate_limiter import RateLimit
 
 if TYPE_CHECKING:
@@ -61,8 +66,6 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 # When a 429 names no usable reset time: the length of the X API's rate-limit window.
 DEFAULT_RATE_LIMIT_WAIT_S = 900.0
-# A reset time already past (clock skew) must not make the job hammer the API.
-MIN_RATE_LIMIT_WAIT_S = 15.0
 # The v1.1 error code X still sends for "Status is a duplicate".
 DUPLICATE_STATUS_CODE = 187
 
@@ -407,7 +410,7 @@ def rate_limit_reset_at(headers: Mapping[str, str], now_s: float) -> float:
         reset_at = float(window_reset)
     else:
         reset_at = now_s + DEFAULT_RATE_LIMIT_WAIT_S
-    return max(reset_at, now_s + MIN_RATE_LIMIT_WAIT_S)
+    return clamp_rate_limit_reset_s(reset_at, now_s)  # the rule every job type gets
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -485,6 +488,7 @@ JobFactory.register_job_type(JOB_TYPE, TweetJob, TweetJobParams)
 ClientContainer.register_factory(CLIENT_NAME, build_twitter_client)
 
 __all__ = [
+    "MIN_RATE_LIMIT_WAIT_S",
     "DryRunTwitterClient",
     "DuplicateContentError",
     "TweepyTwitterClient",

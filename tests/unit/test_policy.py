@@ -11,11 +11,15 @@ from qworker.policy import (
     DEFAULT_JITTER,
     DEFAULT_MAX_DELAY_S,
     DEFAULT_MAX_RETRIES,
+    MAX_RATE_LIMIT_WAIT_S,
+    MIN_RATE_LIMIT_WAIT_S,
     GiveUp,
     Retry,
     RetryPolicy,
     backoff_delay_s,
+    clamp_rate_limit_reset_s,
     decide_after_failure,
+    finite_number,
 )
 
 SEED = 20240601
@@ -36,7 +40,7 @@ def test_defaults_are_the_seeds_1_2_4_minutes_and_3_retries() -> None:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "policy", "undelayed_s"),
+    ("attempt", "policy", "uncapped_s"),
     [
         (1, NO_JITTER, 60.0),
         (2, NO_JITTER, 120.0),
@@ -44,22 +48,35 @@ def test_defaults_are_the_seeds_1_2_4_minutes_and_3_retries() -> None:
         (4, NO_JITTER, 480.0),
         (0, NO_JITTER, 60.0),  # nonsense attempt numbers do not go below the base delay
         (-3, NO_JITTER, 60.0),
-        (7, NO_JITTER, 3600.0),  # 3840 s capped at max_delay_s
-        (40, NO_JITTER, 3600.0),  # no overflow for absurd attempts
+        (7, NO_JITTER, 3840.0),  # capped at max_delay_s
+        (40, NO_JITTER, 60.0 * 2**39),  # no overflow for absurd attempts
+        (10_000, DEFAULT, 60.0 * 2**62),
         (1, DEFAULT, 60.0),
         (3, DEFAULT, 240.0),
-        (7, DEFAULT, 3600.0),  # the cap applies before the jitter
+        (6, DEFAULT, 1920.0),  # 1920 s plus jitter stays under the cap
+        (7, DEFAULT, 3840.0),  # the cap applies after the jitter: exactly one hour
+        (6, RetryPolicy(jitter=1.0), 1920.0),  # jitter pushes past the cap: capped
         (1, RetryPolicy(base_delay_s=5.0, jitter=0.5), 5.0),
-        (3, RetryPolicy(base_delay_s=5.0, max_delay_s=12.0, jitter=0.0), 12.0),
+        (3, RetryPolicy(base_delay_s=5.0, max_delay_s=12.0, jitter=0.0), 20.0),
+        (3, RetryPolicy(base_delay_s=5.0, max_delay_s=21.0, jitter=0.5), 20.0),
         (2, RetryPolicy(base_delay_s=0.0), 0.0),
     ],
 )
-def test_backoff_delay_table(attempt: int, policy: RetryPolicy, undelayed_s: float) -> None:
+def test_backoff_delay_table(attempt: int, policy: RetryPolicy, uncapped_s: float) -> None:
     delay_s = backoff_delay_s(attempt, policy, random.Random(SEED))
 
-    assert delay_s == pytest.approx(undelayed_s * (1 + policy.jitter * first_draw()))
-    # Jitter only ever adds, and by at most the jitter fraction.
-    assert undelayed_s <= delay_s <= undelayed_s * (1 + policy.jitter)
+    jittered_s = uncapped_s * (1 + policy.jitter * first_draw())
+    assert delay_s == pytest.approx(min(jittered_s, policy.max_delay_s))
+    # Jitter only ever adds, and by at most the jitter fraction; the cap is never exceeded.
+    assert min(uncapped_s, policy.max_delay_s) <= delay_s <= policy.max_delay_s
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.1, 0.5, 1.0])
+def test_no_delay_ever_exceeds_the_cap(jitter: float) -> None:
+    policy = RetryPolicy(jitter=jitter)
+    rng = random.Random(SEED)
+    delays = [backoff_delay_s(attempt, policy, rng) for attempt in range(1, 30) for _ in range(50)]
+    assert max(delays) == DEFAULT_MAX_DELAY_S
 
 
 def test_jitter_spreads_delays_within_bounds() -> None:
@@ -128,3 +145,44 @@ def test_retry_policy_from_a_jobs_retry_config(
     config: dict[str, object], expected: RetryPolicy
 ) -> None:
     assert RetryPolicy.from_config(config) == expected
+
+
+NOW_S = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("reset_at_s", "expected_s"),
+    [
+        (NOW_S + 600, NOW_S + 600),  # a sensible reset is kept
+        (NOW_S + 80_000, NOW_S + 80_000),
+        (NOW_S + 5, NOW_S + MIN_RATE_LIMIT_WAIT_S),  # too soon: wait a little anyway
+        (NOW_S - 3600, NOW_S + MIN_RATE_LIMIT_WAIT_S),  # already past (clock skew)
+        (0.0, NOW_S + MIN_RATE_LIMIT_WAIT_S),
+        (-1e300, NOW_S + MIN_RATE_LIMIT_WAIT_S),
+        ((NOW_S + 600) * 1000, NOW_S + 600),  # milliseconds passed as seconds
+        ((NOW_S - 600) * 1000, NOW_S + MIN_RATE_LIMIT_WAIT_S),
+        (NOW_S + 10 * 86_400, NOW_S + MAX_RATE_LIMIT_WAIT_S),  # absurdly far: one day at most
+        (1e300, NOW_S + MAX_RATE_LIMIT_WAIT_S),
+    ],
+)
+def test_rate_limit_reset_is_clamped(reset_at_s: float, expected_s: float) -> None:
+    assert clamp_rate_limit_reset_s(reset_at_s, NOW_S) == expected_s
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, 1.0),
+        (2.5, 2.5),
+        (-3, -3.0),
+        (True, None),
+        ("60", None),
+        (None, None),
+        (float("nan"), None),
+        (float("inf"), None),
+        (float("-inf"), None),
+        ([1], None),
+    ],
+)
+def test_finite_number(value: object, expected: float | None) -> None:
+    assert finite_number(value) == expected
