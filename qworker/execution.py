@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +23,12 @@ import redis
 from qworker.clients import ClientContainer
 from qworker.clock import Clock
 from qworker.config import Settings
+from qworker.error_records import (
+    error_json,
+    one_line,
+    text_of,
+    traceback_tail,
+)
 from qworker.errors import (
     AlreadyDone,
     JobError,
@@ -38,7 +42,6 @@ from qworker.errors import (
 from qworker.jobs.base import BaseJob, JobContext, JobFactory
 from qworker.logs import log_job_outcome
 from qworker.models import CHECKPOINT_FIELD_PREFIX, RateLimitStats
-from qworker.models import JobError as JobErrorRecord
 from qworker.policy import GiveUp, RetryPolicy, decide_after_failure
 from qworker.rate_limiter import RateLimit, RateLimiter, Reservation
 from qworker.scripts import ClaimedJob, QueueScripts, ScriptCall
@@ -47,14 +50,6 @@ from qworker.service import QueueService
 log = logging.getLogger("qworker.worker")
 
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
-# An error record (type, message, traceback as JSON) is stored on the job and kept in the
-# dead-letter queue: whatever a job raised, it stays this small.
-ERROR_RECORD_MAX_BYTES = 8192
-ERROR_TYPE_MAX_CHARS = 200
-ERROR_MESSAGE_MAX_CHARS = 2000
-ERROR_MESSAGE_MAX_BYTES = 3000
-TRACEBACK_ENTRIES = 12
-TRACEBACK_ENTRY_MAX_CHARS = 1000
 # checkpoint.lua marks a job that has checkpoints, so most jobs skip looking for them.
 HAS_CHECKPOINTS_FIELD = "has_checkpoints"
 
@@ -197,9 +192,9 @@ class JobExecutor:
         except Exception as exc:
             # Whatever else a payload can do to a decoder (or a plugin's constructor) must not
             # leave the job in flight to crash the next worker too.
-            error = error_json("InvalidPayload", _one_line(exc), _traceback_tail(exc))
+            error = error_json("InvalidPayload", one_line(exc), traceback_tail(exc))
             self._bury(running, error, attempt_failed=False)
-            self._log_outcome(running, "-", "dead", f"cannot decode: {_one_line(exc)}")
+            self._log_outcome(running, "-", "dead", f"cannot decode: {one_line(exc)}")
             return None
         checkpoints = (
             {
@@ -309,10 +304,10 @@ class JobExecutor:
             permanent=isinstance(exc, PermanentJobError),
             retry_after_s=retry_after,
         )
-        error = error_json(type(exc).__name__, _text_of(exc), _traceback_tail(exc))
+        error = error_json(type(exc).__name__, text_of(exc), traceback_tail(exc))
         if isinstance(decision, GiveUp):
             self._bury(running, error, attempt_failed=True)
-            self._log_outcome(running, job, "dead", f"{decision.reason}: {_one_line(exc)}")
+            self._log_outcome(running, job, "dead", f"{decision.reason}: {one_line(exc)}")
             return
         now_ms = self.clock.now_ms()
         due_ms = now_ms + int(decision.delay_s * 1000)
@@ -328,7 +323,7 @@ class JobExecutor:
                 now_ms,
             ),
         )
-        self._log_outcome(running, job, "retry", f"in {decision.delay_s:.0f}s: {_one_line(exc)}")
+        self._log_outcome(running, job, "retry", f"in {decision.delay_s:.0f}s: {one_line(exc)}")
 
     def _log_outcome(
         self, running: RunningJob, job: BaseJob[Any] | str, outcome: str, detail: str = ""
@@ -381,71 +376,6 @@ class JobExecutor:
         ]
         if pairs:
             self.settlements.calls.append(self.scripts.hand_back(pairs))
-
-
-def error_json(kind: str, message: str, trace: str = "") -> str:
-    """The error record of a failed attempt as JSON, at most ``ERROR_RECORD_MAX_BYTES``: the
-    head of the type and message, the tail of the traceback (the frames nearest the raise)."""
-    kind = _fit(_clean(_head(kind, ERROR_TYPE_MAX_CHARS)), ERROR_TYPE_MAX_CHARS * 2, tail=False)
-    message = _fit(
-        _clean(_head(message, ERROR_MESSAGE_MAX_CHARS)), ERROR_MESSAGE_MAX_BYTES, tail=False
-    )
-    without_trace = JobErrorRecord(type=kind, message=message).model_dump_json()
-    room = ERROR_RECORD_MAX_BYTES - len(without_trace.encode())
-    trace = _fit(_clean(trace[-ERROR_RECORD_MAX_BYTES:]), room, tail=True)
-    return JobErrorRecord(type=kind, message=message, traceback=trace).model_dump_json()
-
-
-def _clean(text: str) -> str:
-    """Without lone surrogates (bytes a job decoded with ``surrogateescape``): JSON has none."""
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _fit(text: str, max_bytes: int, *, tail: bool) -> str:
-    """The head (or tail) of ``text`` whose JSON string takes at most ``max_bytes``: control
-    characters escape to six bytes, others take one to four."""
-    while text:
-        size = len(json.dumps(text, ensure_ascii=False).encode()) - 2  # without the quotes
-        if size <= max_bytes:
-            break
-        keep = max(len(text) * max_bytes // size - 1, 0)
-        text = text[len(text) - keep :] if tail else text[:keep]
-    return text
-
-
-def _head(text: str, max_chars: int) -> str:
-    if len(text) <= max_chars:
-        return text
-    return f"{text[:max_chars]} ... ({len(text) - max_chars} more characters)"
-
-
-def _traceback_tail(exc: BaseException) -> str:
-    """The last entries of the traceback, each cut short: a huge message must not crowd out
-    the frames that say where it was raised."""
-    try:
-        entries = traceback.format_exception(exc)[-TRACEBACK_ENTRIES:]
-    except Exception:  # a job's exception whose __str__ itself raises
-        return ""
-    return "".join(
-        entry
-        if len(entry) <= TRACEBACK_ENTRY_MAX_CHARS
-        else _head(entry, TRACEBACK_ENTRY_MAX_CHARS)
-        for entry in entries
-    )
-
-
-def _text_of(exc: BaseException) -> str:
-    """``str(exc)``, which is job code too: it may raise."""
-    try:
-        return str(exc)
-    except Exception:
-        return f"<{type(exc).__name__} whose str() raised>"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = _text_of(exc)
-    first = _head(text.splitlines()[0], 300) if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _until(at_ms: int) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qworker.execution import ERROR_RECORD_MAX_BYTES, error_json
+from qworker.error_records import ERROR_RECORD_MAX_BYTES, error_json
 from qworker.service import QueueService
 from tests.redis.faulty_jobs import faulty
 
