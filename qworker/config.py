@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     dead_letter_max_jobs: int = Field(default=10_000, ge=1)
     dead_letter_max_age_days: float = Field(default=30.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # A job handed back this many times after it started, without finishing, is dead-lettered.
+    max_handbacks: int = Field(default=10, ge=1)
+    # How long a job whose type no worker knows waits for one that does (a rolling deploy).
+    unknown_type_grace_s: float = Field(default=600.0, ge=0)
     log_format: Literal["text", "json"] = "text"
     dry_run: bool = False
 

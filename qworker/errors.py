@@ -87,6 +87,23 @@ class LeaseLost(QworkerError):
     """This worker no longer owns the job: its lease expired and the job was recovered."""
 
 
+class JobHookFailed(Exception):
+    """A job's own code outside ``execute()`` (``get_rate_limit()``, ``get_rate_limit_key()``,
+    ``timeout_s``, the ``reset_at`` of its ``RateLimitedJobError`` ...) raised or answered
+    nonsense. That is the job's failure, not qworker's: it costs the job an attempt."""
+
+    def __init__(self, hook: str, cause: BaseException | str) -> None:
+        if isinstance(cause, BaseException):
+            try:
+                detail = f"{type(cause).__name__}: {cause}"
+            except Exception:  # its __str__ is job code too
+                detail = type(cause).__name__
+        else:
+            detail = cause
+        super().__init__(f"{hook} failed: {detail}")
+        self.hook = hook
+
+
 class JobError(Exception):
     """Raised by a job to steer its own fate. ``reached_remote`` tells the rate limiter
     whether the attempt used up a slot at the remote API (if not, the slot is given back)."""

@@ -14,15 +14,17 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 from qworker.clients import ClientContainer
 from qworker.clock import Clock
 from qworker.config import Settings
+from qworker.connection import CONNECTION_ERRORS
 from qworker.error_records import (
     error_json,
     one_line,
@@ -32,6 +34,7 @@ from qworker.error_records import (
 from qworker.errors import (
     AlreadyDone,
     JobError,
+    JobHookFailed,
     LeaseLost,
     PayloadTooLarge,
     PermanentJobError,
@@ -42,14 +45,29 @@ from qworker.errors import (
 from qworker.jobs.base import BaseJob, JobContext, JobFactory
 from qworker.logs import log_job_outcome
 from qworker.models import CHECKPOINT_FIELD_PREFIX, RateLimitStats
-from qworker.policy import GiveUp, RetryPolicy, decide_after_failure
+from qworker.policy import (
+    GiveUp,
+    RetryPolicy,
+    clamp_rate_limit_reset_s,
+    decide_after_failure,
+    finite_number,
+)
 from qworker.rate_limiter import RateLimit, RateLimiter, Reservation
 from qworker.scripts import ClaimedJob, QueueScripts, ScriptCall
 from qworker.service import QueueService
 
 log = logging.getLogger("qworker.worker")
 
+T = TypeVar("T")
+
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# What a lost connection, a failover or a migrating cluster slot look like: they pass with time.
+TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+)
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, *CONNECTION_ERRORS)
 # checkpoint.lua marks a job that has checkpoints, so most jobs skip looking for them.
 HAS_CHECKPOINTS_FIELD = "has_checkpoints"
 
@@ -67,6 +85,10 @@ class RunningJob:
     # perf_counter() time after which the watchdog cancels the job (BaseJob.timeout_s).
     deadline: float | None = None
     timed_out: bool = False
+    # Set once execute() is entered: a hand-back after that counts against max_handbacks.
+    ran: bool = False
+    # Set when the heartbeat found the lease lost: the job is no longer ours to settle.
+    lost: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -88,9 +110,34 @@ class RedisJobContext(JobContext):
         call = self._service.scripts.checkpoint(
             self.job_id, self._running.owner, CHECKPOINT_FIELD_PREFIX + name, value
         )
-        if not await self._service.runner.run(call):
+        # Recording the same value twice is harmless, so a lost connection (a stale pooled one
+        # after a Redis restart) is retried here instead of failing the job's attempt.
+        run = self._service.runner.run
+        if not await retry_bookkeeping(lambda: run(call), f"checkpoint of job {self.job_id}"):
             raise LeaseLost(f"job {self.job_id} is no longer owned by this worker")
         self.checkpoints[name] = value
+
+
+async def retry_bookkeeping(
+    call: Callable[[], Awaitable[T]], what: str, give_up: Callable[[], bool] = lambda: False
+) -> T:
+    """Run one of qworker's own idempotent steps around a job (a checkpoint, a rate-limiter
+    call) until Redis answers: a lost connection is qworker's problem, never the job's attempt.
+    Each retry takes a fresh connection; the delays are ``RECONNECT_BACKOFF_S``. Raises the
+    connection error only once ``give_up()`` says so (at a stop, for steps that may be skipped).
+    """
+    for attempt in itertools.count():
+        try:
+            return await call()
+        except TRANSIENT_REDIS_ERRORS as exc:
+            if give_up():
+                raise
+            delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+            # The first failure is most often one stale pooled connection: not worth a warning.
+            level = logging.DEBUG if attempt == 0 else logging.WARNING
+            log.log(level, "%s: Redis unreachable (%s); retrying in %.2fs", what, exc, delay_s)
+            await asyncio.sleep(delay_s)
+    raise AssertionError("unreachable")
 
 
 class SettlementBuffer:
@@ -113,13 +160,18 @@ class SettlementBuffer:
                 return False
         return True
 
-    def add(self, running: RunningJob, call: ScriptCall[Any]) -> None:
+    def add(self, running: RunningJob, call: ScriptCall[Any]) -> bool:
+        """Queue ``call`` unless the job's lease was lost; True when queued."""
         if self.still_ours(running):
             self.calls.append(call)
+            return True
+        return False
 
-    def add_completed(self, running: RunningJob) -> None:
+    def add_completed(self, running: RunningJob) -> bool:
         if self.still_ours(running):
             self.completed.append((running.claimed.id, running.owner))
+            return True
+        return False
 
     def mark_lost(self, claims: list[tuple[str, str]]) -> None:
         """``claims``: (job id, owner token) of the claims whose lease was lost."""
@@ -165,6 +217,8 @@ class JobExecutor:
         self.settlements = settlements
         self.stopping = stopping
         self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
+        # How many jobs this worker settled, by outcome: done, retried, dead, parked, deferred.
+        self.outcomes: Counter[str] = Counter()
 
     async def run(self, running: RunningJob) -> bool:
         """Run one job to its settlement; True when it is done."""
@@ -209,7 +263,12 @@ class JobExecutor:
         return job
 
     async def _gate_and_execute(self, job: BaseJob[Any], running: RunningJob) -> bool:
-        limiter = self._limiter_for(job)
+        try:
+            limiter = self._limiter_for(job)
+            timeout_s = _timeout_of(job)
+        except JobHookFailed as exc:
+            self._retry_or_bury(job, running, exc)
+            return False
         reservation: Reservation | None = None
         if limiter is not None:
             reservation = await self._reserve(limiter, running)
@@ -217,8 +276,9 @@ class JobExecutor:
                 self._park(running, reservation.next_allowed_ms, limiter.rate_key)
                 self._log_outcome(running, job, "rate-limited", _until(reservation.next_allowed_ms))
                 return False
-        if job.timeout_s is not None:
-            running.deadline = time.perf_counter() + job.timeout_s
+        if timeout_s is not None:
+            running.deadline = time.perf_counter() + timeout_s
+        running.ran = True
         try:
             succeeded = await job.execute()
         except asyncio.CancelledError:
@@ -227,7 +287,7 @@ class JobExecutor:
                 raise
             # Cancelled by the worker's watchdog, not by a shutdown: a failed attempt.
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            overrun = TimeoutError(f"the job ran longer than its timeout of {job.timeout_s}s")
+            overrun = TimeoutError(f"the job ran longer than its timeout of {timeout_s}s")
             await self._on_failure(job, running, overrun, limiter, reservation)
             return False
         except Exception as exc:
@@ -246,22 +306,34 @@ class JobExecutor:
     async def _reserve(self, limiter: RateLimiter, running: RunningJob) -> Reservation:
         """Reserve a slot, waiting out a Redis outage: the job is ours (the heartbeat keeps its
         lease) and has not run, so it must neither fail nor be left to its lease."""
-        for attempt in itertools.count():
-            try:
-                return await limiter.reserve(running.claimed.id)
-            except redis.RedisError as exc:
-                if self.stopping():
-                    raise asyncio.CancelledError from exc  # handed back by _run_job
-                delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
-                log.debug("rate limiter unreachable (%s); retrying in %.2fs", exc, delay_s)
-                await asyncio.sleep(delay_s)
-        raise AssertionError("unreachable")
+        job_id = running.claimed.id
+        try:
+            return await retry_bookkeeping(
+                lambda: limiter.reserve(job_id), f"rate limit of job {job_id}", self.stopping
+            )
+        except TRANSIENT_REDIS_ERRORS as exc:
+            raise asyncio.CancelledError from exc  # a stop: handed back, never started
 
     def _limiter_for(self, job: BaseJob[Any]) -> RateLimiter | None:
-        limit = job.get_rate_limit()
-        if limit is None or limit.is_unlimited:
+        """The shared limiter of the job's key; what its hooks raise or answer amiss is the
+        job's failure (JobHookFailed), not qworker's."""
+        try:
+            limit = job.get_rate_limit()
+        except Exception as exc:
+            raise JobHookFailed("get_rate_limit()", exc) from exc
+        if limit is None:
             return None
-        key = (job.get_rate_limit_key(), limit)
+        if not isinstance(limit, RateLimit):
+            raise JobHookFailed("get_rate_limit()", f"answered {_shown(limit)}, not a RateLimit")
+        if limit.is_unlimited:
+            return None
+        try:
+            rate_key = job.get_rate_limit_key()
+        except Exception as exc:
+            raise JobHookFailed("get_rate_limit_key()", exc) from exc
+        if not isinstance(rate_key, str) or not rate_key:
+            raise JobHookFailed("get_rate_limit_key()", f"answered {_shown(rate_key)}")
+        key = (rate_key, limit)
         limiter = self._limiters.get(key)
         if limiter is None:
             limiter = RateLimiter.for_key(key[0], limit, self.redis, self.keys, self.clock)
@@ -278,25 +350,69 @@ class JobExecutor:
     ) -> None:
         if isinstance(exc, AlreadyDone):
             self._complete(running)
-            self._log_outcome(running, job, "done", str(exc) or "already done")
+            self._log_outcome(running, job, "done", text_of(exc) or "already done")
             return
         if isinstance(exc, RateLimitedJobError):
-            reset_ms = int(exc.reset_at * 1000)
-            if limiter is not None:
-                with contextlib.suppress(redis.RedisError):  # the job itself still waits
-                    reset_ms = await limiter.block_until(reset_ms, give_back=reservation)
-            self._park(running, reset_ms, limiter.rate_key if limiter else "")
-            self._log_outcome(running, job, "rate-limited", f"remote: {_until(reset_ms)}")
+            await self._wait_out_rate_limit(job, running, exc, limiter, reservation)
             return
-        gave_back = isinstance(exc, JobError) and not exc.reached_remote
+        gave_back = isinstance(exc, JobError) and not getattr(exc, "reached_remote", True)
         if limiter is not None and reservation is not None and gave_back:
-            with contextlib.suppress(redis.RedisError):  # keeping the slot errs on the safe side
-                await limiter.release(reservation)
+            await self._release(limiter, reservation)
         self._retry_or_bury(job, running, exc)
 
+    async def _wait_out_rate_limit(
+        self,
+        job: BaseJob[Any],
+        running: RunningJob,
+        exc: RateLimitedJobError,
+        limiter: RateLimiter | None,
+        reservation: Reservation | None,
+    ) -> None:
+        """Park the job until the remote side's reset, which every worker's limiter learns
+        (giving back the refused attempt's slot in the same step). Whatever job type reported
+        it, a reset already past or absurdly far is clamped."""
+        reset_at = getattr(exc, "reset_at", None)
+        reset_s = finite_number(reset_at)
+        if reset_s is None:
+            if limiter is not None and reservation is not None:
+                await self._release(limiter, reservation)
+            hook = JobHookFailed("RateLimitedJobError", f"reset_at {_shown(reset_at)} is no time")
+            self._retry_or_bury(job, running, hook)
+            return
+        reset_ms = int(clamp_rate_limit_reset_s(reset_s, self.clock.now_ms() / 1000) * 1000)
+        if limiter is not None:
+            with contextlib.suppress(*REDIS_ERRORS):  # the job itself still waits
+                reset_ms = await retry_bookkeeping(
+                    lambda: limiter.block_until(reset_ms, give_back=reservation),
+                    "rate limit block",
+                    self.stopping,
+                )
+        self._park(running, reset_ms, limiter.rate_key if limiter else "")
+        self._log_outcome(running, job, "rate-limited", f"remote: {_until(reset_ms)}")
+
+    async def _release(self, limiter: RateLimiter, reservation: Reservation) -> None:
+        """Give back the slot of an attempt that never reached the remote side."""
+        with contextlib.suppress(*REDIS_ERRORS):  # keeping the slot errs on the safe side
+            await retry_bookkeeping(
+                lambda: limiter.release(reservation), "rate limit release", self.stopping
+            )
+
+    def _retry_policy(self, job: BaseJob[Any], running: RunningJob) -> RetryPolicy:
+        try:
+            return RetryPolicy.from_config(job.get_retry_config())
+        except Exception as exc:
+            log.warning(
+                "job %s: get_retry_config() failed (%s); using the default retry policy",
+                running.claimed.id,
+                one_line(exc),
+            )
+            return RetryPolicy()
+
     def _retry_or_bury(self, job: BaseJob[Any], running: RunningJob, exc: Exception) -> None:
-        policy = RetryPolicy.from_config(job.get_retry_config())
-        retry_after = exc.retry_after if isinstance(exc, RetryableJobError) else None
+        policy = self._retry_policy(job, running)
+        retry_after = None
+        if isinstance(exc, RetryableJobError):
+            retry_after = finite_number(getattr(exc, "retry_after", None))
         decision = decide_after_failure(
             running.attempt,
             policy,
@@ -311,18 +427,12 @@ class JobExecutor:
             return
         now_ms = self.clock.now_ms()
         due_ms = now_ms + int(decision.delay_s * 1000)
-        self.settlements.add(
-            running,
-            self.scripts.defer(
-                self.keys.retry,
-                running.claimed.id,
-                running.owner,
-                due_ms,
-                running.attempt,
-                error,
-                now_ms,
-            ),
-        )
+        call = self.scripts.defer(
+            self.keys.retry, running.claimed.id, running.owner, due_ms, running.attempt, error,
+            now_ms,
+        )  # fmt: skip
+        if self.settlements.add(running, call):
+            self.outcomes["retried"] += 1
         self._log_outcome(running, job, "retry", f"in {decision.delay_s:.0f}s: {one_line(exc)}")
 
     def _log_outcome(
@@ -350,33 +460,78 @@ class JobExecutor:
     # -- settling --------------------------------------------------------------------------
 
     def _complete(self, running: RunningJob) -> None:
-        self.settlements.add_completed(running)
+        if self.settlements.add_completed(running):
+            self.outcomes["done"] += 1
 
     def _park(self, running: RunningJob, until_ms: int, rate_key: str) -> None:
         call = self.scripts.defer(
             self.keys.parked, running.claimed.id, running.owner, until_ms, None, "",
             self.clock.now_ms(), rate_key,
         )  # fmt: skip
-        self.settlements.add(running, call)
+        if self.settlements.add(running, call):
+            self.outcomes["parked"] += 1
 
     def _bury(self, running: RunningJob, error: str, *, attempt_failed: bool) -> None:
         call = self.scripts.bury(
             running.claimed.id, running.owner, running.attempt, error,
             self.clock.now_ms(), attempt_failed=attempt_failed,
         )  # fmt: skip
-        self.settlements.add(running, call)
+        if self.settlements.add(running, call):
+            self.outcomes["dead"] += 1
 
     def hand_back_all(self, jobs: list[RunningJob]) -> None:
         """Hand back several jobs in one call, keeping their order at the front of the list
-        (each goes on the front, so the last goes first)."""
-        pairs = [
-            (running.claimed.id, running.owner)
+        (each goes on the front, so the last goes first). A job that had started counts one
+        hand-back; one handed back ``max_handbacks`` times goes to the dead-letter queue."""
+        triples = [
+            (running.claimed.id, running.owner, running.ran)
             for running in reversed(jobs)
             if self.settlements.still_ours(running)
         ]
-        if pairs:
-            self.settlements.calls.append(self.scripts.hand_back(pairs))
+        if triples:
+            limit = self.settings.max_handbacks
+            error = error_json(
+                "HandedBack",
+                f"handed back {limit} times without finishing: it was running when its worker "
+                "stopped, or qworker failed around it (QWORKER_MAX_HANDBACKS)",
+            )
+            call = self.scripts.hand_back(triples, limit, error, self.clock.now_ms())
+            self.settlements.calls.append(call)
+
+
+def _timeout_of(job: BaseJob[Any]) -> float | None:
+    """The job's ``timeout_s``, checked: a job may set it to anything."""
+    try:
+        timeout_s = job.timeout_s
+    except Exception as exc:
+        raise JobHookFailed("timeout_s", exc) from exc
+    if timeout_s is None:
+        return None
+    number = finite_number(timeout_s)
+    if number is None:
+        raise JobHookFailed("timeout_s", f"{_shown(timeout_s)} is not a number of seconds")
+    return number
+
+
+def _shown(value: object) -> str:
+    """A short repr of what a job answered (its repr is job code too)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 80 else f"{text[:80]}..."
 
 
 def _until(at_ms: int) -> str:
     return "until " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_ms / 1000))
+
+
+__all__ = [
+    "RECONNECT_BACKOFF_S",
+    "JobExecutor",
+    "RedisJobContext",
+    "RunningJob",
+    "SettlementBuffer",
+    "error_json",  # kept here for callers of the former home of error records
+    "retry_bookkeeping",
+]

@@ -225,13 +225,22 @@ class QueueScripts:
             _as_int,
         )
 
-    def hand_back(self, owned: Sequence[tuple[str, str]]) -> ScriptCall[int]:
+    def hand_back(
+        self,
+        jobs: Sequence[tuple[str, str, bool]],
+        max_handbacks: int,
+        error_json: str,
+        now_ms: int,
+    ) -> ScriptCall[tuple[int, int]]:
+        """``jobs``: (job id, owner token, whether it had started). Replies with how many were
+        handed back and how many went to the dead-letter queue (their hand-backs used up)."""
         k = self.keys
+        triples = [str(v) for job_id, owner, ran in jobs for v in (job_id, owner, int(ran))]
         return self._call(
             "hand_back",
-            [k.inflight, *k.priorities, k.wakeup],
-            [k.job_prefix, *_pairs(owned)],
-            _as_int,
+            [k.inflight, *k.priorities, k.wakeup, k.dead_letter, k.stats, k.fence],
+            [k.job_prefix, max_handbacks, error_json, now_ms, *triples],
+            _as_int_pair,
         )
 
     def recover(

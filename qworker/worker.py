@@ -28,13 +28,13 @@ from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings, mask_url
 from qworker.connection import CONNECTION_ERRORS
+from qworker.error_records import error_json
 from qworker.errors import ValidationFailed
 from qworker.execution import (
     RECONNECT_BACKOFF_S,
     JobExecutor,
     RunningJob,
     SettlementBuffer,
-    error_json,
 )
 from qworker.heartbeat import Heartbeat
 from qworker.jobs.base import load_job_modules
@@ -277,6 +277,12 @@ class Worker:
     def _report_settlement(self, call: ScriptCall[Any], reply: Any) -> None:
         if call.script.name == "complete" and reply:
             log.warning("lease lost before acknowledging %s; another worker owns it", reply)
+        elif call.script.name == "hand_back" and reply[1]:
+            log.error(
+                "%d job(s) handed back %d times without finishing went to the dead-letter queue",
+                reply[1],
+                self.settings.max_handbacks,
+            )
         elif call.script.name in ("defer", "bury") and reply == 0:
             log.warning("lease lost before settling %s; another worker owns it", call.args[1])
 
@@ -443,9 +449,11 @@ class Worker:
         except asyncio.CancelledError:
             self._cancelled.append(running)  # only a stop cancels: the shutdown hands it back
         except Exception:
-            # A bug in qworker itself, not in the job: give the job back rather than leave it
-            # to its lease, which would charge it an attempt it never had.
+            # qworker's own code failed around the job (job code failing counts as an attempt
+            # long before this): give the job back rather than leave it to its lease. It counts
+            # as a hand-back, so a job that trips qworker every time ends in the dead letters.
             log.exception("unexpected error running job %s; handing it back", running.claimed.id)
+            running.ran = True
             self.executor.hand_back_all([running])
         finally:
             with self._owned_lock:

@@ -1,25 +1,63 @@
---[[ hand_back: return unfinished in-flight jobs to the front of their priority list at shutdown,
-without counting an attempt, so they need not wait for their lease to expire.
+--[[ hand_back: return unfinished in-flight jobs to the front of their priority list (at a
+shutdown, or when qworker itself failed around a job), without counting an attempt, so they need
+not wait for their lease to expire. A job handed back after it started running counts one
+hand-back; at max_handbacks it goes to the dead-letter queue instead, so a job that can never
+finish (or that trips qworker every time) cannot loop for ever.
 
 KEYS[1]     in-flight sorted set
 KEYS[2..5]  priority lists 1 .. 4
 KEYS[6]     wakeup list
+KEYS[7]     dead-letter sorted set (score: failed_at_ms)
+KEYS[8]     statistics hash
+KEYS[9]     fence: a key that never exists (see keys.py)
 ARGV[1]     job key prefix
-ARGV[2..]   pairs: job id, owner token
-Returns     the number of jobs handed back (jobs no longer owned are left alone)
+ARGV[2]     max_handbacks: the counted hand-back that sends a job to the dead-letter queue
+ARGV[3]     error JSON recorded on a job sent to the dead-letter queue
+ARGV[4]     now_ms
+ARGV[5..]   triples: job id, owner token, 1 if the job had started (counts) else 0
+Returns     {handed back, sent to the dead-letter queue} (jobs no longer owned are left alone)
 ]]
 local job_prefix = ARGV[1]
+local max_handbacks = tonumber(ARGV[2])
+local error_json = ARGV[3]
+local now_ms = ARGV[4]
 local inflight_key = KEYS[1]
 local wakeup_key = KEYS[6]
+local dead_key = KEYS[7]
+local stats_key = KEYS[8]
 
-local handed_back = 0
-for i = 2, #ARGV, 2 do
-  local job_id = ARGV[i]
-  local job_key = job_prefix .. job_id
-  if redis.call('HGET', job_key, 'owner') == ARGV[i + 1] then
-    local priority = tonumber(redis.call('HGET', job_key, 'priority')) or 4
-    redis.call('ZREM', inflight_key, job_id)
-    redis.call('HDEL', job_key, 'owner')
+-- Read every job first: nothing is written until all reads have succeeded.
+local jobs = {}
+for i = 5, #ARGV, 3 do
+  local job_key = job_prefix .. ARGV[i]
+  local fields = redis.call('HMGET', job_key, 'owner', 'priority', 'handbacks')
+  if fields[1] == ARGV[i + 1] then
+    local handbacks = tonumber(fields[3]) or 0
+    if ARGV[i + 2] == '1' then
+      handbacks = handbacks + 1
+    end
+    local priority = tonumber(fields[2]) or 4
+    if priority < 1 or priority > 4 then
+      priority = 4
+    end
+    jobs[#jobs + 1] = {ARGV[i], job_key, priority, handbacks, ARGV[i + 2] == '1'}
+  end
+end
+
+local handed_back, buried = 0, 0
+for _, job in ipairs(jobs) do
+  local job_id, job_key, priority, handbacks, counted = job[1], job[2], job[3], job[4], job[5]
+  redis.call('ZREM', inflight_key, job_id)
+  redis.call('HDEL', job_key, 'owner')
+  if counted then
+    redis.call('HSET', job_key, 'handbacks', handbacks)
+  end
+  if counted and handbacks >= max_handbacks then
+    redis.call('HSET', job_key, 'error', error_json, 'failed_at_ms', now_ms)
+    redis.call('ZADD', dead_key, now_ms, job_id)
+    redis.call('HINCRBY', stats_key, 'dead', 1)
+    buried = buried + 1
+  else
     redis.call('RPUSH', KEYS[1 + priority], job_id)
     handed_back = handed_back + 1
   end
@@ -27,4 +65,4 @@ end
 if handed_back > 0 and redis.call('LLEN', wakeup_key) == 0 then
   redis.call('LPUSH', wakeup_key, '1')
 end
-return handed_back
+return {handed_back, buried}

@@ -47,6 +47,8 @@ class FaultyParams(BaseJobParams):
     checkpoint: str = ""
     # execute(): raise RateLimitedJobError with this reset_at.
     reset_at: Any = None
+    # execute(): raise RuntimeError (a retryable failure).
+    fail: bool = False
     timeout: float | None = 120.0
 
 
@@ -71,6 +73,8 @@ class FaultyJob(BaseJob[FaultyParams]):
             raise RateLimitedJobError("slow down", reset_at=p.reset_at)
         if p.message_chars:
             raise_from_depth(p.depth, "x" * p.message_chars)
+        if p.fail:
+            raise RuntimeError(f"boom on attempt {attempt}")
         record(p.log_path, "done", self.context.job_id, attempt)
         return True
 
@@ -87,9 +91,10 @@ class FaultyJob(BaseJob[FaultyParams]):
         return super().get_rate_limit_key()
 
     def get_retry_config(self) -> dict[str, Any]:
-        if self.params.broken == "get_retry_config":
+        in_worker = bool(self.context.job_id)  # enqueue asks too: that must still work
+        if in_worker and self.params.broken == "get_retry_config":
             raise RuntimeError("retry config unavailable")
-        if self.params.broken == "bad_retry_config":
+        if in_worker and self.params.broken == "bad_retry_config":
             return {"max_retries": "many"}
         return {"max_retries": self.params.max_retries, "base_delay": 60}
 

@@ -126,7 +126,7 @@ async def test_zombie_cannot_settle_a_recovered_job(
     assert await run(s.defer(k.retry, job_id, zombie, now_ms, 2, LEASE_EXPIRED, now_ms)) == 0
     assert await run(s.defer(k.parked, job_id, zombie, now_ms, None, "", now_ms)) == 0
     assert await run(s.bury(job_id, zombie, 2, LEASE_EXPIRED, now_ms, attempt_failed=True)) == 0
-    assert await run(s.hand_back([(job_id, zombie)])) == 0
+    assert await run(s.hand_back([(job_id, zombie, True)], 1, LEASE_EXPIRED, now_ms)) == (0, 0)
     assert await run(s.checkpoint(job_id, zombie, "cp:tweet_id", "1")) == 0
 
     assert await service.redis.hgetall(k.job(job_id)) == job_before

@@ -64,7 +64,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "complete": s.complete([("id1", "w:1")]),
         "defer": s.defer(k.retry, "id1", "w:1", 0, 1, "", 0),
         "bury": s.bury("id1", "w:1", 1, "{}", 0, attempt_failed=True),
-        "hand_back": s.hand_back([("id1", "w:1")]),
+        "hand_back": s.hand_back([("id1", "w:1", True)], 10, "{}", 0),
         "recover": s.recover(0, 10, 3, "{}"),
         "promote": s.promote(k.retry, 0, 10),
         "release_parked": s.release_parked(0, 10),
