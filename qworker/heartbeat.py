@@ -1,9 +1,12 @@
 """The heartbeat: a thread that renews the leases of running jobs and keeps the worker listed.
 
 It is a thread, not a task, so that a job blocking the event loop (synchronous code, a slow C
-call) cannot starve it: the leases stay renewed while the job is alive. A renewal the worker is
-refused (the job was recovered after the worker stalled past its lease) is reported back, and
-the worker will then neither acknowledge nor move that job.
+call) cannot starve it: the leases stay renewed while the job is alive, but only until the job
+overruns its ``timeout_s`` (plus a margin). Past that the event loop is stuck and the worker's
+own watchdog cannot cancel the job, so the heartbeat stops renewing it (its lease expires and
+another worker recovers it, counting a failed attempt) and hands back the jobs waiting behind
+it. A renewal the worker is refused (the job was recovered after the worker stalled past its
+lease) is reported back, and the worker will then neither acknowledge nor move that job.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import redis
@@ -20,10 +24,18 @@ import redis
 from qworker.clock import Clock
 from qworker.config import Settings
 from qworker.connection import CONNECTION_ERRORS, SyncScriptRunner, sync_client
+from qworker.execution import RunningJob
 from qworker.keys import QueueKeys
 from qworker.scripts import QueueScripts
 
 log = logging.getLogger("qworker.worker")
+
+# How long past its timeout a job may still hold its lease: the watchdog cancels an overrunning
+# job within a second when the event loop runs, so only a stuck loop lets a job get this far.
+OVERDUE_MARGIN_S = 5.0
+# Entries of the workers' registry older than this are dead workers (a live one beats at least
+# every 10 s); generous, so that a worker whose clock lags is not dropped and re-added.
+REGISTRY_HORIZON_MS = 600_000
 
 
 class Heartbeat(threading.Thread):
@@ -36,10 +48,13 @@ class Heartbeat(threading.Thread):
         concurrency: int,
         lease_ms: int,
         clock: Clock,
-        owned_jobs: Callable[[], list[tuple[str, str]]],
+        owned_jobs: Callable[[], list[RunningJob]],
         jobs_done: Callable[[], int],
         on_lost: Callable[[list[tuple[str, str]]], None],
+        on_handed_back: Callable[[list[tuple[str, str]]], None],
         client: redis.Redis | None = None,
+        overdue_margin_s: float = OVERDUE_MARGIN_S,
+        max_handbacks: int = 10,
     ) -> None:
         super().__init__(name="qworker-heartbeat", daemon=True)
         # A thread needs its own synchronous client: one made from the settings (so Sentinel,
@@ -59,6 +74,11 @@ class Heartbeat(threading.Thread):
         self.owned_jobs = owned_jobs
         self.jobs_done = jobs_done
         self.on_lost = on_lost
+        self.on_handed_back = on_handed_back
+        self.overdue_margin_s = overdue_margin_s
+        self.max_handbacks = max_handbacks
+        self.registry_horizon_ms = max(REGISTRY_HORIZON_MS, 2 * lease_ms)
+        self._overdue: set[tuple[str, str]] = set()  # reported once each
         self.started_at_ms = clock.now_ms()
         self._stop_event = threading.Event()
         self._wake_event = threading.Event()
@@ -76,13 +96,58 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         now_ms = self.clock.now_ms()
-        owned = self.owned_jobs()
-        if owned:
-            renew = self.scripts.renew(self.clock.script_now_ms(), self.lease_ms, owned)
+        held = self.owned_jobs()
+        renewed = self._renewable(held)
+        if renewed:
+            renew = self.scripts.renew(self.clock.script_now_ms(), self.lease_ms, renewed)
             lost = self.runner.run(renew)
             if lost:
                 self.on_lost(lost)
-        self.register(now_ms, [job_id for job_id, _owner in owned])
+        if len(renewed) < len(held):  # some job is stuck: free the ones waiting behind it
+            self._hand_back_waiting(held, now_ms)
+        self.register(now_ms, [running.claimed.id for running in held])
+
+    def _renewable(self, held: list[RunningJob]) -> list[tuple[str, str]]:
+        """The claims to renew: all but the jobs past their timeout plus the margin."""
+        now = time.perf_counter()
+        renewed = []
+        for running in held:
+            deadline = running.deadline
+            if deadline is not None and now > deadline + self.overdue_margin_s:
+                self._report_overdue(running, now)
+            else:
+                renewed.append(running.key)
+        self._overdue &= {running.key for running in held}
+        return renewed
+
+    def _report_overdue(self, running: RunningJob, now: float) -> None:
+        if running.key in self._overdue:
+            return
+        self._overdue.add(running.key)
+        timeout_s = (running.deadline or now) - running.started
+        log.error(
+            "job %s has run %.1fs, past its timeout of about %.1fs, and cannot be cancelled: "
+            "it blocks the event loop (synchronous code?). Its lease is no longer renewed: "
+            "within %.0fs another worker recovers it as a failed attempt",
+            running.claimed.id,
+            now - running.started,
+            timeout_s,
+            self.lease_ms / 1000,
+        )
+
+    def _hand_back_waiting(self, held: list[RunningJob], now_ms: int) -> None:
+        """Jobs claimed ahead but not started would wait for the stuck loop for ever: hand them
+        back (no attempt, no hand-back counted) after telling the worker never to start them."""
+        waiting = [running.key for running in held if not running.started]
+        if not waiting:
+            return
+        self.on_handed_back(waiting)
+        jobs = [(job_id, owner, False) for job_id, owner in reversed(waiting)]
+        handed_back, _ = self.runner.run(
+            self.scripts.hand_back(jobs, self.max_handbacks, "", now_ms)
+        )
+        if handed_back:
+            log.warning("handed back %d job(s) waiting behind a stuck job", handed_back)
 
     def register(self, now_ms: int, current_jobs: list[str]) -> None:
         worker_key = self.keys.worker(self.worker_id)
@@ -101,6 +166,8 @@ class Heartbeat(threading.Thread):
         )
         pipe.pexpire(worker_key, self.lease_ms)
         pipe.zadd(self.keys.workers, {self.worker_id: now_ms})
+        # Every worker prunes the registry of the dead, so it never grows without bound.
+        pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms - self.registry_horizon_ms)
         pipe.execute()
 
     def beat_now(self) -> None:

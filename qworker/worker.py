@@ -36,7 +36,7 @@ from qworker.execution import (
     RunningJob,
     SettlementBuffer,
 )
-from qworker.heartbeat import Heartbeat
+from qworker.heartbeat import OVERDUE_MARGIN_S, Heartbeat
 from qworker.jobs.base import load_job_modules
 from qworker.models import RateLimitStats
 from qworker.policy import DEFAULT_MAX_RETRIES
@@ -124,6 +124,9 @@ class Worker:
         self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
         self._next_due_ms: int | None = None
         self._heartbeat: Heartbeat | None = None
+        # How long past its timeout_s a job blocking the event loop keeps its lease.
+        self.overdue_margin_s = OVERDUE_MARGIN_S
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         self._redis_down_since: float | None = None
         self._reconnect_attempt = 0
 
@@ -159,6 +162,7 @@ class Worker:
             self.request_stop()
 
     async def run(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
         await self.service.ping()
         await self.service.runner.load_all()
         self._heartbeat = Heartbeat(
@@ -171,7 +175,10 @@ class Worker:
             owned_jobs=self._owned_jobs,
             jobs_done=lambda: self.jobs_done,
             on_lost=self._mark_lost,
+            on_handed_back=self._settlements.mark_lost,
             client=self.heartbeat_client() if self.heartbeat_client is not None else None,
+            overdue_margin_s=self.overdue_margin_s,
+            max_handbacks=self.settings.max_handbacks,
         )
         self._heartbeat.start()
         watchdog = asyncio.ensure_future(self._watchdog())
@@ -447,7 +454,10 @@ class Worker:
             if await self.executor.run(running):
                 self.jobs_done += 1
         except asyncio.CancelledError:
-            self._cancelled.append(running)  # only a stop cancels: the shutdown hands it back
+            if running.lost:  # no longer ours: neither settled nor handed back
+                self._settlements.still_ours(running)  # forget the mark, it served
+            else:
+                self._cancelled.append(running)  # a stop cancelled it: handed back at shutdown
         except Exception:
             # qworker's own code failed around the job (job code failing counts as an attempt
             # long before this): give the job back rather than leave it to its lease. It counts
@@ -460,18 +470,27 @@ class Worker:
                 self._running.pop(running.key, None)
             self._job_finished.set()
 
-    def _owned_jobs(self) -> list[tuple[str, str]]:
+    def _owned_jobs(self) -> list[RunningJob]:
         with self._owned_lock:
-            return list(self._running)
+            return list(self._running.values())
 
     def _mark_lost(self, claims: list[tuple[str, str]]) -> None:
+        """Called by the heartbeat thread: these jobs were recovered by another worker."""
         with self._owned_lock:
             mine = [claim for claim in claims if claim in self._running]
         self._settlements.mark_lost(mine)
         job_ids = [job_id for job_id, _owner in mine]
-        log.warning(
-            "lease lost for %s: the job was recovered; it will not be settled here", job_ids
-        )
+        log.warning("lease lost for %s: the job was recovered; cancelling it here", job_ids)
+        if self._event_loop is not None and mine:
+            # Less duplicate work for a zombie: it can no longer settle the job anyway.
+            self._event_loop.call_soon_threadsafe(self._cancel_lost, mine)
+
+    def _cancel_lost(self, claims: list[tuple[str, str]]) -> None:
+        for claim in claims:
+            running = self._running.get(claim)
+            if running is not None and running.task is not None and not running.task.done():
+                running.lost = True
+                running.task.cancel()
 
     # -- shutdown --------------------------------------------------------------------------
 

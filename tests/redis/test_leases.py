@@ -18,6 +18,7 @@ from qworker.scripts import ClaimedJob
 from qworker.service import QueueService
 from tests.jobtypes import probe, read_events
 from tests.redis.conftest import MakeSettings, MakeWorker
+from tests.redis.faulty_jobs import faulty
 
 RunBurst = Callable[..., Awaitable[Any]]
 
@@ -145,7 +146,7 @@ async def wait_for_event(path: Path, kind: str, count: int = 1, timeout_s: float
         await asyncio.sleep(0.01)
 
 
-async def test_worker_that_lost_its_lease_does_not_settle_the_job(
+async def test_worker_that_lost_its_lease_cancels_the_job_and_does_not_settle_it(
     make_settings: MakeSettings,
     make_worker: MakeWorker,
     service: QueueService,
@@ -153,31 +154,27 @@ async def test_worker_that_lost_its_lease_does_not_settle_the_job(
     probe_log: Path,
 ) -> None:
     """The job is recovered while it still runs (its worker stalled past the lease, as far as
-    the rest of the world knows). When the first run ends it must not be acknowledged: the
-    recovered copy runs again, and the queue counts one success, not two."""
+    the rest of the world knows). The heartbeat learns it at its next renewal and the worker
+    cancels the run at once, a zombie that could never settle; it is not handed back either.
+    The recovered copy runs again, and the queue counts one success, one recovery."""
     settings = make_settings(lease_seconds=0.3)  # heartbeat every 0.1 s
     worker = make_worker(settings=settings, concurrency=1)
-    job_id = await service.add_job(probe(probe_log, sleep_s=0.5))
+    job_id = await service.add_job(faulty(probe_log, sleep_s=30))  # sleeps on attempt 1 only
     task = asyncio.create_task(worker.run())
     try:
         await wait_for_event(probe_log, "start")
         # Expire the lease from the rest of the world's point of view, whatever the heartbeat
         # renewed it to (it renews relative to the unmoving ManualClock).
         assert await recover(service, clock.now_ms() + 60_000) == (1, 0)
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 10)  # not 30 s: the zombie run was cancelled
     finally:
         task.cancel()
 
     assert [(e.kind, e.job_id, e.attempt) for e in read_events(probe_log)] == [
-        ("start", job_id, 1),
-        ("done", job_id, 1),  # the zombie run finished, but was not acknowledged ...
-        ("start", job_id, 2),  # ... so the recovered copy ran
+        ("start", job_id, 1),  # the zombie run, cancelled
+        ("start", job_id, 2),  # the recovered copy
         ("done", job_id, 2),
     ]
     stats = await service.get_queue_stats()
-    assert (stats.total_processed, stats.recovered, stats.in_flight, stats.total_jobs) == (
-        1,
-        1,
-        0,
-        0,
-    )
+    assert (stats.total_processed, stats.recovered, stats.total_failed) == (1, 1, 0)
+    assert (stats.in_flight, stats.total_jobs, stats.total_dead) == (0, 0, 0)
