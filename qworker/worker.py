@@ -29,7 +29,7 @@ from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings, mask_url
 from qworker.connection import CONNECTION_ERRORS
 from qworker.error_records import error_json
-from qworker.errors import ValidationFailed
+from qworker.errors import RedisUnavailable, ValidationFailed
 from qworker.execution import (
     RECONNECT_BACKOFF_S,
     JobExecutor,
@@ -49,6 +49,8 @@ PROMOTE_INTERVAL_S = 1.0
 MAINTENANCE_BATCH = 500
 IDLE_POLL_S = 1.0
 WATCHDOG_INTERVAL_S = 1.0
+# How a job this worker handled can end here (JobExecutor.outcomes), in the order reported.
+FINISHED_OUTCOMES = ("done", "retried", "dead", "parked", "deferred")
 
 
 class Worker:
@@ -69,6 +71,7 @@ class Worker:
         idle_poll_s: float = IDLE_POLL_S,
         heartbeat_client: Callable[[], redis.Redis] | None = None,
         prefetch: int | None = None,
+        recovery_grace_s: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValidationFailed(f"concurrency must be at least 1, not {concurrency}")
@@ -119,7 +122,13 @@ class Worker:
         )
         self._next_promotion = 0.0
         self._next_recovery = 0.0
-        self._recovery_grace_until = 0.0
+        # No worker recovers others' expired leases until it has been connected to Redis for
+        # this long (since it started, and again after each outage): a lease that lapsed while
+        # Redis was away, or just before this worker came up, need not mean a dead worker.
+        self.recovery_grace_s = (
+            self.settings.lease_seconds if recovery_grace_s is None else recovery_grace_s
+        )
+        self._recovery_grace_until_ms: int | None = None  # None: not connected yet
         # Expired leases are looked for a few times per lease, and at least every 15 s.
         self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
         self._next_due_ms: int | None = None
@@ -163,8 +172,10 @@ class Worker:
 
     async def run(self) -> None:
         self._event_loop = asyncio.get_running_loop()
-        await self.service.ping()
-        await self.service.runner.load_all()
+        if not await self._connect():
+            await self.clients.aclose()
+            log.info("worker %s stopped before it could reach Redis", self.worker_id[:8])
+            return
         self._heartbeat = Heartbeat(
             settings=self.service.connection_settings,
             keys=self.keys,
@@ -362,7 +373,8 @@ class Worker:
         promote = force or due or now >= self._next_promotion
         # After a Redis outage, nobody recovers anything until every live worker had one lease
         # to renew: their leases lapsed only because Redis was away.
-        recover = (force or now >= self._next_recovery) and now >= self._recovery_grace_until
+        recover = (force or now >= self._next_recovery) and self._past_recovery_grace()
+        recover = recover and self._redis_down_since is None  # back, but not yet for long
         if not (promote or recover):
             return 0
         moved = 0
@@ -526,13 +538,59 @@ class Worker:
         if self._heartbeat is not None:
             await asyncio.to_thread(self._heartbeat.stop)
         await self.clients.aclose()
-        log.info("worker %s stopped after %d job(s)", self.worker_id[:8], self.jobs_done)
+        log.info("worker %s stopped after %s", self.worker_id[:8], self._finished_summary())
 
-    # -- Redis outages ---------------------------------------------------------------------
+    def _finished_summary(self) -> str:
+        """``12 job(s): 10 done, 1 retried, 1 dead``: every job this worker settled."""
+        outcomes = self.executor.outcomes
+        parts = [f"{outcomes[name]} {name}" for name in FINISHED_OUTCOMES if outcomes[name]]
+        total = f"{sum(outcomes.values())} job(s)"
+        return f"{total}: {', '.join(parts)}" if parts else total
+
+    # -- reaching Redis, and outages ------------------------------------------------------
+
+    async def _connect(self) -> bool:
+        """Reach Redis and load the scripts. A burst worker gives up at once; a long-running
+        one keeps trying with backoff, so a service manager's start limit never gives up on it
+        while Redis is away. False when a stop came first."""
+        for attempt in itertools.count():
+            try:
+                await self.service.ping()
+                await self.service.runner.load_all()
+            except (RedisUnavailable, redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+                if self.burst:
+                    raise
+                delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+                url = mask_url(self.service.redis_url)
+                reason = str(exc) if isinstance(exc, RedisUnavailable) else f"{url}: {exc}"
+                log.warning(
+                    "Redis not reachable (attempt %d): %s; retrying in %.1fs",
+                    attempt + 1,
+                    reason,
+                    delay_s,
+                )
+                if await self._stopped_within(delay_s):
+                    return False
+            else:
+                self._start_recovery_grace()
+                return True
+        raise AssertionError("unreachable")
+
+    async def _stopped_within(self, delay_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), timeout=delay_s)
+        return self._stop_requested.is_set()
+
+    def _start_recovery_grace(self) -> None:
+        self._recovery_grace_until_ms = self.clock.now_ms() + int(self.recovery_grace_s * 1000)
+
+    def _past_recovery_grace(self) -> bool:
+        until_ms = self._recovery_grace_until_ms
+        return until_ms is not None and self.clock.now_ms() >= until_ms
 
     async def _redis_down(self, exc: BaseException) -> None:
         now = time.monotonic()
-        self._recovery_grace_until = now + self.settings.lease_seconds
+        self._start_recovery_grace()
         if self._redis_down_since is None:
             self._redis_down_since = now
             self._reconnect_attempt = 0
@@ -541,8 +599,7 @@ class Worker:
             )
         delay_s = RECONNECT_BACKOFF_S[min(self._reconnect_attempt, len(RECONNECT_BACKOFF_S) - 1)]
         self._reconnect_attempt += 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_requested.wait(), timeout=delay_s)
+        await self._stopped_within(delay_s)
 
     def _redis_back(self) -> None:
         if self._redis_down_since is not None:
@@ -551,7 +608,7 @@ class Worker:
             # No worker could renew its leases while Redis was away, so expired ones do not
             # mean dead workers yet: give every live worker one lease to renew before
             # recovering anybody's jobs, and renew ours now.
-            self._recovery_grace_until = time.monotonic() + self.settings.lease_seconds
+            self._start_recovery_grace()
             if self._heartbeat is not None:
                 self._heartbeat.beat_now()
 

@@ -1,5 +1,8 @@
 """Leases: jobs of a dead worker come back, a job that keeps killing workers ends in the
-dead-letter queue, and a worker that lost its lease (a zombie) can no longer move the job."""
+dead-letter queue, and a worker that lost its lease (a zombie) can no longer move the job.
+
+Workers here recover at once (``recovery_grace_s=0``): the grace a new worker waits before
+recovering anybody's jobs has its own tests (test_recovery_grace.py)."""
 
 from __future__ import annotations
 
@@ -55,12 +58,12 @@ async def test_job_of_a_dead_worker_is_recovered_after_its_lease(
 
     # While the lease holds, the job belongs to the dead worker: nobody else runs it.
     clock.advance(service.settings.lease_seconds - 1)
-    await run_burst()
+    await run_burst(recovery_grace_s=0)
     assert read_events(probe_log) == []
     assert (await service.get_queue_stats()).in_flight == 1
 
     clock.advance(2)
-    await run_burst()
+    await run_burst(recovery_grace_s=0)
 
     assert [(e.kind, e.job_id, e.attempt) for e in read_events(probe_log)] == [
         ("start", job_id, 2),  # the lost run counts as attempt 1
@@ -91,7 +94,9 @@ async def test_job_whose_lease_expires_four_times_is_dead_lettered(
 
     await claim_as(service, clock, "dies-4")
     clock.advance(service.settings.lease_seconds + 1)
-    await run_burst()  # the worker's own maintenance finds the fourth expired lease
+    await run_burst(
+        recovery_grace_s=0
+    )  # the worker's own maintenance finds the fourth expired lease
 
     assert read_events(probe_log) == []  # never run again: it killed every worker so far
     dead = await service.get_dead(job_id)
