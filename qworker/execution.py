@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -40,6 +40,7 @@ from qworker.errors import (
     PermanentJobError,
     RateLimitedJobError,
     RetryableJobError,
+    UnknownJobType,
     ValidationFailed,
 )
 from qworker.jobs.base import BaseJob, JobContext, JobFactory
@@ -70,6 +71,10 @@ TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
 REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, *CONNECTION_ERRORS)
 # checkpoint.lua marks a job that has checkpoints, so most jobs skip looking for them.
 HAS_CHECKPOINTS_FIELD = "has_checkpoints"
+# unknown_type.lua marks a job whose type a worker did not know: since when (ms).
+UNKNOWN_SINCE_FIELD = "unknown_type_since_ms"
+# How often a job of an unknown type comes back to see whether a worker knows it now.
+UNKNOWN_TYPE_RETRY_S = 10.0
 
 
 @dataclass
@@ -160,10 +165,10 @@ class SettlementBuffer:
                 return False
         return True
 
-    def add(self, running: RunningJob, call: ScriptCall[Any]) -> bool:
-        """Queue ``call`` unless the job's lease was lost; True when queued."""
+    def add(self, running: RunningJob, *calls: ScriptCall[Any]) -> bool:
+        """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
         if self.still_ours(running):
-            self.calls.append(call)
+            self.calls.extend(calls)
             return True
         return False
 
@@ -219,11 +224,16 @@ class JobExecutor:
         self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
         # How many jobs this worker settled, by outcome: done, retried, dead, parked, deferred.
         self.outcomes: Counter[str] = Counter()
+        self._unknown_types_seen: set[str] = set()  # warned about once each
 
     async def run(self, running: RunningJob) -> bool:
         """Run one job to its settlement; True when it is done."""
         job = self.decode(running)
-        return job is not None and await self._gate_and_execute(job, running)
+        if job is None:
+            return False
+        if UNKNOWN_SINCE_FIELD in running.claimed.fields:
+            await self._clear_unknown_mark(running)
+        return await self._gate_and_execute(job, running)
 
     async def get_stats(self) -> dict[str, RateLimitStats]:
         return {key: await limiter.get_stats() for (key, _), limiter in self._limiters.items()}
@@ -239,6 +249,9 @@ class JobExecutor:
                 raise PayloadTooLarge(len(size), limit)
             params = JobFactory.parse_payload(fields.get("job_type"), payload)
             job = JobFactory.create_job(params, self.settings, self.clients)
+        except UnknownJobType as exc:
+            self._wait_for_a_worker_that_knows(running, exc)
+            return None
         except ValidationFailed as exc:
             self._bury(running, error_json("InvalidPayload", str(exc)), attempt_failed=False)
             self._log_outcome(running, "-", "dead", f"invalid payload: {exc}")
@@ -261,6 +274,62 @@ class JobExecutor:
         )
         job.context = RedisJobContext(self.service, running, checkpoints)
         return job
+
+    def _wait_for_a_worker_that_knows(self, running: RunningJob, exc: UnknownJobType) -> None:
+        """A type unknown here may be known to newer workers (a rolling deploy): the job waits
+        in the scheduled set, no attempt counted, until QWORKER_UNKNOWN_TYPE_GRACE_S after a
+        worker first saw it so, then goes to the dead-letter queue saying why."""
+        now_ms = self.clock.now_ms()
+        since_ms = _int_or_none(running.claimed.fields.get(UNKNOWN_SINCE_FIELD))
+        waited_s = 0.0 if since_ms is None else (now_ms - since_ms) / 1000
+        grace_s = self.settings.unknown_type_grace_s
+        known = ", ".join(JobFactory.known_types()) or "none"
+        mark = self.scripts.unknown_type(
+            running.claimed.id, running.owner, mark=waited_s < grace_s, now_ms=now_ms
+        )
+        if waited_s >= grace_s:
+            message = (
+                f"no worker knew job type {exc.job_type!r} within {grace_s:g}s "
+                f"(QWORKER_UNKNOWN_TYPE_GRACE_S); this worker knows: {known}. Load the "
+                "module that registers it with --import MODULE or QWORKER_JOB_MODULES"
+            )
+            error = error_json("UnknownJobType", message)
+            cleared = [mark] if since_ms is not None else []
+            self._bury(running, error, attempt_failed=False, before=cleared)
+            self._log_outcome(running, exc.job_type, "dead", "unknown job type")
+            return
+        if since_ms is None and exc.job_type not in self._unknown_types_seen:
+            self._unknown_types_seen.add(exc.job_type)
+            log.warning(
+                "job type %r is unknown here (known: %s); its jobs wait up to %gs for a "
+                "worker that knows it",
+                exc.job_type,
+                known,
+                grace_s,
+            )
+        message = (
+            f"no worker has known job type {exc.job_type!r} yet (this one knows: {known}); "
+            f"it waits up to {grace_s:g}s for one that does"
+        )
+        due_ms = now_ms + int(min(UNKNOWN_TYPE_RETRY_S, grace_s - waited_s) * 1000)
+        defer = self.scripts.defer(
+            self.keys.scheduled, running.claimed.id, running.owner, due_ms, None,
+            error_json("UnknownJobType", message), now_ms,
+        )  # fmt: skip
+        if self.settlements.add(running, mark, defer):
+            self.outcomes["deferred"] += 1
+        self._log_outcome(running, exc.job_type, "deferred", "unknown job type")
+
+    async def _clear_unknown_mark(self, running: RunningJob) -> None:
+        """A worker that knows the type has the job now: it waits no longer. One more round
+        trip, only for jobs that once waited so (a count kept for stats)."""
+        call = self.scripts.unknown_type(
+            running.claimed.id, running.owner, mark=False, now_ms=self.clock.now_ms()
+        )
+        try:
+            await self.service.runner.run(call)
+        except REDIS_ERRORS as exc:  # only a count is off; the job itself is fine
+            log.debug("could not clear the unknown-type mark of %s: %s", running.claimed.id, exc)
 
     async def _gate_and_execute(self, job: BaseJob[Any], running: RunningJob) -> bool:
         try:
@@ -471,12 +540,19 @@ class JobExecutor:
         if self.settlements.add(running, call):
             self.outcomes["parked"] += 1
 
-    def _bury(self, running: RunningJob, error: str, *, attempt_failed: bool) -> None:
+    def _bury(
+        self,
+        running: RunningJob,
+        error: str,
+        *,
+        attempt_failed: bool,
+        before: Sequence[ScriptCall[Any]] = (),
+    ) -> None:
         call = self.scripts.bury(
             running.claimed.id, running.owner, running.attempt, error,
             self.clock.now_ms(), attempt_failed=attempt_failed,
         )  # fmt: skip
-        if self.settlements.add(running, call):
+        if self.settlements.add(running, *before, call):
             self.outcomes["dead"] += 1
 
     def hand_back_all(self, jobs: list[RunningJob]) -> None:
@@ -511,6 +587,13 @@ def _timeout_of(job: BaseJob[Any]) -> float | None:
     if number is None:
         raise JobHookFailed("timeout_s", f"{_shown(timeout_s)} is not a number of seconds")
     return number
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
 
 
 def _shown(value: object) -> str:

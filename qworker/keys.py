@@ -19,6 +19,8 @@ STAT_FAILED = "failed"
 STAT_DEAD = "dead"
 STAT_DEAD_DROPPED = "dead_dropped"
 STAT_RECOVERED = "recovered"
+# Not a counter but a gauge: jobs waiting for a worker that knows their type (unknown_type.lua).
+STAT_UNKNOWN_TYPE_WAITING = "unknown_type_waiting"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ SCRIPT_NAMES = (
     "clear",
     "rate_reserve",
     "rate_block",
+    "unknown_type",
 )
 
 
@@ -357,6 +358,17 @@ class QueueScripts:
             "rate_block",
             [k.rate_blocked(rate_key), k.rate_keys, k.rate_log(rate_key), k.fence],
             [rate_key, blocked_until_ms, _time(now_ms), give_back],
+            _as_int,
+        )
+
+    def unknown_type(self, job_id: str, owner: str, *, mark: bool, now_ms: int) -> ScriptCall[int]:
+        """Mark a job no worker here knows the type of (replies when it was first seen so), or
+        clear the mark once one does (replies 1 if there was one); 0 when not owned."""
+        k = self.keys
+        return self._call(
+            "unknown_type",
+            [k.job(job_id), k.stats, k.fence],
+            [owner, "mark" if mark else "clear", now_ms],
             _as_int,
         )
 

@@ -72,7 +72,6 @@ BAD_PAYLOADS = [
     pytest.param('"a string"', "must be a JSON object", id="json-string"),
     pytest.param('{"log_path": "/tmp/x"}', 'no "job_type"', id="no-job-type"),
     pytest.param('{"job_type": 7}', 'no "job_type"', id="job-type-not-a-string"),
-    pytest.param('{"job_type": "no_such_type"}', "unknown job type 'no_such_type'", id="unknown"),
     pytest.param('{"job_type": "probe"}', "log_path", id="missing-field"),
     pytest.param(
         '{"job_type": "probe", "log_path": "/tmp/x", "sleep_s": -1}',
@@ -112,6 +111,23 @@ async def test_bad_hand_pushed_payload_goes_to_dead_letter_with_reason(
     stats = await service.get_queue_stats()
     assert (stats.total_dead, stats.total_failed, stats.total_processed) == (1, 0, 1)
     assert (stats.total_jobs, stats.in_flight) == (0, 0)
+
+
+async def test_hand_pushed_payload_of_an_unknown_type_waits_for_a_worker_that_knows_it(
+    service: QueueService, run_burst: RunBurst, probe_log: Path
+) -> None:
+    await push_raw(service, 2, '{"job_type": "no_such_type"}')
+    await service.add_job(probe(probe_log, tag="good"), priority=2)  # behind it
+
+    await run_burst()
+
+    stats = await service.get_queue_stats()
+    assert (stats.scheduled, stats.dead_letter, stats.total_processed) == (1, 0, 1)
+    (waiting_id,) = await service.redis.zrange(service.keys.scheduled, 0, -1)
+    job = await service.get_job(waiting_id)
+    assert job is not None and job.error is not None
+    assert job.error.type == "UnknownJobType"
+    assert "'no_such_type'" in job.error.message
 
 
 async def test_deeply_nested_json_goes_to_dead_letter(

@@ -75,6 +75,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "clear": s.clear([k.retry, k.parked]),
         "rate_reserve": s.rate_reserve("tweet", 0, "m", 17, 3, 0),
         "rate_block": s.rate_block("tweet", 0, 0, "m"),
+        "unknown_type": s.unknown_type("id1", "w:1", mark=True, now_ms=0),
     }
 
 
