@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import random
-import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import redis
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from qworker.clients import ClientContainer
 from qworker.clock import Clock
 from qworker.config import Settings
-from qworker.connection import CONNECTION_ERRORS
 from qworker.error_records import (
     error_json,
     one_line,
@@ -35,7 +29,6 @@ from qworker.errors import (
     AlreadyDone,
     JobError,
     JobHookFailed,
-    LeaseLost,
     PayloadTooLarge,
     PermanentJobError,
     RateLimitedJobError,
@@ -43,7 +36,7 @@ from qworker.errors import (
     UnknownJobType,
     ValidationFailed,
 )
-from qworker.jobs.base import BaseJob, JobContext, JobFactory
+from qworker.jobs.base import BaseJob, JobFactory
 from qworker.logs import log_job_outcome
 from qworker.models import CHECKPOINT_FIELD_PREFIX, RateLimitStats
 from qworker.policy import (
@@ -54,147 +47,23 @@ from qworker.policy import (
     finite_number,
 )
 from qworker.rate_limiter import RateLimit, RateLimiter, Reservation
-from qworker.scripts import ClaimedJob, QueueScripts, ScriptCall
+from qworker.running import (
+    RECONNECT_BACKOFF_S,
+    REDIS_ERRORS,
+    TRANSIENT_REDIS_ERRORS,
+    RedisJobContext,
+    RunningJob,
+    SettlementBuffer,
+    retry_bookkeeping,
+)
+from qworker.scripts import ScriptCall
 from qworker.service import QueueService
+from qworker.unknown_types import UNKNOWN_SINCE_FIELD, UnknownTypes
 
 log = logging.getLogger("qworker.worker")
 
-T = TypeVar("T")
-
-RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
-# What a lost connection, a failover or a migrating cluster slot look like: they pass with time.
-TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
-    *CONNECTION_ERRORS,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ReadOnlyError,
-)
-REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, *CONNECTION_ERRORS)
 # checkpoint.lua marks a job that has checkpoints, so most jobs skip looking for them.
 HAS_CHECKPOINTS_FIELD = "has_checkpoints"
-# unknown_type.lua marks a job whose type a worker did not know: since when (ms).
-UNKNOWN_SINCE_FIELD = "unknown_type_since_ms"
-# How often a job of an unknown type comes back to see whether a worker knows it now.
-UNKNOWN_TYPE_RETRY_S = 10.0
-
-
-@dataclass
-class RunningJob:
-    claimed: ClaimedJob
-    owner: str
-    priority: int
-    attempt: int
-    started: float
-    task: asyncio.Task[None] | None = None
-    # Claim order within this worker, so jobs handed back at a stop keep their order.
-    seq: int = 0
-    # perf_counter() time after which the watchdog cancels the job (BaseJob.timeout_s).
-    deadline: float | None = None
-    timed_out: bool = False
-    # Set once execute() is entered: a hand-back after that counts against max_handbacks.
-    ran: bool = False
-    # Set when the heartbeat found the lease lost: the job is no longer ours to settle.
-    lost: bool = False
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """Identifies this claim: the same job may be claimed again once recovered."""
-        return (self.claimed.id, self.owner)
-
-
-class RedisJobContext(JobContext):
-    """A context whose checkpoints are written to the job in Redis, if the job is still ours."""
-
-    def __init__(
-        self, service: QueueService, running: RunningJob, checkpoints: dict[str, str]
-    ) -> None:
-        super().__init__(running.claimed.id, running.attempt, checkpoints)
-        self._service = service
-        self._running = running
-
-    async def checkpoint(self, name: str, value: str) -> None:
-        call = self._service.scripts.checkpoint(
-            self.job_id, self._running.owner, CHECKPOINT_FIELD_PREFIX + name, value
-        )
-        # Recording the same value twice is harmless, so a lost connection (a stale pooled one
-        # after a Redis restart) is retried here instead of failing the job's attempt.
-        run = self._service.runner.run
-        if not await retry_bookkeeping(lambda: run(call), f"checkpoint of job {self.job_id}"):
-            raise LeaseLost(f"job {self.job_id} is no longer owned by this worker")
-        self.checkpoints[name] = value
-
-
-async def retry_bookkeeping(
-    call: Callable[[], Awaitable[T]], what: str, give_up: Callable[[], bool] = lambda: False
-) -> T:
-    """Run one of qworker's own idempotent steps around a job (a checkpoint, a rate-limiter
-    call) until Redis answers: a lost connection is qworker's problem, never the job's attempt.
-    Each retry takes a fresh connection; the delays are ``RECONNECT_BACKOFF_S``. Raises the
-    connection error only once ``give_up()`` says so (at a stop, for steps that may be skipped).
-    """
-    for attempt in itertools.count():
-        try:
-            return await call()
-        except TRANSIENT_REDIS_ERRORS as exc:
-            if give_up():
-                raise
-            delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
-            # The first failure is most often one stale pooled connection: not worth a warning.
-            level = logging.DEBUG if attempt == 0 else logging.WARNING
-            log.log(level, "%s: Redis unreachable (%s); retrying in %.2fs", what, exc, delay_s)
-            await asyncio.sleep(delay_s)
-    raise AssertionError("unreachable")
-
-
-class SettlementBuffer:
-    """Settlements of finished jobs waiting to be sent, and the jobs this worker must not settle
-    because their lease was lost (the heartbeat thread reports those)."""
-
-    def __init__(self, scripts: QueueScripts) -> None:
-        self.scripts = scripts
-        self.calls: list[ScriptCall[Any]] = []
-        # Finished jobs: one complete.lua call acknowledges all of them.
-        self.completed: list[tuple[str, str]] = []
-        self._lost: set[tuple[str, str]] = set()  # (job id, owner token)
-        self._lock = threading.Lock()
-
-    def still_ours(self, running: RunningJob) -> bool:
-        """False (once) for a job whose lease the heartbeat found lost."""
-        with self._lock:
-            if running.key in self._lost:
-                self._lost.discard(running.key)
-                return False
-        return True
-
-    def add(self, running: RunningJob, *calls: ScriptCall[Any]) -> bool:
-        """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
-        if self.still_ours(running):
-            self.calls.extend(calls)
-            return True
-        return False
-
-    def add_completed(self, running: RunningJob) -> bool:
-        if self.still_ours(running):
-            self.completed.append((running.claimed.id, running.owner))
-            return True
-        return False
-
-    def mark_lost(self, claims: list[tuple[str, str]]) -> None:
-        """``claims``: (job id, owner token) of the claims whose lease was lost."""
-        with self._lock:
-            self._lost.update(claims)
-
-    def take(self) -> list[ScriptCall[Any]]:
-        calls, self.calls = self.calls, []
-        if self.completed:
-            calls.insert(0, self.scripts.complete(self.completed))
-            self.completed = []
-        return calls
-
-    def put_back(self, calls: list[ScriptCall[Any]]) -> None:
-        self.calls = calls + self.calls
-
-    def __len__(self) -> int:
-        return len(self.calls) + len(self.completed)
 
 
 class JobExecutor:
@@ -224,14 +93,14 @@ class JobExecutor:
         self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
         # How many jobs this worker settled, by outcome: done, retried, dead, parked, deferred.
         self.outcomes: Counter[str] = Counter()
-        self._unknown_types_seen: set[str] = set()  # warned about once each
+        self.unknown_types = UnknownTypes(self.keys, self.scripts, settings.unknown_type_grace_s)
 
     async def run(self, running: RunningJob) -> bool:
         """Run one job to its settlement; True when it is done."""
         job = self.decode(running)
         if job is None:
             return False
-        if UNKNOWN_SINCE_FIELD in running.claimed.fields:
+        if UNKNOWN_SINCE_FIELD in running.claimed.fields:  # it waited for a worker like us
             await self._clear_unknown_mark(running)
         return await self._gate_and_execute(job, running)
 
@@ -276,56 +145,16 @@ class JobExecutor:
         return job
 
     def _wait_for_a_worker_that_knows(self, running: RunningJob, exc: UnknownJobType) -> None:
-        """A type unknown here may be known to newer workers (a rolling deploy): the job waits
-        in the scheduled set, no attempt counted, until QWORKER_UNKNOWN_TYPE_GRACE_S after a
-        worker first saw it so, then goes to the dead-letter queue saying why."""
-        now_ms = self.clock.now_ms()
-        since_ms = _int_or_none(running.claimed.fields.get(UNKNOWN_SINCE_FIELD))
-        waited_s = 0.0 if since_ms is None else (now_ms - since_ms) / 1000
-        grace_s = self.settings.unknown_type_grace_s
-        known = ", ".join(JobFactory.known_types()) or "none"
-        mark = self.scripts.unknown_type(
-            running.claimed.id, running.owner, mark=waited_s < grace_s, now_ms=now_ms
-        )
-        if waited_s >= grace_s:
-            message = (
-                f"no worker knew job type {exc.job_type!r} within {grace_s:g}s "
-                f"(QWORKER_UNKNOWN_TYPE_GRACE_S); this worker knows: {known}. Load the "
-                "module that registers it with --import MODULE or QWORKER_JOB_MODULES"
-            )
-            error = error_json("UnknownJobType", message)
-            cleared = [mark] if since_ms is not None else []
-            self._bury(running, error, attempt_failed=False, before=cleared)
-            self._log_outcome(running, exc.job_type, "dead", "unknown job type")
-            return
-        if since_ms is None and exc.job_type not in self._unknown_types_seen:
-            self._unknown_types_seen.add(exc.job_type)
-            log.warning(
-                "job type %r is unknown here (known: %s); its jobs wait up to %gs for a "
-                "worker that knows it",
-                exc.job_type,
-                known,
-                grace_s,
-            )
-        message = (
-            f"no worker has known job type {exc.job_type!r} yet (this one knows: {known}); "
-            f"it waits up to {grace_s:g}s for one that does"
-        )
-        due_ms = now_ms + int(min(UNKNOWN_TYPE_RETRY_S, grace_s - waited_s) * 1000)
-        defer = self.scripts.defer(
-            self.keys.scheduled, running.claimed.id, running.owner, due_ms, None,
-            error_json("UnknownJobType", message), now_ms,
-        )  # fmt: skip
-        if self.settlements.add(running, mark, defer):
-            self.outcomes["deferred"] += 1
-        self._log_outcome(running, exc.job_type, "deferred", "unknown job type")
+        outcome, calls = self.unknown_types.settle(running, exc, self.clock.now_ms())
+        if outcome == "dead":
+            error = self.unknown_types.dead_letter_error(exc)
+            self._bury(running, error, attempt_failed=False, before=calls)
+        elif self.settlements.add(running, *calls):
+            self.outcomes[outcome] += 1
+        self._log_outcome(running, exc.job_type, outcome, "unknown job type")
 
     async def _clear_unknown_mark(self, running: RunningJob) -> None:
-        """A worker that knows the type has the job now: it waits no longer. One more round
-        trip, only for jobs that once waited so (a count kept for stats)."""
-        call = self.scripts.unknown_type(
-            running.claimed.id, running.owner, mark=False, now_ms=self.clock.now_ms()
-        )
+        call = self.unknown_types.clear(running, self.clock.now_ms())
         try:
             await self.service.runner.run(call)
         except REDIS_ERRORS as exc:  # only a count is off; the job itself is fine
@@ -587,13 +416,6 @@ def _timeout_of(job: BaseJob[Any]) -> float | None:
     if number is None:
         raise JobHookFailed("timeout_s", f"{_shown(timeout_s)} is not a number of seconds")
     return number
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except ValueError:
-        return None
 
 
 def _shown(value: object) -> str:

@@ -24,8 +24,8 @@ import redis
 from qworker.clock import Clock
 from qworker.config import Settings
 from qworker.connection import CONNECTION_ERRORS, SyncScriptRunner, sync_client
-from qworker.execution import RunningJob
 from qworker.keys import QueueKeys
+from qworker.running import RunningJob
 from qworker.scripts import QueueScripts
 
 log = logging.getLogger("qworker.worker")

@@ -10,7 +10,6 @@ takes the jobs back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -26,12 +25,11 @@ import redis
 
 from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
-from qworker.config import Settings, mask_url
+from qworker.config import Settings
 from qworker.connection import CONNECTION_ERRORS
 from qworker.error_records import error_json
-from qworker.errors import RedisUnavailable, ValidationFailed
+from qworker.errors import ValidationFailed
 from qworker.execution import (
-    RECONNECT_BACKOFF_S,
     JobExecutor,
     RunningJob,
     SettlementBuffer,
@@ -40,6 +38,7 @@ from qworker.heartbeat import OVERDUE_MARGIN_S, Heartbeat
 from qworker.jobs.base import load_job_modules
 from qworker.models import RateLimitStats
 from qworker.policy import DEFAULT_MAX_RETRIES
+from qworker.redis_link import RedisLink
 from qworker.scripts import ClaimedJob, ScriptCall
 from qworker.service import QueueService
 
@@ -122,13 +121,6 @@ class Worker:
         )
         self._next_promotion = 0.0
         self._next_recovery = 0.0
-        # No worker recovers others' expired leases until it has been connected to Redis for
-        # this long (since it started, and again after each outage): a lease that lapsed while
-        # Redis was away, or just before this worker came up, need not mean a dead worker.
-        self.recovery_grace_s = (
-            self.settings.lease_seconds if recovery_grace_s is None else recovery_grace_s
-        )
-        self._recovery_grace_until_ms: int | None = None  # None: not connected yet
         # Expired leases are looked for a few times per lease, and at least every 15 s.
         self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
         self._next_due_ms: int | None = None
@@ -136,8 +128,11 @@ class Worker:
         # How long past its timeout_s a job blocking the event loop keeps its lease.
         self.overdue_margin_s = OVERDUE_MARGIN_S
         self._event_loop: asyncio.AbstractEventLoop | None = None
-        self._redis_down_since: float | None = None
-        self._reconnect_attempt = 0
+        # No recovery of others' leases until connected for this long (see redis_link.py).
+        grace_s = self.settings.lease_seconds if recovery_grace_s is None else recovery_grace_s
+        self.link = RedisLink(
+            self.service, clock, self._stop_requested, grace_s=grace_s, burst=burst
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -172,7 +167,7 @@ class Worker:
 
     async def run(self) -> None:
         self._event_loop = asyncio.get_running_loop()
-        if not await self._connect():
+        if not await self.link.connect():
             await self.clients.aclose()
             log.info("worker %s stopped before it could reach Redis", self.worker_id[:8])
             return
@@ -216,11 +211,13 @@ class Worker:
             try:
                 if not await self._step():
                     return
-                self._redis_back()
+                if self.link.back() and self._heartbeat is not None:
+                    # No worker could renew its leases while Redis was away: renew ours now.
+                    self._heartbeat.beat_now()
             except redis.RedisError as exc:
                 # Connection loss, a restart still loading its data, a replica that became
                 # read-only in a failover: all pass with time, so wait and try again.
-                await self._redis_down(exc)
+                await self.link.down(exc)
 
     async def _step(self) -> bool:
         """One turn of the loop; False when a burst worker has nothing left to do."""
@@ -371,10 +368,9 @@ class Worker:
         now = time.monotonic()
         due = self._next_due_ms is not None and self._next_due_ms <= self.clock.now_ms()
         promote = force or due or now >= self._next_promotion
-        # After a Redis outage, nobody recovers anything until every live worker had one lease
-        # to renew: their leases lapsed only because Redis was away.
-        recover = (force or now >= self._next_recovery) and self._past_recovery_grace()
-        recover = recover and self._redis_down_since is None  # back, but not yet for long
+        # Nobody recovers anything until connected for one lease (since it started, and after
+        # an outage): a lapsed lease need not mean a dead worker yet (see redis_link.py).
+        recover = (force or now >= self._next_recovery) and self.link.may_recover()
         if not (promote or recover):
             return 0
         moved = 0
@@ -546,71 +542,6 @@ class Worker:
         parts = [f"{outcomes[name]} {name}" for name in FINISHED_OUTCOMES if outcomes[name]]
         total = f"{sum(outcomes.values())} job(s)"
         return f"{total}: {', '.join(parts)}" if parts else total
-
-    # -- reaching Redis, and outages ------------------------------------------------------
-
-    async def _connect(self) -> bool:
-        """Reach Redis and load the scripts. A burst worker gives up at once; a long-running
-        one keeps trying with backoff, so a service manager's start limit never gives up on it
-        while Redis is away. False when a stop came first."""
-        for attempt in itertools.count():
-            try:
-                await self.service.ping()
-                await self.service.runner.load_all()
-            except (RedisUnavailable, redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
-                if self.burst:
-                    raise
-                delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
-                url = mask_url(self.service.redis_url)
-                reason = str(exc) if isinstance(exc, RedisUnavailable) else f"{url}: {exc}"
-                log.warning(
-                    "Redis not reachable (attempt %d): %s; retrying in %.1fs",
-                    attempt + 1,
-                    reason,
-                    delay_s,
-                )
-                if await self._stopped_within(delay_s):
-                    return False
-            else:
-                self._start_recovery_grace()
-                return True
-        raise AssertionError("unreachable")
-
-    async def _stopped_within(self, delay_s: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_requested.wait(), timeout=delay_s)
-        return self._stop_requested.is_set()
-
-    def _start_recovery_grace(self) -> None:
-        self._recovery_grace_until_ms = self.clock.now_ms() + int(self.recovery_grace_s * 1000)
-
-    def _past_recovery_grace(self) -> bool:
-        until_ms = self._recovery_grace_until_ms
-        return until_ms is not None and self.clock.now_ms() >= until_ms
-
-    async def _redis_down(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        self._start_recovery_grace()
-        if self._redis_down_since is None:
-            self._redis_down_since = now
-            self._reconnect_attempt = 0
-            log.error(
-                "Redis unavailable at %s (%s); retrying", mask_url(self.service.redis_url), exc
-            )
-        delay_s = RECONNECT_BACKOFF_S[min(self._reconnect_attempt, len(RECONNECT_BACKOFF_S) - 1)]
-        self._reconnect_attempt += 1
-        await self._stopped_within(delay_s)
-
-    def _redis_back(self) -> None:
-        if self._redis_down_since is not None:
-            log.info("Redis is back after %.1fs", time.monotonic() - self._redis_down_since)
-            self._redis_down_since = None
-            # No worker could renew its leases while Redis was away, so expired ones do not
-            # mean dead workers yet: give every live worker one lease to renew before
-            # recovering anybody's jobs, and renew ours now.
-            self._start_recovery_grace()
-            if self._heartbeat is not None:
-                self._heartbeat.beat_now()
 
     # -- reporting -------------------------------------------------------------------------
 

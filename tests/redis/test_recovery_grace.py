@@ -58,7 +58,7 @@ async def test_a_worker_started_as_redis_returns_does_not_recover_live_jobs(
             fresh_redis_server.stop()
 
             async def a_sees_the_outage() -> bool:
-                return worker_a._redis_down_since is not None
+                return worker_a.link.down_since is not None
 
             await wait_for("A sees the outage", a_sees_the_outage)
             clock.advance(LEASE_S + 1)  # Redis is away for longer than A's lease

@@ -64,6 +64,6 @@ async def test_no_recovery_until_a_lease_has_passed_after_an_outage(
     clock.advance(5)  # the other worker's lease has lapsed
 
     worker = make_worker(settings=service.settings.model_copy(update={"lease_seconds": 60}))
-    await worker._redis_down(ConnectionError("Redis went away"))
+    await worker.link.down(ConnectionError("Redis went away"))
     assert await worker._maintain_if_due(force=True) == 0
     assert (await service.get_queue_stats()).in_flight == 1

@@ -1,0 +1,156 @@
+"""A claimed job while this worker holds it, and what surrounds its run: the job's context (its
+checkpoints, written to Redis), the buffer of settlements waiting for the next round trip, and
+the retry of qworker's own bookkeeping calls when a connection is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+
+from qworker.connection import CONNECTION_ERRORS
+from qworker.errors import LeaseLost
+from qworker.jobs.base import JobContext
+from qworker.models import CHECKPOINT_FIELD_PREFIX
+from qworker.scripts import ClaimedJob, QueueScripts, ScriptCall
+from qworker.service import QueueService
+
+log = logging.getLogger("qworker.worker")
+
+T = TypeVar("T")
+
+RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# What a lost connection, a failover or a migrating cluster slot look like: they pass with time.
+TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+)
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, *CONNECTION_ERRORS)
+
+
+@dataclass
+class RunningJob:
+    claimed: ClaimedJob
+    owner: str
+    priority: int
+    attempt: int
+    started: float
+    task: asyncio.Task[None] | None = None
+    # Claim order within this worker, so jobs handed back at a stop keep their order.
+    seq: int = 0
+    # perf_counter() time after which the watchdog cancels the job (BaseJob.timeout_s).
+    deadline: float | None = None
+    timed_out: bool = False
+    # Set once execute() is entered: a hand-back after that counts against max_handbacks.
+    ran: bool = False
+    # Set when the heartbeat found the lease lost: the job is no longer ours to settle.
+    lost: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identifies this claim: the same job may be claimed again once recovered."""
+        return (self.claimed.id, self.owner)
+
+
+class RedisJobContext(JobContext):
+    """A context whose checkpoints are written to the job in Redis, if the job is still ours."""
+
+    def __init__(
+        self, service: QueueService, running: RunningJob, checkpoints: dict[str, str]
+    ) -> None:
+        super().__init__(running.claimed.id, running.attempt, checkpoints)
+        self._service = service
+        self._running = running
+
+    async def checkpoint(self, name: str, value: str) -> None:
+        call = self._service.scripts.checkpoint(
+            self.job_id, self._running.owner, CHECKPOINT_FIELD_PREFIX + name, value
+        )
+        # Recording the same value twice is harmless, so a lost connection (a stale pooled one
+        # after a Redis restart) is retried here instead of failing the job's attempt.
+        run = self._service.runner.run
+        if not await retry_bookkeeping(lambda: run(call), f"checkpoint of job {self.job_id}"):
+            raise LeaseLost(f"job {self.job_id} is no longer owned by this worker")
+        self.checkpoints[name] = value
+
+
+async def retry_bookkeeping(
+    call: Callable[[], Awaitable[T]], what: str, give_up: Callable[[], bool] = lambda: False
+) -> T:
+    """Run one of qworker's own idempotent steps around a job (a checkpoint, a rate-limiter
+    call) until Redis answers: a lost connection is qworker's problem, never the job's attempt.
+    Each retry takes a fresh connection; the delays are ``RECONNECT_BACKOFF_S``. Raises the
+    connection error only once ``give_up()`` says so (at a stop, for steps that may be skipped).
+    """
+    for attempt in itertools.count():
+        try:
+            return await call()
+        except TRANSIENT_REDIS_ERRORS as exc:
+            if give_up():
+                raise
+            delay_s = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+            # The first failure is most often one stale pooled connection: not worth a warning.
+            level = logging.DEBUG if attempt == 0 else logging.WARNING
+            log.log(level, "%s: Redis unreachable (%s); retrying in %.2fs", what, exc, delay_s)
+            await asyncio.sleep(delay_s)
+    raise AssertionError("unreachable")
+
+
+class SettlementBuffer:
+    """Settlements of finished jobs waiting to be sent, and the jobs this worker must not settle
+    because their lease was lost (the heartbeat thread reports those)."""
+
+    def __init__(self, scripts: QueueScripts) -> None:
+        self.scripts = scripts
+        self.calls: list[ScriptCall[Any]] = []
+        # Finished jobs: one complete.lua call acknowledges all of them.
+        self.completed: list[tuple[str, str]] = []
+        self._lost: set[tuple[str, str]] = set()  # (job id, owner token)
+        self._lock = threading.Lock()
+
+    def still_ours(self, running: RunningJob) -> bool:
+        """False (once) for a job whose lease the heartbeat found lost."""
+        with self._lock:
+            if running.key in self._lost:
+                self._lost.discard(running.key)
+                return False
+        return True
+
+    def add(self, running: RunningJob, *calls: ScriptCall[Any]) -> bool:
+        """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
+        if self.still_ours(running):
+            self.calls.extend(calls)
+            return True
+        return False
+
+    def add_completed(self, running: RunningJob) -> bool:
+        if self.still_ours(running):
+            self.completed.append((running.claimed.id, running.owner))
+            return True
+        return False
+
+    def mark_lost(self, claims: list[tuple[str, str]]) -> None:
+        """``claims``: (job id, owner token) of the claims whose lease was lost."""
+        with self._lock:
+            self._lost.update(claims)
+
+    def take(self) -> list[ScriptCall[Any]]:
+        calls, self.calls = self.calls, []
+        if self.completed:
+            calls.insert(0, self.scripts.complete(self.completed))
+            self.completed = []
+        return calls
+
+    def put_back(self, calls: list[ScriptCall[Any]]) -> None:
+        self.calls = calls + self.calls
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.completed)
