@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections import Counter
@@ -410,8 +411,8 @@ def _timeout_of(job: BaseJob[Any]) -> float | None:
         timeout_s = job.timeout_s
     except Exception as exc:
         raise JobHookFailed("timeout_s", exc) from exc
-    if timeout_s is None:
-        return None
+    if timeout_s is None or (type(timeout_s) is float and math.isfinite(timeout_s)):
+        return timeout_s  # the common cases, checked at once
     number = finite_number(timeout_s)
     if number is None:
         raise JobHookFailed("timeout_s", f"{_shown(timeout_s)} is not a number of seconds")
