@@ -110,7 +110,13 @@ async def test_no_script_runs_on_a_half_moved_namespace(
     stats = await service.get_queue_stats()
     assert (stats.total_jobs, stats.in_flight) == (7, 1)
 
-    worker = Worker(service, settings=service.settings, burst=True, job_modules=["tests.jobtypes"])
+    worker = Worker(
+        service,
+        settings=service.settings,
+        burst=True,
+        job_modules=["tests.jobtypes"],
+        recovery_grace_s=0,  # recovers the lapsed lease at once, as a long-running worker would
+    )
     await asyncio.wait_for(worker.run(), 60)
     assert Counter(event.job_id for event in read_events(log, "done")) == dict.fromkeys(job_ids, 1)
 
