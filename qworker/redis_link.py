@@ -47,13 +47,16 @@ class RedisLink:
         self._grace_until_ms: int | None = None  # None: never connected yet
 
     async def connect(self) -> bool:
-        """Reach Redis and load the scripts. A burst worker gives up at once; a long-running
-        one keeps trying with backoff, so a service manager's start limit never gives up on it
-        while Redis is away. False when a stop came first."""
+        """Reach Redis, load the scripts and check that Redis never evicts jobs. A burst worker
+        gives up on an unreachable Redis at once; a long-running one keeps trying with backoff,
+        so a service manager's start limit never gives up on it while Redis is away. False
+        when a stop came first."""
         for attempt in itertools.count():
             try:
                 await self.service.ping()
                 await self.service.runner.load_all()
+                # A Redis that may evict jobs is refused (ConfigurationError, not retried).
+                await self.service.check_memory_policy()
             except (RedisUnavailable, redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
                 if self.burst:
                     raise
