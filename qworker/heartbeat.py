@@ -33,6 +33,8 @@ log = logging.getLogger("qworker.worker")
 # How long past its timeout a job may still hold its lease: the watchdog cancels an overrunning
 # job within a second when the event loop runs, so only a stuck loop lets a job get this far.
 OVERDUE_MARGIN_S = 5.0
+# How often the worker's event loop shows it is alive (its watchdog's interval).
+LOOP_TICK_S = 1.0
 # Entries of the workers' registry older than this are dead workers (a live one beats at least
 # every 10 s); generous, so that a worker whose clock lags is not dropped and re-added.
 REGISTRY_HORIZON_MS = 600_000
@@ -52,6 +54,7 @@ class Heartbeat(threading.Thread):
         jobs_done: Callable[[], int],
         on_lost: Callable[[list[tuple[str, str]]], None],
         on_handed_back: Callable[[list[tuple[str, str]]], None],
+        loop_alive_at: Callable[[], float],
         client: redis.Redis | None = None,
         overdue_margin_s: float = OVERDUE_MARGIN_S,
         max_handbacks: int = 10,
@@ -75,6 +78,7 @@ class Heartbeat(threading.Thread):
         self.jobs_done = jobs_done
         self.on_lost = on_lost
         self.on_handed_back = on_handed_back
+        self.loop_alive_at = loop_alive_at
         self.overdue_margin_s = overdue_margin_s
         self.max_handbacks = max_handbacks
         self.registry_horizon_ms = max(REGISTRY_HORIZON_MS, 2 * lease_ms)
@@ -103,8 +107,8 @@ class Heartbeat(threading.Thread):
             lost = self.runner.run(renew)
             if lost:
                 self.on_lost(lost)
-        if len(renewed) < len(held):  # some job is stuck: free the ones waiting behind it
-            self._hand_back_waiting(held, now_ms)
+        if len(renewed) < len(held) and self._loop_stuck():
+            self._hand_back_waiting(held, now_ms)  # they would wait for the loop for ever
         self.register(now_ms, [running.claimed.id for running in held])
 
     def _renewable(self, held: list[RunningJob]) -> list[tuple[str, str]]:
@@ -134,6 +138,12 @@ class Heartbeat(threading.Thread):
             timeout_s,
             self.lease_ms / 1000,
         )
+
+    def _loop_stuck(self) -> bool:
+        """The event loop has not ticked (its watchdog runs every second) for longer than the
+        margin: a job blocks it, rather than merely ignoring its cancellation."""
+        silent_s = time.perf_counter() - self.loop_alive_at()
+        return silent_s > LOOP_TICK_S + self.overdue_margin_s
 
     def _hand_back_waiting(self, held: list[RunningJob], now_ms: int) -> None:
         """Jobs claimed ahead but not started would wait for the stuck loop for ever: hand them

@@ -34,7 +34,7 @@ from qworker.execution import (
     RunningJob,
     SettlementBuffer,
 )
-from qworker.heartbeat import OVERDUE_MARGIN_S, Heartbeat
+from qworker.heartbeat import LOOP_TICK_S, OVERDUE_MARGIN_S, Heartbeat
 from qworker.jobs.base import load_job_modules
 from qworker.models import RateLimitStats
 from qworker.policy import DEFAULT_MAX_RETRIES
@@ -47,7 +47,7 @@ log = logging.getLogger("qworker.worker")
 PROMOTE_INTERVAL_S = 1.0
 MAINTENANCE_BATCH = 500
 IDLE_POLL_S = 1.0
-WATCHDOG_INTERVAL_S = 1.0
+WATCHDOG_INTERVAL_S = LOOP_TICK_S
 # How a job this worker handled can end here (JobExecutor.outcomes), in the order reported.
 FINISHED_OUTCOMES = ("done", "retried", "dead", "parked", "deferred")
 
@@ -128,6 +128,7 @@ class Worker:
         # How long past its timeout_s a job blocking the event loop keeps its lease.
         self.overdue_margin_s = OVERDUE_MARGIN_S
         self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._loop_alive_at = time.perf_counter()
         # No recovery of others' leases until connected for this long (see redis_link.py).
         grace_s = self.settings.lease_seconds if recovery_grace_s is None else recovery_grace_s
         self.link = RedisLink(
@@ -182,10 +183,12 @@ class Worker:
             jobs_done=lambda: self.jobs_done,
             on_lost=self._mark_lost,
             on_handed_back=self._settlements.mark_lost,
+            loop_alive_at=lambda: self._loop_alive_at,
             client=self.heartbeat_client() if self.heartbeat_client is not None else None,
             overdue_margin_s=self.overdue_margin_s,
             max_handbacks=self.settings.max_handbacks,
         )
+        self._loop_alive_at = time.perf_counter()
         self._heartbeat.start()
         watchdog = asyncio.ensure_future(self._watchdog())
         try:
@@ -199,7 +202,7 @@ class Worker:
         less than a timer around every job, which a busy worker would pay thousands of times."""
         while True:
             await asyncio.sleep(WATCHDOG_INTERVAL_S)
-            now = time.perf_counter()
+            now = self._loop_alive_at = time.perf_counter()  # the heartbeat watches this
             for running in list(self._running.values()):
                 overdue = running.deadline is not None and running.deadline < now
                 if overdue and not running.timed_out and running.task is not None:
