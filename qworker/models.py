@@ -81,6 +81,11 @@ class QueueStats(BaseModel):
     total_dead: int
     dead_letter_dropped: int = Field(description="Dead jobs dropped by the retention cap.")
     recovered: int = Field(description="Jobs taken back from workers whose lease expired.")
+    unknown_type_waiting: int = Field(
+        default=0,
+        description="Scheduled jobs of a type no worker that took them knew, waiting (up to "
+        "QWORKER_UNKNOWN_TYPE_GRACE_S) for a worker that knows it, as during a rolling deploy.",
+    )
     retry: int
     retry_due: int
     scheduled: int

@@ -12,7 +12,13 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from qworker.clock import Clock
-from qworker.keys import STAT_DEAD, STAT_FAILED, STAT_PROCESSED, QueueKeys
+from qworker.keys import (
+    STAT_DEAD,
+    STAT_FAILED,
+    STAT_PROCESSED,
+    STAT_UNKNOWN_TYPE_WAITING,
+    QueueKeys,
+)
 from qworker.models import JobRecord, QueueStats, RateLimitStats, WorkerInfo
 
 
@@ -39,6 +45,10 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
         total_dead=int(counters.get(STAT_DEAD, 0)),
         dead_letter_dropped=int(counters.get("dead_dropped", 0)),
         recovered=int(counters.get("recovered", 0)),
+        # A gauge the scripts move both ways; a clear of the queue it counts can leave it high.
+        unknown_type_waiting=min(
+            max(int(counters.get(STAT_UNKNOWN_TYPE_WAITING, 0)), 0), scheduled
+        ),
         retry=retry,
         retry_due=retry_due,
         scheduled=scheduled,

@@ -154,6 +154,13 @@ def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
     return Group(Text(header, style="dim"), Text(""), tables) if header else tables
 
 
+def _scheduled_note(stats: QueueStats) -> str:
+    waiting = stats.unknown_type_waiting
+    if not waiting:
+        return "enqueued with --delay/--at"
+    return f"{waiting} of a job type no worker knows yet (rolling deploy?)"
+
+
 def queues_table(stats: QueueStats) -> RenderableType:
     from qworker.cli._render import Col, table
     from qworker.keys import PRIORITIES, QueueKeys
@@ -164,7 +171,7 @@ def queues_table(stats: QueueStats) -> RenderableType:
         for p in PRIORITIES
     ]
     rows += [
-        ("scheduled", stats.scheduled, "enqueued with --delay/--at"),
+        ("scheduled", stats.scheduled, _scheduled_note(stats)),
         ("retry", stats.retry, f"{stats.retry_due} due now"),
         ("parked", stats.parked, "waiting for a rate limit"),
         ("in flight", stats.in_flight, "claimed by a worker"),

@@ -70,6 +70,7 @@ async def test_a_job_of_an_unknown_type_waits_for_a_worker_that_knows_it(
         assert repr(NEW_TYPE) in job.error.message
         assert await service.redis.zscore(service.keys.scheduled, job_id) is not None
         assert await waiting_count(service) == 1  # counted once, however often it comes back
+        assert (await service.get_queue_stats()).unknown_type_waiting == 1
         clock.advance(10)
 
     new_type(True)  # a new worker comes up
@@ -78,6 +79,7 @@ async def test_a_job_of_an_unknown_type_waits_for_a_worker_that_knows_it(
     assert await service.get_job(job_id) is None  # done
     stats = await service.get_queue_stats()
     assert (stats.total_processed, stats.total_dead, stats.scheduled) == (1, 0, 0)
+    assert stats.unknown_type_waiting == 0
     assert await waiting_count(service) == 0
 
 

@@ -125,3 +125,10 @@ def test_wrapper_passes_what_the_header_declares(name: str) -> None:
             assert given == header.fixed[kind], f"{name}: {given} {kind} for {header.fixed}"
     assert all(key.startswith(f"{NAMESPACE}:jobs_") for key in call.keys), call.keys
     assert call.command()[:3] == ("EVALSHA", load_script(name).sha, len(call.keys))
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_every_script_declares_the_migration_fence_last(name: str) -> None:
+    """While a cluster slot migrates, Redis refuses a script whose keys are partly missing:
+    the fence, a key that never exists, makes sure every script is refused then."""
+    assert sample_calls()[name].keys[-1] == QueueKeys(NAMESPACE).fence
