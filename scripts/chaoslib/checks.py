@@ -8,26 +8,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 
-from chaoslib.contract import DOOMED_ERROR, LIMITED_RATE_KEY, METERED_RATE_KEY
+from chaoslib.checks_limits import check_rate_limit
+from chaoslib.checks_runs import check_blocked_loops, check_overlaps, check_tries
+from chaoslib.contract import DOOMED_ERROR, HOOK_KINDS
 from chaoslib.history import Execution, History, JobMeta, RunFacts
-from chaoslib.plan import WORKER_FAULTS, WORKER_PAUSE
+from chaoslib.plan import BLOCKED_LOOP, WORKER_FAULTS, WORKER_PAUSE
+from chaoslib.result import SHOWN_VIOLATIONS, CheckResult
 
+__all__ = [
+    "SHOWN_VIOLATIONS",
+    "CheckResult",
+    "check_blocked_loops",
+    "check_overlaps",
+    "check_rate_limit",
+    "check_tries",
+]
 LEASE_EXPIRED_ERROR = "LeaseExpired"
-SHOWN_VIOLATIONS = 5
-
-
-@dataclass
-class CheckResult:
-    name: str
-    lines: list[str] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
 
 
 def run_checks(history: History, facts: RunFacts) -> list[CheckResult]:
@@ -35,6 +34,9 @@ def run_checks(history: History, facts: RunFacts) -> list[CheckResult]:
         check_run(history, facts),
         check_final_places(history),
         check_executions(history),
+        check_tries(history),
+        check_overlaps(history),
+        check_blocked_loops(history),
         check_priority_order(history),
         check_rate_limit(history),
         check_dead_letter(history),
@@ -77,12 +79,22 @@ def used_up_by_faults(history: History) -> set[str]:
     """Jobs whose failed executions plus the faults that touched them account for all their
     attempts (a fault costs a job at most one attempt: its lease is recovered once)."""
     touches = Counter(job_id for event in history.faults for job_id in event.touched)
-    failures = Counter(run.job_id for run in history.executions if run.ok is False)
+    failures = failed_tries(history)
     return {
         job_id
         for job_id in touches
         if touches[job_id] + failures[job_id] >= history.max_retries + 1
     }
+
+
+def failed_tries(history: History) -> Counter[str]:
+    """Failed attempts by job: failed executions, and raises of the gate's hook."""
+    return Counter(
+        job_id
+        for job_id, tries in history.tries_by_job().items()
+        for one in tries
+        if one.ok is False
+    )
 
 
 def check_final_places(history: History) -> CheckResult:
@@ -98,9 +110,12 @@ def check_final_places(history: History) -> CheckResult:
         used_up_by_faults=used_up_by_faults(history),
     )
     outcomes: Counter[str] = Counter()
+    unsettled = history.unsettled
     for meta in history.jobs.values():
         outcome = final_place(meta, where.get(meta.id, []), ledger)
         outcomes[outcome.split(":")[0]] += 1
+        if outcome.startswith("stuck") and meta.id in unsettled:
+            continue  # the run was stopped before it could finish
         if outcome not in ("done", "dead", "ran, then dead"):
             result.violations.append(f"job {meta.id} ({meta.kind}): {outcome}")
     strangers = (set(where) | set(history.final.dead)) - set(history.jobs)
@@ -113,6 +128,8 @@ def check_final_places(history: History) -> CheckResult:
         f"enqueued {len(history.jobs)}: done {done}, dead-letter {dead}, lost {lost}, "
         f"in two places {doubled}, stuck or orphaned {other}, unknown ids {len(strangers)}"
     )
+    if unsettled:
+        result.lines.append(f"the run was stopped with {len(unsettled)} job(s) not yet final")
     if ran_dead:
         result.lines.append(
             f"{ran_dead} of the dead had run successfully, but faults lost the acknowledgement "
@@ -152,9 +169,18 @@ def _retry_was_due(earlier: Execution, later: Execution) -> bool:
 
 
 def expected_outcomes(meta: JobMeta, max_retries: int) -> list[bool]:
+    """Attempt by attempt (a raising hook is a failed attempt). A blocker's blocked run does
+    finish, successfully, when its sleep ends."""
     if meta.kind == "doomed":
         return [False] * (max_retries + 1)
-    return [False] * meta.fail_first + [True]
+    if meta.kind == "blocker":
+        return [True]
+    failures = min(meta.fail_first, max_retries + 1)
+    return [False] * failures + ([True] if failures <= max_retries else [])
+
+
+def always_failing(meta: JobMeta, max_retries: int) -> bool:
+    return meta.kind == "doomed" or (meta.kind in HOOK_KINDS and meta.fail_first > max_retries)
 
 
 def _story(attempts: Sequence[int], outcomes: Sequence[bool | None]) -> str:
@@ -167,25 +193,26 @@ def check_executions(history: History) -> CheckResult:
     result = CheckResult("duplicate executions only for jobs a fault touched")
     touched = history.touched
     runs_by_job = history.runs_by_job()
+    tries_by_job = history.tries_by_job()
     duplicates = {job_id: duplicate_runs(runs) for job_id, runs in runs_by_job.items()}
     duplicates = {job_id: runs for job_id, runs in duplicates.items() if runs}
     for job_id in sorted(set(duplicates) - touched):
         result.violations.append(f"job {job_id} ran {len(runs_by_job[job_id])} times untouched")
     # A job no fault touched must have run exactly as its kind says, attempts numbered 1..n.
     for meta in history.jobs.values():
-        if meta.id in touched:
+        if meta.id in touched or meta.id in history.unsettled:
             continue
-        runs = runs_by_job.get(meta.id, [])
-        outcomes = [run.ok for run in runs]
-        attempts = [run.attempt for run in runs]
+        tries = tries_by_job.get(meta.id, [])
+        outcomes = [one.ok for one in tries]
+        attempts = [one.attempt for one in tries]
         wanted = expected_outcomes(meta, history.max_retries)
-        if outcomes != wanted or attempts != list(range(1, len(runs) + 1)):
+        if outcomes != wanted or attempts != list(range(1, len(tries) + 1)):
             result.violations.append(
                 f"job {meta.id} ({meta.kind}) ran as {_story(attempts, outcomes)} though no "
                 f"fault touched it; expected {_story(list(range(1, len(wanted) + 1)), wanted)}"
             )
     extra = sum(len(runs) for runs in duplicates.values())
-    interrupted = sum(1 for run in history.executions if run.end_ms is None)
+    interrupted = sum(1 for run in history.executions if run.cut)
     result.lines.append(
         f"{len(history.executions)} executions recorded ({interrupted} cut short by a fault); "
         f"{extra} duplicate execution(s) of {len(duplicates)} job(s), "
@@ -275,62 +302,6 @@ def check_priority_order(history: History) -> CheckResult:
     return result
 
 
-# -- rate limit ---------------------------------------------------------------------------------
-
-
-def check_rate_limit(history: History) -> CheckResult:
-    """The limiters' logs (durable in the AOF) hold one reservation per slot granted. The limited
-    key's must be spaced by its interval, and every execution of every job must hold a
-    reservation of its own, taken at or before its start: no job ran past its gate."""
-    interval_ms = history.min_interval_ms
-    result = CheckResult(f"rate limits: limited jobs {interval_ms} ms apart, none ran ungated")
-    log = sorted(history.final.reservations.get(LIMITED_RATE_KEY, []), key=lambda item: item[1])
-    gaps = []
-    for (first, first_ms), (second, second_ms) in pairwise(log):
-        gaps.append(second_ms - first_ms)
-        if second_ms - first_ms < interval_ms:
-            result.violations.append(
-                f"reservations {first} and {second} only {second_ms - first_ms} ms apart"
-            )
-    result.violations += [
-        f"job {run.job_id} ran at {run.start_ms} (attempt {run.attempt}) without a reservation"
-        for run in unreserved_runs(history)
-    ]
-    limited = {m.id for m in history.jobs.values() if m.kind == "limited"}
-    starts = sorted(run.start_ms for run in history.executions if run.job_id in limited)
-    start_gaps = [b - a for a, b in pairwise(starts)]
-    result.lines.append(
-        f"{len(starts)} executions of {len(limited)} limited jobs: smallest gap between "
-        f"reservations {min(gaps, default=0)} ms, between observed starts "
-        f"{min(start_gaps, default=0)} ms"
-    )
-    result.lines.append(
-        f"{len(history.executions)} executions, "
-        f"{sum(len(entries) for entries in history.final.reservations.values())} reservations"
-    )
-    return result
-
-
-def unreserved_runs(history: History) -> list[Execution]:
-    """Executions with no reservation of their job's key left at or before their start."""
-    slots: dict[tuple[str, str], list[int]] = {}
-    for rate_key, entries in history.final.reservations.items():
-        for member, at_ms in entries:
-            slots.setdefault((rate_key, member.split(":", 1)[1]), []).append(at_ms)
-    missing = []
-    for job_id, runs in history.runs_by_job().items():
-        meta = history.jobs.get(job_id)
-        rate_key = LIMITED_RATE_KEY if meta and meta.kind == "limited" else METERED_RATE_KEY
-        free = sorted(slots.get((rate_key, job_id), []))
-        for run in runs:
-            usable = [at_ms for at_ms in free if at_ms <= run.start_ms]
-            if usable:
-                free.remove(usable[-1])
-            else:
-                missing.append(run)
-    return missing
-
-
 # -- dead-letter queue --------------------------------------------------------------------------
 
 
@@ -342,25 +313,35 @@ def check_dead_letter(history: History) -> CheckResult:
     attempts = history.max_retries + 1
     result = CheckResult(f"dead-letter queue = the always-failing jobs, {attempts} attempts each")
     touches = Counter(job_id for event in history.faults for job_id in event.touched)
-    failures = Counter(run.job_id for run in history.executions if run.ok is False)
+    failures = failed_tries(history)
     explained = used_up_by_faults(history)
     doomed = {m.id for m in history.jobs.values() if m.kind == "doomed"}
+    # Jobs whose hook raises on every attempt: their error is whatever the worker makes of it.
+    hooked = {m.id for m in history.jobs.values() if always_failing(m, history.max_retries)}
+    hooked -= doomed
     dead = history.final.dead
-    for job_id in sorted(doomed - set(dead)):
-        result.violations.append(f"always-failing job {job_id} is not in the dead-letter queue")
+    for job_id in sorted((doomed | hooked) - set(dead) - history.unsettled):
+        kind = history.jobs[job_id].kind
+        result.violations.append(
+            f"always-failing job {job_id} ({kind}) is not in the dead-letter queue"
+        )
     for job_id, entry in sorted(dead.items()):
         by_recovery = entry.error_type == LEASE_EXPIRED_ERROR and job_id in explained
+        own_error = (job_id in doomed and entry.error_type == DOOMED_ERROR) or (
+            job_id in hooked and entry.error_type is not None
+        )
         if entry.attempts != attempts:
             result.violations.append(f"dead job {job_id} has {entry.attempts} attempts")
-        elif not by_recovery and (job_id not in doomed or entry.error_type != DOOMED_ERROR):
+        elif not by_recovery and not own_error:
             result.violations.append(
                 f"job {job_id} dead with {entry.error_type}: {failures[job_id]} failed "
-                f"execution(s), {touches[job_id]} fault(s) touched it"
+                f"attempt(s), {touches[job_id]} fault(s) touched it"
             )
     errors = Counter(str(entry.error_type) for entry in dead.values())
-    extra = len(set(dead) - doomed)
+    extra = len(set(dead) - doomed - hooked)
     result.lines.append(
         f"{len(dead)} dead ({len(doomed)} always-failing"
+        + (f", {len(hooked)} whose hook always raises" if hooked else "")
         + (f", {extra} other jobs buried by lease recovery" if extra else "")
         + "); errors: "
         + ", ".join(f"{kind} x{n}" for kind, n in sorted(errors.items()))
@@ -375,14 +356,21 @@ def check_run(history: History, facts: RunFacts) -> CheckResult:
     """The run proves something only if it finished, every kind of fault struck jobs in flight,
     no worker crashed on its own and the workers stopped cleanly at the end."""
     result = CheckResult("the run: every fault kind struck, no crash, clean stop")
-    if facts.elapsed_s is None:
+    if facts.stopped_early:
+        result.violations.append(facts.stopped_early)
+    elif facts.elapsed_s is None:
         result.violations.append("not every job reached a final state before the timeout")
-    for kind in facts.fault_kinds:
+    blocked = sum(1 for event in history.faults if event.kind == BLOCKED_LOOP)
+    if "blocker" in facts.planned_kinds and not blocked and not facts.stopped_early:
+        result.violations.append("no blocker job blocked a worker's event loop")
+    # A run stopped early did not get to every fault: that it stopped is the finding.
+    for kind in facts.fault_kinds if not facts.stopped_early else ():
         events = [e for e in history.faults if e.kind == kind]
         hits = [e for e in events if (e.held if kind in WORKER_FAULTS else e.inflight)]
         if not hits:
             result.violations.append(f"no {kind} fault struck a job in flight")
-    if WORKER_PAUSE in facts.fault_kinds and not any(e.taken_over for e in history.faults):
+    zombies = [e for e in history.faults if e.kind == WORKER_PAUSE and e.taken_over]
+    if WORKER_PAUSE in facts.fault_kinds and not zombies and not facts.stopped_early:
         result.violations.append("no paused worker had its jobs taken over: no zombie came back")
     result.violations += facts.crashes
     result.violations += [problem for event in history.faults for problem in event.problems]
@@ -393,13 +381,14 @@ def check_run(history: History, facts: RunFacts) -> CheckResult:
     ]
     kinds = Counter(event.kind for event in history.faults)
     result.lines.append(
-        f"{len(history.faults)} faults: "
+        f"{len(history.faults) - blocked} faults: "
         + ", ".join(f"{kind} x{kinds[kind]}" for kind in facts.fault_kinds)
         + (
             f"; {len(facts.skipped_faults)} skipped (all jobs final)"
             if facts.skipped_faults
             else ""
         )
+        + (f"; and {blocked} event loop(s) blocked by blocker jobs" if blocked else "")
     )
     result.lines.append(
         f"{facts.worker_starts} worker processes started; in their logs: "

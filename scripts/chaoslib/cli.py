@@ -9,15 +9,16 @@ import signal
 import sys
 from pathlib import Path
 
-from chaoslib.plan import Config, default_faults, default_timeout_s
+from chaoslib.plan import OPTIONAL_PARTS, Config, default_faults, default_timeout_s
 
 
 def parse_args(argv: list[str] | None) -> Config:
     parser = argparse.ArgumentParser(
         prog="scripts/chaos",
         description="Run qworker workers on a real redis-server (AOF, fsync always) while "
-        "killing, stopping and pausing workers and Redis; then audit every job. "
-        "Exits 1 if an invariant breaks.",
+        "killing, stopping and pausing workers and Redis, starting a worker during a Redis "
+        "outage, with jobs whose hooks raise and jobs that block their worker's event loop; "
+        "then audit every job. Exits 1 if an invariant breaks.",
     )
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs to enqueue (20000)")
     parser.add_argument("--workers", type=int, default=4, help="worker processes (4)")
@@ -30,6 +31,14 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--timeout", type=float, help="give up after this many seconds")
     parser.add_argument("--dir", type=Path, help="keep records and logs here (an empty dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run directory")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=OPTIONAL_PARTS,
+        help="leave out jobs whose hooks raise, blocker jobs, or the new-worker-in-outage "
+        "fault, to look at the others alone (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 100:
         parser.error("--jobs must be at least 100")
@@ -37,9 +46,11 @@ def parse_args(argv: list[str] | None) -> Config:
         parser.error("--workers must be at least 2: a paused worker's jobs need a taker")
     if args.concurrency < 2:
         parser.error("--concurrency must be at least 2")
+    without = frozenset(args.without)
+    kinds = len(Config(without=without).fault_kinds)
     faults = default_faults(args.jobs) if args.faults is None else args.faults
-    if faults < 5:
-        parser.error("--faults must be at least 5: one of each kind")
+    if faults < kinds:
+        parser.error(f"--faults must be at least {kinds}: one of each kind")
     return Config(
         jobs=args.jobs,
         workers=args.workers,
@@ -53,6 +64,7 @@ def parse_args(argv: list[str] | None) -> Config:
         or default_timeout_s(args.jobs, args.workers * args.concurrency, args.work_ms),
         directory=args.dir,
         keep=args.keep,
+        without=without,
     )
 
 

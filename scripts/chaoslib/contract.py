@@ -9,11 +9,24 @@ from __future__ import annotations
 from typing import Literal
 
 JOB_TYPE = "chaos"
-JobKind = Literal["ok", "flaky", "doomed", "limited"]
+# Jobs that block their worker's event loop need a short timeout of their own: a second type.
+BLOCKER_JOB_TYPE = "chaos-blocker"
+JobKind = Literal[
+    "ok", "flaky", "doomed", "limited", "hook-limit", "hook-retry", "hook-reset", "blocker"
+]
+# Kinds whose job code raises outside ``execute()`` (or raises a RateLimitedJobError whose
+# reset_at is no time at all) on its first ``fail_first`` attempts. Such a raise must count as
+# a failed attempt like any other failure.
+HOOK_KINDS: frozenset[str] = frozenset({"hook-limit", "hook-retry", "hook-reset"})
 
 # Where each worker process appends its execution records: one file per process.
 RECORD_DIR_ENV = "CHAOS_RECORD_DIR"
 RECORD_FILE_GLOB = "exec-*.jsonl"
+# While this file exists in the record directory, every chaos job that has done its work waits
+# (asynchronously) before it returns: the injector holds jobs in flight across a fault.
+HOLD_FILE = "hold"
+# A held job gives up waiting after this long, whatever happens to the injector.
+HOLD_MAX_S = 60.0
 
 # Short retries, so that failing jobs reach their final state within seconds. The same
 # max_retries as qworker's default, which lease recovery applies to every job.
@@ -21,6 +34,12 @@ MAX_RETRIES = 3
 RETRY_BASE_DELAY_S = 0.2
 RETRY_MAX_DELAY_S = 1.0
 DOOMED_ERROR = "DoomedJobError"
+# What a hook raises; ``fail_first`` at least this large means "on every attempt".
+HOOK_ERROR = "HookFailedError"
+ALWAYS = MAX_RETRIES + 1
+
+# A blocker's first attempt sleeps synchronously for longer than this timeout plus the lease.
+BLOCKER_TIMEOUT_S = 1.0
 
 # The limited jobs share one key: at most one execution per 120 ms across every worker.
 LIMITED_RATE_KEY = "chaos-limited"

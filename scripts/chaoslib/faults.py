@@ -4,6 +4,9 @@ Around every fault it snapshots the in-flight set (before, and right after; for 
 restart, which is what the AOF kept). A job in one of those snapshots was *touched* by the fault:
 only such jobs may run twice. For Redis faults it also checks that no counter went backwards,
 i.e. no acknowledged write was lost.
+
+It also records what it did not inject but saw: a blocker job blocking its worker's event loop
+(with the jobs that worker held at that moment).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from chaoslib.history import FaultEvent
+from chaoslib.contract import HOLD_FILE
+from chaoslib.history import Execution, FaultEvent
 from chaoslib.plan import (
+    BLOCKED_LOOP,
+    NEW_WORKER_IN_OUTAGE,
     REDIS_KILL,
     REDIS_SHUTDOWN,
     WORKER_KILL,
@@ -22,12 +28,15 @@ from chaoslib.plan import (
     WORKER_TERM,
     Config,
     PlannedFault,
+    hold_after_s,
 )
 from chaoslib.redis_proc import RedisProcess
 from chaoslib.view import RedisView
-from chaoslib.workers import WorkerPool
+from chaoslib.workers import WorkerPool, late_worker_command
 
 POLL_S = 0.1
+# Time for every worker's slots to fill with held jobs before Redis goes away.
+HOLD_SETTLE_S = 0.6
 
 
 class FaultInjector:
@@ -53,6 +62,7 @@ class FaultInjector:
                 # Everything is final already: a fault now would prove nothing.
                 self.skipped.extend(plan[index:])
                 return
+            await self._loops_unblocked()
             await self._workers_ready()
             self.events.append(await self._apply(fault))
 
@@ -64,6 +74,15 @@ class FaultInjector:
                 return False
             if final >= fraction * self.cfg.jobs:
                 return True
+            await asyncio.sleep(POLL_S)
+
+    async def _loops_unblocked(self) -> None:
+        """One fault at a time: a blocked event loop counts as one. (A fault that struck the
+        blocked worker, or took its leases, would free its jobs for the wrong reason.)"""
+        while any(
+            event.kind == BLOCKED_LOOP and event.at_s + event.duration_s + 0.5 > self.elapsed_s()
+            for event in self.events
+        ):
             await asyncio.sleep(POLL_S)
 
     async def _workers_ready(self, timeout_s: float = 30.0) -> None:
@@ -86,6 +105,7 @@ class FaultInjector:
             WORKER_PAUSE: self._worker_pause,
             REDIS_SHUTDOWN: self._redis_down,
             REDIS_KILL: self._redis_down,
+            NEW_WORKER_IN_OUTAGE: self._new_worker_in_outage,
         }
         return await handlers[fault.kind](fault)
 
@@ -133,10 +153,12 @@ class FaultInjector:
         held = await self.view.owned_by(pid, before)
         self.pool.terminate(slot)
         after = await self.view.inflight()
-        code = await self.pool.wait_exit(slot, self.cfg.grace_s + 10)
+        # A worker whose loop a blocker holds sees the signal only when the block ends.
+        patience_s = self.cfg.grace_s + 10 + self.cfg.block_ms / 1000
+        code = await self.pool.wait_exit(slot, patience_s)
         problems: tuple[str, ...] = ()
         if code is None:
-            problems = (f"pid {pid} still running {self.cfg.grace_s + 10:.0f}s after SIGTERM",)
+            problems = (f"pid {pid} still running {patience_s:.0f}s after SIGTERM",)
             self.pool.kill(slot)
         elif code != 0:  # ``qworker work`` exits 0 after a graceful stop
             problems = (f"pid {pid} exited with code {code} after SIGTERM",)
@@ -172,23 +194,12 @@ class FaultInjector:
         started_s = self.elapsed_s()
         before = await self.view.inflight()
         counters_before = await self.view.counters()
-        if fault.kind == REDIS_SHUTDOWN:
-            await asyncio.to_thread(self.redis.shutdown)
-        else:
-            await asyncio.to_thread(self.redis.kill)
+        await self._stop_redis(kill=fault.kind == REDIS_KILL)
         await asyncio.sleep(fault.hold_s)
-        restart_started = time.monotonic()
-        await asyncio.to_thread(self.redis.start)
-        load_s = time.monotonic() - restart_started
+        load_s = await self._start_redis()
         # What the AOF kept in flight is exactly what was in flight when Redis died.
         after = await self.view.inflight()
-        counters_after = await self.view.counters()
-        lost = {
-            name: (value, counters_after.get(name, 0))
-            for name, value in counters_before.items()
-            if counters_after.get(name, 0) < value
-        }
-        problems = tuple(f"counter {n} went back from {b} to {a}" for n, (b, a) in lost.items())
+        problems = await self._counters_kept(counters_before)
         how = "SHUTDOWN" if fault.kind == REDIS_SHUTDOWN else "SIGKILL"
         detail = (
             f"{how}, down {fault.hold_s:.1f}s, restarted in {load_s:.1f}s with "
@@ -201,4 +212,89 @@ class FaultInjector:
             inflight=frozenset(before | after),
             detail=detail,
             problems=problems,
+        )
+
+    async def _new_worker_in_outage(self, fault: PlannedFault) -> FaultEvent:
+        """Every job held running; Redis away for longer than the lease; a new worker started
+        meanwhile, connecting the moment Redis is back. The live workers' jobs are still
+        running then: whoever takes one of them runs it twice at once."""
+        started_s, spare = self.elapsed_s(), self.cfg.workers
+        hold = self.pool.run_dir / HOLD_FILE
+        self.pool.slots[spare].busy = True
+        hold.touch()
+        try:
+            await asyncio.sleep(HOLD_SETTLE_S)
+            before = await self.view.inflight()
+            counters_before = await self.view.counters()
+            await self._stop_redis(kill=fault.kill)
+            new_pid = self.pool.start(spare, late_worker_command(self.cfg.concurrency))
+            await asyncio.sleep(fault.hold_s)
+            load_s = await self._start_redis()
+            await asyncio.sleep(hold_after_s(self.cfg))
+            after = await self.view.inflight()
+            taken = await self.view.owned_by(new_pid, before)
+            registered = new_pid in await self.view.registered_pids()
+        finally:
+            hold.unlink(missing_ok=True)
+            self.pool.slots[spare].busy = False
+        problems = await self._counters_kept(counters_before)
+        if not registered:
+            problems += (f"the new worker pid {new_pid} never registered after the outage",)
+        detail = (
+            f"{'SIGKILL' if fault.kill else 'SHUTDOWN'} with {len(before)} job(s) held in "
+            f"flight, down {fault.hold_s:.1f}s (lease {self.cfg.lease_s:g}s), restarted in "
+            f"{load_s:.1f}s; new worker pid {new_pid} started meanwhile took {len(taken)} of "
+            f"them in the {hold_after_s(self.cfg):.1f}s they were still held"
+        )
+        return FaultEvent(
+            fault.kind,
+            started_s,
+            self.elapsed_s() - started_s,
+            slot=spare,
+            pid=new_pid,
+            inflight=frozenset(before | after),
+            detail=detail,
+            problems=problems,
+            taken_over=len(taken),
+        )
+
+    async def _stop_redis(self, *, kill: bool) -> None:
+        await asyncio.to_thread(self.redis.kill if kill else self.redis.shutdown)
+
+    async def _start_redis(self) -> float:
+        """Restart Redis on its AOF; returns how long it took to answer."""
+        restart_started = time.monotonic()
+        await asyncio.to_thread(self.redis.start)
+        return time.monotonic() - restart_started
+
+    async def _counters_kept(self, before: dict[str, int]) -> tuple[str, ...]:
+        """No counter went backwards: Redis lost no acknowledged write."""
+        after = await self.view.counters()
+        return tuple(
+            f"counter {name} went back from {value} to {after.get(name, 0)}"
+            for name, value in before.items()
+            if after.get(name, 0) < value
+        )
+
+    async def blocked_loop(self, run: Execution, running_there: set[str]) -> FaultEvent:
+        """A blocker's execution just blocked its worker's loop: note the jobs that worker
+        holds, and which of them it had not begun to execute (``running_there``: the ones it
+        had)."""
+        inflight = await self.view.inflight()
+        held = await self.view.owned_by(run.pid, inflight) | {run.job_id}
+        behind = held - running_there
+        detail = (
+            f"job {run.job_id} blocks pid {run.pid}'s event loop for {run.block_ms / 1000:.1f}s; "
+            f"the worker holds {len(held)} job(s), {len(behind)} not yet begun"
+        )
+        return FaultEvent(
+            BLOCKED_LOOP,
+            self.elapsed_s(),
+            run.block_ms / 1000,
+            slot=self.pool.slot_of(run.pid),
+            pid=run.pid,
+            held=frozenset(held),
+            detail=detail,
+            run=(run.proc, run.number),
+            behind=frozenset(behind),
         )

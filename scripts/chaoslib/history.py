@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaoslib.contract import RECORD_FILE_GLOB, JobKind
 
@@ -30,8 +31,28 @@ class Execution:
     number: int
     attempt: int
     start_ms: int
+    # None: its process died during it. With ``end_ms`` set, ``ok`` None: it was cancelled.
     end_ms: int | None = None
     ok: bool | None = None
+    # How long it blocked its worker's event loop on purpose (a blocker job), ms.
+    block_ms: int = 0
+
+    @property
+    def cut(self) -> bool:
+        """It never finished its work: killed with its process, or cancelled."""
+        return self.ok is None
+
+
+@dataclass(frozen=True)
+class HookRaise:
+    """A hook of the job (``get_rate_limit``, ``get_retry_config``) raised."""
+
+    job_id: str
+    proc: str
+    pid: int
+    attempt: int
+    hook: str
+    t_ms: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,10 @@ class FaultEvent:
     problems: tuple[str, ...] = ()
     # For a pause: how many of its jobs other workers took over while it was stopped.
     taken_over: int = 0
+    # For a blocked event loop: the blocking execution (process token, number) and the jobs
+    # its worker held but had not begun to execute (they wait behind the blocked loop).
+    run: tuple[str, int] | None = None
+    behind: frozenset[str] = frozenset()
 
     @property
     def touched(self) -> frozenset[str]:
@@ -88,6 +113,18 @@ class History:
     min_interval_ms: int
     # Claims each worker holds beyond its running jobs (qworker work's default: concurrency).
     prefetch: int = 0
+    hook_raises: list[HookRaise] = field(default_factory=list)
+    lease_s: float = 0.0
+    # The run was stopped before every job was final (a job looped): jobs still queued then
+    # are not judged, only the ones that got somewhere.
+    stopped: bool = False
+
+    @property
+    def unsettled(self) -> frozenset[str]:
+        """Jobs still queued or in flight when a stopped run ended (none if it finished)."""
+        if not self.stopped:
+            return frozenset()
+        return frozenset(job_id for ids in self.final.places.values() for job_id in ids)
 
     @property
     def touched(self) -> frozenset[str]:
@@ -102,29 +139,67 @@ class History:
             job_runs.sort(key=lambda run: (run.start_ms, run.proc, run.number))
         return runs
 
+    def tries_by_job(self) -> dict[str, list[Try]]:
+        """Every attempt each job was given, in time order: its executions, and the raises of
+        ``get_rate_limit()``, which come before any execution (the gate asks it)."""
+        tries: dict[str, list[Try]] = defaultdict(list)
+        for run in self.executions:
+            tries[run.job_id].append(Try(run.start_ms, run.attempt, run.ok, run.proc))
+        for hook in self.hook_raises:
+            if hook.hook == GATE_HOOK:
+                tries[hook.job_id].append(Try(hook.t_ms, hook.attempt, False, hook.proc))
+        for job_tries in tries.values():
+            job_tries.sort(key=lambda one: one.at_ms)
+        return tries
 
-def read_executions(directory: Path) -> list[Execution]:
-    """Pair the start and end records every worker process appended."""
+
+GATE_HOOK = "get_rate_limit"
+
+
+@dataclass(frozen=True)
+class Try:
+    at_ms: int
+    attempt: int
+    ok: bool | None
+    proc: str
+
+
+def read_records(directory: Path) -> tuple[list[Execution], list[HookRaise]]:
+    """Pair the start and end records every worker process appended; collect hook raises."""
     runs: dict[tuple[str, int], Execution] = {}
+    hooks: list[HookRaise] = []
     for path in sorted(directory.glob(RECORD_FILE_GLOB)):
         for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            key = (record["proc"], record["n"])
-            if record["ev"] == "start":
-                runs[key] = Execution(
-                    job_id=record["id"],
-                    proc=record["proc"],
-                    pid=record["pid"],
-                    number=record["n"],
-                    attempt=record["attempt"],
-                    start_ms=record["t_ms"],
-                )
-            elif key in runs:
-                runs[key].end_ms = record["t_ms"]
-                runs[key].ok = bool(record["ok"])
-    return list(runs.values())
+            if line.strip():
+                add_record(json.loads(line), runs, hooks)
+    return list(runs.values()), hooks
+
+
+def add_record(
+    record: dict[str, Any], runs: dict[tuple[str, int], Execution], hooks: list[HookRaise]
+) -> Execution | None:
+    """Fold one record in; returns the execution it started or ended, if any."""
+    if record["ev"] == "hook":
+        fields = ("id", "proc", "pid", "attempt", "hook", "t_ms")
+        hooks.append(HookRaise(*(record[name] for name in fields)))
+        return None
+    key = (record["proc"], record["n"])
+    if record["ev"] == "start":
+        runs[key] = Execution(
+            job_id=record["id"],
+            proc=record["proc"],
+            pid=record["pid"],
+            number=record["n"],
+            attempt=record["attempt"],
+            start_ms=record["t_ms"],
+            block_ms=record.get("block_ms", 0),
+        )
+        return runs[key]
+    run = runs.get(key)
+    if run is not None:
+        run.end_ms = record["t_ms"]
+        run.ok = None if record["ok"] is None else bool(record["ok"])
+    return run
 
 
 @dataclass
@@ -143,3 +218,7 @@ class RunFacts:
     lease_lost_by_pid: dict[int, int] = field(default_factory=dict)
     unexpected_errors: int = 0
     error_summaries: list[str] = field(default_factory=list)
+    # Why the run was stopped before every job was final (a job looping), if it was.
+    stopped_early: str = ""
+    # Planned job kinds, so the checks know which of them had to show up.
+    planned_kinds: frozenset[str] = frozenset()

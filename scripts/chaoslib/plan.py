@@ -12,15 +12,27 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaoslib.contract import JobKind
+from chaoslib.contract import ALWAYS, BLOCKER_TIMEOUT_S, HOOK_KINDS, JobKind
 
 WORKER_KILL = "worker-kill"
 WORKER_TERM = "worker-term"
 WORKER_PAUSE = "worker-pause"
 REDIS_SHUTDOWN = "redis-shutdown"
 REDIS_KILL = "redis-kill"
-FAULT_KINDS = (WORKER_KILL, WORKER_TERM, WORKER_PAUSE, REDIS_SHUTDOWN, REDIS_KILL)
+# Redis goes away for longer than the lease while every worker's jobs are held running; a new
+# worker process starts meanwhile and connects the moment Redis is back.
+NEW_WORKER_IN_OUTAGE = "new-worker-in-outage"
+FAULT_KINDS = (
+    WORKER_KILL, WORKER_TERM, WORKER_PAUSE, REDIS_SHUTDOWN, REDIS_KILL, NEW_WORKER_IN_OUTAGE,
+)  # fmt: skip
 WORKER_FAULTS = frozenset({WORKER_KILL, WORKER_TERM, WORKER_PAUSE})
+# Not injected but observed: a blocker job's execution blocked its worker's event loop.
+BLOCKED_LOOP = "blocked-loop"
+WORKER_CRASH = "worker-crash"
+
+# What ``--without`` can leave out of a run (to look at one new fault at a time).
+HOOK_RAISES = "hook-raises"
+OPTIONAL_PARTS = (HOOK_RAISES, BLOCKED_LOOP, NEW_WORKER_IN_OUTAGE)
 
 # Faults strike between these fractions of the jobs being final, so that each one finds work
 # in flight and the run still has jobs left to show the recovery.
@@ -41,15 +53,32 @@ class Config:
     timeout_s: float = 0.0
     directory: Path | None = None
     keep: bool = False
+    without: frozenset[str] = frozenset()
 
     @property
     def slots(self) -> int:
         return self.workers * self.concurrency
 
+    @property
+    def fault_kinds(self) -> tuple[str, ...]:
+        return tuple(kind for kind in FAULT_KINDS if kind not in self.without)
+
+    @property
+    def block_ms(self) -> int:
+        """How long a blocker blocks its loop: its timeout, twice the lease (the heartbeat's
+        margin and the lease running out), and time for another worker to take the job."""
+        return int((BLOCKER_TIMEOUT_S + 2 * self.lease_s + 3.0) * 1000)
+
 
 def default_faults(jobs: int) -> int:
     """One fault per 250 jobs, at least one of each kind, at most 24."""
     return min(max(jobs // 250, len(FAULT_KINDS)), 24)
+
+
+def hold_after_s(cfg: Config) -> float:
+    """How long jobs stay held once Redis is back from a new-worker-in-outage fault: past the
+    lease and a recovery pass, so a new worker that recovers live jobs is seen doing it."""
+    return cfg.lease_s + 1.5
 
 
 def default_timeout_s(jobs: int, slots: int, work_ms: int) -> float:
@@ -73,19 +102,28 @@ class PlannedFault:
     slot: int
     # Restart delay after a kill or stop, downtime of Redis, or length of a pause.
     hold_s: float
+    # For a Redis outage with a new worker: SHUTDOWN (False) or SIGKILL (True).
+    kill: bool = False
 
 
-def job_mix(jobs: int) -> dict[JobKind, int]:
+def job_mix(jobs: int, without: frozenset[str] = frozenset()) -> dict[JobKind, int]:
     """How many jobs of each special kind; the rest succeed at once."""
-    return {
+    mix: dict[JobKind, int] = {
         "doomed": max(3, jobs // 200),
         "flaky": max(10, jobs // 20),
         "limited": min(100, max(5, jobs // 200)),
     }
+    if HOOK_RAISES not in without:
+        mix |= {"hook-limit": max(3, jobs // 400), "hook-retry": max(3, jobs // 400)}
+        mix["hook-reset"] = max(3, jobs // 400)
+    if BLOCKED_LOOP not in without:
+        # Each blocks a worker for seconds: a few are enough.
+        mix["blocker"] = min(max(1, jobs // 4000), 4)
+    return mix
 
 
 def plan_jobs(cfg: Config, rng: random.Random) -> list[PlannedJob]:
-    mix = job_mix(cfg.jobs)
+    mix = job_mix(cfg.jobs, cfg.without)
     special = rng.sample(range(cfg.jobs), sum(mix.values()))
     kinds: dict[int, JobKind] = {}
     for kind, count in mix.items():
@@ -100,22 +138,35 @@ def plan_jobs(cfg: Config, rng: random.Random) -> list[PlannedJob]:
                 seq=seq,
                 priority=rng.randint(1, 4),
                 kind=kind,
-                # Fewer failures than retries leave room for one lease recovery on top.
-                fail_first=rng.randint(1, 2) if kind == "flaky" else 0,
-                work_ms=rng.randint(0, 2 * cfg.work_ms),
+                fail_first=_fail_first(kind, rng),
+                work_ms=cfg.block_ms if kind == "blocker" else rng.randint(0, 2 * cfg.work_ms),
             )
         )
     return planned
 
 
+def _fail_first(kind: JobKind, rng: random.Random) -> int:
+    if kind == "flaky":
+        # Fewer failures than retries leave room for one lease recovery on top.
+        return rng.randint(1, 2)
+    if kind in HOOK_KINDS:
+        # Raising on the first attempts (then done), or on every attempt (then dead).
+        return rng.choice((1, 2, ALWAYS))
+    return 1 if kind == "blocker" else 0
+
+
 def plan_faults(cfg: Config, rng: random.Random) -> list[PlannedFault]:
     """Every kind once, in a seeded order, then seeded extra ones, at rising progress points."""
-    kinds = list(FAULT_KINDS)
+    kinds = list(cfg.fault_kinds)
     rng.shuffle(kinds)
-    kinds += [rng.choice(FAULT_KINDS) for _ in range(cfg.faults - len(kinds))]
+    # The new-worker fault holds every job for seconds: once per run is enough.
+    extra = [kind for kind in cfg.fault_kinds if kind != NEW_WORKER_IN_OUTAGE]
+    kinds += [rng.choice(extra) for _ in range(cfg.faults - len(kinds))]
     points = sorted(rng.uniform(FIRST_FAULT_AT, LAST_FAULT_AT) for _ in kinds)
     return [
-        PlannedFault(kind, at, rng.randrange(cfg.workers), _hold_s(kind, cfg, rng))
+        PlannedFault(
+            kind, at, rng.randrange(cfg.workers), _hold_s(kind, cfg, rng), rng.random() < 0.5
+        )
         for kind, at in zip(kinds, points, strict=True)
     ]
 
@@ -127,4 +178,7 @@ def _hold_s(kind: str, cfg: Config, rng: random.Random) -> float:
     if kind in (REDIS_SHUTDOWN, REDIS_KILL):
         # Sometimes shorter than a lease (workers renew in time), sometimes longer.
         return rng.uniform(0.2, 1.5 * cfg.lease_s)
+    if kind == NEW_WORKER_IN_OUTAGE:
+        # Always longer than the lease: every lease has expired when Redis is back.
+        return rng.uniform(1.25 * cfg.lease_s, 1.75 * cfg.lease_s)
     return rng.uniform(0.1, 1.0)

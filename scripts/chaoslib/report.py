@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from chaoslib.checks import SHOWN_VIOLATIONS, CheckResult
 from chaoslib.history import History, RunFacts
 from chaoslib.plan import WORKER_PAUSE, Config
+from chaoslib.result import SHOWN_VIOLATIONS, CheckResult
 
 
 def render(
@@ -48,19 +48,21 @@ def _jobs(history: History) -> list[str]:
 
 def _faults(history: History, facts: RunFacts) -> list[str]:
     lines = [f"faults ({len(history.faults)}), with the in-flight set around each:"]
-    for event in history.faults:
+    for event in sorted(history.faults, key=lambda event: event.at_s):
         detail = event.detail
         if event.kind == WORKER_PAUSE and event.pid is not None:
             # The zombie's own log: each line is an ack or move Redis refused it.
             refused = facts.lease_lost_by_pid.get(event.pid, 0)
             detail += f"; its log (whole life): {refused} lease-lost refusal(s)"
         lines.append(
-            f"  t+{event.at_s:6.1f}s {event.kind:<14} {len(event.inflight):3d} in flight  {detail}"
+            f"  t+{event.at_s:6.1f}s {event.kind:<20} {len(event.touched):3d} in flight  {detail}"
         )
     return lines
 
 
 def _throughput(cfg: Config, facts: RunFacts) -> list[str]:
+    if facts.stopped_early:
+        return [f"throughput: none; {facts.stopped_early}"]
     if facts.elapsed_s is None:
         return ["throughput: the run timed out before every job was final"]
     rate = cfg.jobs / facts.elapsed_s if facts.elapsed_s else 0.0

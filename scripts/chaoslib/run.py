@@ -20,11 +20,12 @@ import chaos_jobs
 from chaoslib import contract
 from chaoslib.checks import CheckResult, run_checks
 from chaoslib.faults import FaultInjector
-from chaoslib.history import FaultEvent, History, JobMeta, RunFacts, read_executions
-from chaoslib.plan import FAULT_KINDS, Config, PlannedFault, PlannedJob, plan_faults, plan_jobs
+from chaoslib.history import FaultEvent, History, JobMeta, RunFacts, read_records
+from chaoslib.plan import WORKER_CRASH, Config, PlannedFault, PlannedJob, plan_faults, plan_jobs
 from chaoslib.redis_proc import RedisProcess
 from chaoslib.report import render
 from chaoslib.view import RedisView
+from chaoslib.watch import RecordWatch
 from chaoslib.workers import WorkerPool, worker_command
 from qworker.config import Settings
 from qworker.service import QueueService
@@ -37,6 +38,9 @@ MAX_CRASHES_PER_SLOT = 2
 # The queues must read empty this many polls in a row: one empty read could fall between two
 # steps of a job's life only if a step were not atomic, and that would be a finding too.
 CALM_POLLS = 3
+# A job tried this many times is looping (its attempts allow max_retries + 1, plus one per fault
+# that touched it): it will never be final, so the run stops and reports it.
+RUNAWAY_TRIES = 6 * (contract.MAX_RETRIES + 1)
 
 
 def worker_env(cfg: Config, redis_url: str, run_dir: Path) -> dict[str, str]:
@@ -55,17 +59,17 @@ def worker_env(cfg: Config, redis_url: str, run_dir: Path) -> dict[str, str]:
     }
 
 
+def job_params(job: PlannedJob) -> chaos_jobs.ChaosFields:
+    kind = chaos_jobs.BlockerParams if job.kind == "blocker" else chaos_jobs.ChaosParams
+    return kind(kind=job.kind, seq=job.seq, fail_first=job.fail_first, work_ms=job.work_ms)
+
+
 async def enqueue(service: QueueService, planned: list[PlannedJob]) -> dict[str, JobMeta]:
     """All jobs, in seq order within each priority, before any worker starts."""
     jobs: dict[str, JobMeta] = {}
     for priority in (1, 2, 3, 4):
         batch = [job for job in planned if job.priority == priority]
-        params = [
-            chaos_jobs.ChaosParams(
-                kind=job.kind, seq=job.seq, fail_first=job.fail_first, work_ms=job.work_ms
-            )
-            for job in batch
-        ]
+        params = [job_params(job) for job in batch]
         ids = await service.add_jobs(params, priority=priority)
         for job_id, job in zip(ids, batch, strict=True):
             jobs[job_id] = JobMeta(job_id, job.seq, priority, job.kind, job.fail_first)
@@ -86,6 +90,8 @@ class Driver:
         self.started = time.monotonic()
         self.injector = FaultInjector(cfg, pool, redis, view, self.elapsed_s)
         self.crashes: list[str] = []
+        self.watch = RecordWatch(pool.run_dir)
+        self.stopped_early = ""
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
@@ -101,14 +107,15 @@ class Driver:
             if not inject.done():
                 inject.cancel()
                 await asyncio.gather(inject, return_exceptions=True)
-        stop_codes = await self.pool.stop_all(self.cfg.grace_s + 10)
+        stop_codes = await self.pool.stop_all(self.cfg.grace_s + 10 + self.cfg.block_ms / 1000)
         return RunFacts(
             elapsed_s=final_s,
-            fault_kinds=FAULT_KINDS,
+            fault_kinds=self.cfg.fault_kinds,
             skipped_faults=[fault.kind for fault in self.injector.skipped],
             crashes=self.crashes,
             stop_codes=stop_codes,
             worker_starts=self.pool.started,
+            stopped_early=self.stopped_early,
         )
 
     async def _until_final(self, inject: asyncio.Task[None]) -> float | None:
@@ -116,6 +123,8 @@ class Driver:
         calm = 0
         while time.monotonic() < deadline:
             await self._restart_crashed()
+            if await self._runaway():
+                return None
             if inject.done():
                 inject.result()  # a failure of the injector itself ends the run here
                 stats = await self.view.stats()
@@ -125,6 +134,20 @@ class Driver:
                     return self.elapsed_s() - POLL_S * (CALM_POLLS - 1)
             await asyncio.sleep(POLL_S)
         return None
+
+    async def _runaway(self) -> bool:
+        """Note the blocked loops that began; True (and why) if a job is looping."""
+        for run in self.watch.poll():
+            running_there = set(self.watch.open_runs.get(run.proc, set()))
+            self.injector.events.append(await self.injector.blocked_loop(run, running_there))
+        job_id, tries = self.watch.most_tried()
+        if tries <= RUNAWAY_TRIES:
+            return False
+        self.stopped_early = (
+            f"run stopped at t+{self.elapsed_s():.1f}s: job {job_id} was tried {tries} times "
+            f"(more than {RUNAWAY_TRIES}); it is looping and would never be final"
+        )
+        return True
 
     async def _restart_crashed(self) -> None:
         """A worker that exits on its own is a finding; its jobs count as touched by it."""
@@ -138,7 +161,7 @@ class Driver:
             if len(self.crashes) > MAX_CRASHES_PER_SLOT * self.cfg.workers:
                 raise WorkersKeepCrashing("\n".join(self.crashes))
             self.injector.events.append(
-                FaultEvent("worker-crash", at_s, 0.0, slot, pid, inflight, detail=f"exit {code}")
+                FaultEvent(WORKER_CRASH, at_s, 0.0, slot, pid, inflight, detail=f"exit {code}")
             )
             self.pool.start(slot)
 
@@ -170,7 +193,8 @@ def summarise_error(line: str) -> str:
     trace = str(entry.get("exc", "")).strip().splitlines()
     frames = re.findall(r'File ".*?/(qworker/[^"]+)", line (\d+), in (\w+)', "\n".join(trace))
     where = f" ({frames[-1][0]}:{frames[-1][1]} in {frames[-1][2]})" if frames else ""
-    return f"{message}: {trace[-1] if trace else '?'}{where}"
+    last = trace[-1] if trace else "?"
+    return f"{message}: {last[:160] + '...' if len(last) > 160 else last}{where}"
 
 
 def run_directory(cfg: Config) -> Path:
@@ -212,7 +236,8 @@ async def collect_history(
     redis.start()
     settings = Settings(redis_url=redis.url, namespace=NAMESPACE, _env_file=None)  # type: ignore[call-arg]
     command = worker_command(cfg.concurrency)
-    pool = WorkerPool(command, worker_env(cfg, redis.url, run_dir), run_dir, cfg.workers)
+    # One slot more than the workers: the new-worker-in-outage fault starts a worker there.
+    pool = WorkerPool(command, worker_env(cfg, redis.url, run_dir), run_dir, cfg.workers + 1)
     try:
         async with QueueService(settings=settings) as service:
             view = RedisView(service)
@@ -224,16 +249,21 @@ async def collect_history(
         pool.kill_all()
     redis.shutdown()
     scan_logs(pool.log_by_pid, facts)
+    facts.planned_kinds = frozenset(job.kind for job in planned_jobs)
+    executions, hook_raises = read_records(run_dir)
     history = History(
         jobs=jobs,
-        executions=read_executions(run_dir),
+        executions=executions,
+        hook_raises=hook_raises,
         faults=driver.injector.events,
         final=final,
-        workers=cfg.workers,
+        workers=sum(1 for slot in pool.slots if slot.generation),
         concurrency=cfg.concurrency,
         prefetch=cfg.concurrency,  # the workers run with qworker work's default prefetch
         max_retries=contract.MAX_RETRIES,
         min_interval_ms=contract.LIMITED_MIN_INTERVAL_MS,
+        lease_s=cfg.lease_s,
+        stopped=bool(facts.stopped_early),
     )
     return history, facts
 

@@ -23,6 +23,11 @@ def worker_command(concurrency: int) -> list[str]:
     ]  # fmt: skip
 
 
+def late_worker_command(concurrency: int) -> list[str]:
+    """The same command line, started while Redis is down (see ``chaoslib.late_worker``)."""
+    return [sys.executable, "-m", "chaoslib.late_worker", *worker_command(concurrency)[3:]]
+
+
 @dataclass
 class WorkerSlot:
     index: int
@@ -43,11 +48,14 @@ class WorkerPool:
         self.started = 0
         self.log_by_pid: dict[int, Path] = {}
 
+    def slot_of(self, pid: int) -> int | None:
+        return next((slot.index for slot in self.slots if self.pid(slot.index) == pid), None)
+
     def pid(self, index: int) -> int | None:
         proc = self.slots[index].proc
         return proc.pid if proc is not None else None
 
-    def start(self, index: int) -> int:
+    def start(self, index: int, command: list[str] | None = None) -> int:
         slot = self.slots[index]
         slot.generation += 1
         path = self.run_dir / f"worker-{index}-{slot.generation}.log"
@@ -55,7 +63,7 @@ class WorkerPool:
         slot.log = path.open("wb")
         # cwd is the run directory: no stray .env file of the developer's leaks into the run.
         slot.proc = subprocess.Popen(
-            self.command,
+            command or self.command,
             env=self.env,
             cwd=self.run_dir,
             stdin=subprocess.DEVNULL,
