@@ -1,10 +1,12 @@
 """The chaos run in small, and its checker on made-up histories.
 
 The run (``scripts/chaos --jobs 2000 --workers 3 --seed 1``) starts its own redis-server with
-AOF fsync always, runs real worker processes, kills, stops and pauses them and Redis, and exits
-non-zero if any job is lost, doubled, run twice without a fault, out of priority order, over its
-rate limit, or wrongly dead-lettered. The checker tests show that each check does catch what it
-is there to catch, so a passing run means something.
+AOF fsync always, runs real worker processes, kills, stops and pauses them and Redis, starts a
+worker while Redis is down, runs jobs whose hooks raise and jobs that block their worker's event
+loop, and exits non-zero if any job is lost, doubled, run twice without a fault, tried more often
+than its attempts allow, run twice at once on live workers, left behind a blocked loop, out of
+priority order, over its rate limit, or wrongly dead-lettered. The checker tests show that each
+check does catch what it is there to catch, so a passing run means something.
 """
 
 from __future__ import annotations
@@ -24,20 +26,24 @@ if str(REPO / "scripts") not in sys.path:
     sys.path.append(str(REPO / "scripts"))
 
 from chaoslib.checks import (  # noqa: E402 - needs scripts/ on the path first
+    check_blocked_loops,
     check_dead_letter,
     check_executions,
     check_final_places,
+    check_overlaps,
     check_priority_order,
     check_rate_limit,
+    check_tries,
     inversions,
 )
-from chaoslib.contract import LIMITED_RATE_KEY, METERED_RATE_KEY  # noqa: E402
+from chaoslib.contract import ALWAYS, LIMITED_RATE_KEY, METERED_RATE_KEY  # noqa: E402
 from chaoslib.history import (  # noqa: E402
     DeadEntry,
     Execution,
     FaultEvent,
     FinalState,
     History,
+    HookRaise,
     JobMeta,
 )
 
@@ -58,11 +64,15 @@ def test_small_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
     report = f"{done.stdout}\n--- stderr (tail) ---\n{done.stderr[-4000:]}"
     assert done.returncode == 0, report
     assert "result: PASS" in done.stdout, report
-    for kind in ("worker-kill", "worker-term", "worker-pause", "redis-shutdown", "redis-kill"):
+    kinds = ("worker-kill", "worker-term", "worker-pause", "redis-shutdown", "redis-kill")
+    for kind in (*kinds, "new-worker-in-outage", "blocked-loop"):
         assert f" {kind} " in done.stdout, report
     # The zombie came back and Redis refused what it no longer owned.
     refusals = re.findall(r"worker-pause .* lease-lost refusal", done.stdout)
     assert any(re.search(r": [1-9]\d* lease-lost", line) for line in refusals), report
+    # Hooks did raise, in the gate and in the retry decision.
+    assert re.search(r"get_rate_limit raised [1-9]", done.stdout), report
+    assert re.search(r"get_retry_config raised [1-9]", done.stdout), report
 
 
 # -- the checker, on made-up histories --------------------------------------------------------
@@ -85,6 +95,7 @@ def history(
     *,
     final: FinalState | None = None,
     faults: list[FaultEvent] | None = None,
+    hooks: list[HookRaise] | None = None,
 ) -> History:
     if final is None:
         done = len({r.job_id for r in runs if r.ok})
@@ -98,6 +109,8 @@ def history(
         concurrency=2,
         max_retries=3,
         min_interval_ms=100,
+        hook_raises=hooks or [],
+        lease_s=2.0,
     )
 
 
@@ -227,3 +240,90 @@ def test_a_job_that_ran_may_end_dead_only_if_faults_used_up_its_attempts() -> No
     assert once.violations == [f"job {a.id} (ok): done and dead"]
     four = [fault_touching(a) for _ in range(4)]
     assert check_final_places(history([a], [ran(a, 10)], final=final, faults=four)).ok
+
+
+# -- jobs whose hooks raise --------------------------------------------------------------------
+
+
+def gate_raised(meta: JobMeta, at_ms: int, attempt: int) -> HookRaise:
+    return HookRaise(meta.id, "a", 1, attempt, "get_rate_limit", at_ms)
+
+
+def test_a_raising_gate_hook_is_a_failed_attempt_of_its_own() -> None:
+    hooked = job(1, kind="hook-limit", fail_first=2)
+    raises = [gate_raised(hooked, 10, 1), gate_raised(hooked, 20, 2)]
+    clean = history([hooked], [ran(hooked, 30, attempt=3)], hooks=raises)
+    assert check_executions(clean).ok, check_executions(clean).violations
+    assert check_tries(clean).ok, check_tries(clean).violations
+    # Raised, but never given its third attempt: the story is wrong.
+    short = history([hooked], [ran(hooked, 30, attempt=1)], hooks=raises)
+    assert not check_executions(short).ok
+
+
+def test_a_job_tried_more_often_than_its_attempts_allow_is_caught() -> None:
+    looping = job(1, kind="hook-limit", fail_first=ALWAYS)
+    raises = [gate_raised(looping, 10 * n, 1) for n in range(1, 40)]
+    result = check_tries(history([looping], [], hooks=raises))
+    assert result.violations[0].startswith(f"job {looping.id} (hook-limit) was tried 39 times")
+    # Five tries are one too many, unless a fault touched it (recovered once more).
+    five = [gate_raised(looping, 10 * n, n) for n in range(1, 6)]
+    assert not check_tries(history([looping], [], hooks=five)).ok
+    touched = history([looping], [], hooks=five, faults=[fault_touching(looping)])
+    assert check_tries(touched).ok
+
+
+def test_a_job_whose_hook_always_raises_belongs_in_the_dead_letter_queue() -> None:
+    hooked = job(1, kind="hook-retry", fail_first=ALWAYS)
+    runs = [ran(hooked, 10 * n, attempt=n, ok=False) for n in range(1, 5)]
+    dead = FinalState(dead={hooked.id: DeadEntry(hooked.id, 4, "JobHookFailed", "")})
+    assert check_dead_letter(history([hooked], runs, final=dead)).ok
+    missing = check_dead_letter(history([hooked], runs, final=FinalState()))
+    assert missing.violations == [
+        f"always-failing job {hooked.id} (hook-retry) is not in the dead-letter queue"
+    ]
+
+
+# -- runs at the same time ---------------------------------------------------------------------
+
+
+def run_on(meta: JobMeta, pid: int, start_ms: int, end_ms: int | None, attempt: int) -> Execution:
+    return Execution(meta.id, f"p{pid}", pid, start_ms, attempt, start_ms, end_ms, True)
+
+
+def test_two_runs_at_once_on_live_workers_are_caught_unless_a_fault_stalled_one() -> None:
+    a = job(1)
+    both = [run_on(a, 1, 0, 3000, 1), run_on(a, 2, 1000, 1200, 2)]
+    outage = FaultEvent("new-worker-in-outage", 0.0, 5.0, inflight=frozenset({a.id}))
+    result = check_overlaps(history([a], both, faults=[outage]))
+    assert len(result.violations) == 1
+    assert (
+        "ran on pid 1 (attempt 1) and pid 2 (attempt 2) at once for 200 ms"
+        in (result.violations[0])
+    )
+    paused = FaultEvent("worker-pause", 0.0, 4.0, pid=1, held=frozenset({a.id}))
+    assert check_overlaps(history([a], both, faults=[paused])).ok
+    # One after the other is no overlap; a run whose process died never ends.
+    apart = [run_on(a, 1, 0, 900, 1), run_on(a, 2, 1000, 1200, 2)]
+    assert check_overlaps(history([a], apart)).ok
+    killed = [run_on(a, 1, 0, None, 1), run_on(a, 2, 5000, 5100, 2)]
+    assert not check_overlaps(history([a], killed)).ok
+
+
+# -- blocked event loops -----------------------------------------------------------------------
+
+
+def test_a_blocked_loop_must_lose_its_job_and_the_jobs_behind_it() -> None:
+    blocker, waiting = job(1, kind="blocker"), job(2)
+    blocked = run_on(blocker, 1, 0, 8000, 1)
+    blocked.block_ms = 8000
+    event = FaultEvent(
+        "blocked-loop", 0.0, 8.0, pid=1, held=frozenset({blocker.id, waiting.id}),
+        run=(blocked.proc, blocked.number), behind=frozenset({waiting.id}),
+    )  # fmt: skip
+    freed = [blocked, run_on(blocker, 2, 6000, 6010, 2), run_on(waiting, 3, 5500, 5600, 1)]
+    assert check_blocked_loops(history([blocker, waiting], freed, faults=[event])).ok
+    kept = [blocked, run_on(waiting, 1, 8001, 8100, 1)]
+    violations = check_blocked_loops(history([blocker, waiting], kept, faults=[event])).violations
+    assert len(violations) == 2
+    assert violations[0].startswith(f"job {blocker.id} blocked pid 1's event loop for 8.0s")
+    assert violations[1].startswith("1 of the 1 job(s) pid 1 had claimed but not begun")
