@@ -53,9 +53,9 @@ def check_tries(history: History) -> CheckResult:
     hook_jobs = [m for m in history.jobs.values() if m.kind in HOOK_KINDS]
     if hook_jobs and not hooks:
         result.violations.append(f"{len(hook_jobs)} hook-* jobs, but no hook ever raised")
+    raised = ", ".join(f"{name} raised {n} times" for name, n in sorted(hooks.items()))
     result.lines.append(
-        f"{len(hook_jobs)} jobs whose hooks raise: "
-        + ", ".join(f"{name} raised {n} times" for name, n in sorted(hooks.items()))
+        f"{len(hook_jobs)} jobs whose hooks raise{': ' + raised if raised else ''}"
         + (f"; {len(over)} job(s) tried too often" if over else "")
     )
     if most_id:

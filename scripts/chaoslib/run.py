@@ -297,6 +297,7 @@ def save_summary(run_dir: Path, history: History, results: list[CheckResult]) ->
                 "inflight": sorted(event.inflight),
                 "held": sorted(event.held),
                 "problems": list(event.problems),
+                "behind": sorted(event.behind),
             }
             for event in history.faults
         ],
