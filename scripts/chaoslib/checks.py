@@ -273,11 +273,14 @@ def check_priority_order(history: History) -> CheckResult:
     for run in history.executions:
         if run.job_id not in first_start or run.start_ms < first_start[run.job_id]:
             first_start[run.job_id] = run.start_ms
-    # Limited jobs wait for their limiter and touched jobs were put back: neither is ordered.
+    # Limited jobs wait for their limiter, a hook-limit job's first execution waits for its
+    # failed gates' retries, and touched jobs were put back: none of them is ordered.
     checked = [
         meta
         for meta in history.jobs.values()
-        if meta.kind != "limited" and meta.id not in touched and meta.id in first_start
+        if meta.kind not in ("limited", "hook-limit")
+        and meta.id not in touched
+        and meta.id in first_start
     ]
     rank = {m.id: i for i, m in enumerate(sorted(checked, key=lambda m: (m.priority, m.seq)))}
     started = sorted(checked, key=lambda m: (first_start[m.id], rank[m.id]))
@@ -291,7 +294,7 @@ def check_priority_order(history: History) -> CheckResult:
             )
     late = sum(1 for count in counts if count)
     result.lines.append(
-        f"{len(checked)} jobs checked (limited and fault-touched ones excluded): "
+        f"{len(checked)} jobs checked (limited, hook-limit and fault-touched ones excluded): "
         f"{late} started ahead of some more urgent job, by at most "
         f"{counts[worst] if worst is not None else 0} position(s)"
     )
