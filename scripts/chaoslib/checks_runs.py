@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from itertools import combinations
 
-from chaoslib.contract import BLOCKER_TIMEOUT_S, HOOK_KINDS
+from chaoslib.contract import BLOCKER_TIMEOUT_S, HOOK_KINDS, RENEWAL_MARGIN_S
 from chaoslib.history import Execution, FaultEvent, History
 from chaoslib.plan import BLOCKED_LOOP, WORKER_CRASH, WORKER_KILL, WORKER_PAUSE
 from chaoslib.result import CheckResult
@@ -157,9 +157,9 @@ def check_blocked_loops(history: History) -> CheckResult:
         if not elsewhere:
             result.violations.append(
                 f"job {blocked.job_id} blocked pid {blocked.pid}'s event loop for "
-                f"{blocked.block_ms / 1000:.1f}s (its timeout {BLOCKER_TIMEOUT_S:g}s + lease "
-                f"{history.lease_s:g}s) and was never taken from it: attempt "
-                f"{blocked.attempt} ran to its end there"
+                f"{blocked.block_ms / 1000:.1f}s (its timeout {BLOCKER_TIMEOUT_S:g}s + renewal "
+                f"margin {RENEWAL_MARGIN_S:g}s + lease {history.lease_s:g}s) and was never taken "
+                f"from it: attempt {blocked.attempt} ran to its end there"
             )
         freed, stuck = _next_runs_behind(event, blocked, runs_by_job)
         behind_total += len(event.behind)
@@ -167,8 +167,8 @@ def check_blocked_loops(history: History) -> CheckResult:
         if stuck:
             result.violations.append(
                 f"{len(stuck)} of the {len(event.behind)} job(s) pid {blocked.pid} had claimed "
-                f"but not begun waited behind its blocked loop and ran there after it, "
-                f"e.g. {sorted(stuck)[0]}"
+                "but not begun (prefetched, or given a slot the loop never ran) waited behind "
+                f"its blocked loop and ran there after it, e.g. {sorted(stuck)[0]}"
             )
     result.lines.append(
         f"{len(events)} blocked loop(s): {taken} blocked job(s) run again elsewhere; "

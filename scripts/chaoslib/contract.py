@@ -38,8 +38,11 @@ DOOMED_ERROR = "DoomedJobError"
 HOOK_ERROR = "HookFailedError"
 ALWAYS = MAX_RETRIES + 1
 
-# A blocker's first attempt sleeps synchronously for longer than this timeout plus the lease.
-BLOCKER_TIMEOUT_S = 1.0
+# A blocker's first attempt sleeps synchronously for longer than this timeout, the margin past
+# it during which qworker's heartbeat still renews a job (qworker.heartbeat.OVERDUE_MARGIN_S),
+# and the lease.
+BLOCKER_TIMEOUT_S = 0.5
+RENEWAL_MARGIN_S = 5.0
 
 # The limited jobs share one key: at most one execution per 120 ms across every worker.
 LIMITED_RATE_KEY = "chaos-limited"

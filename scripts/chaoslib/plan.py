@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaoslib.contract import ALWAYS, BLOCKER_TIMEOUT_S, HOOK_KINDS, JobKind
+from chaoslib.contract import ALWAYS, BLOCKER_TIMEOUT_S, HOOK_KINDS, RENEWAL_MARGIN_S, JobKind
 
 WORKER_KILL = "worker-kill"
 WORKER_TERM = "worker-term"
@@ -65,9 +65,10 @@ class Config:
 
     @property
     def block_ms(self) -> int:
-        """How long a blocker blocks its loop: its timeout, twice the lease (the heartbeat's
-        margin and the lease running out), and time for another worker to take the job."""
-        return int((BLOCKER_TIMEOUT_S + 2 * self.lease_s + 3.0) * 1000)
+        """How long a blocker blocks its loop: its timeout and the heartbeat's margin (the last
+        renewal), twice the lease (the lease running out, then a few recovery passes), and a
+        moment for another worker to claim and start the job."""
+        return int((BLOCKER_TIMEOUT_S + RENEWAL_MARGIN_S + 2 * self.lease_s + 1.5) * 1000)
 
 
 def default_faults(jobs: int) -> int:
