@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from chaoslib.contract import (
+    BLOCK_REQUEST_FILE,
     BLOCKER_JOB_TYPE,
     BLOCKER_TIMEOUT_S,
     DOOMED_ERROR,
@@ -48,9 +49,9 @@ class ChaosFields(BaseJobParams):
     kind: JobKind = "ok"
     # Position in the enqueue order, for the priority check.
     seq: int = 0
-    # A flaky (or hook-*) job fails its first ``fail_first`` attempts; a blocker blocks on them.
+    # A flaky (or hook-*) job fails its first ``fail_first`` attempts.
     fail_first: int = 0
-    # How long one execution works; a blocker's blocking executions sleep this long.
+    # How long one execution works; a blocker that takes a block request blocks this long.
     work_ms: int = 0
 
 
@@ -121,6 +122,14 @@ class _Recorder:
 
     def hook(self, job_id: str, attempt: int, hook: str) -> None:
         self._write({"ev": "hook", "id": job_id, "attempt": attempt, "hook": hook})
+
+    def take_block_request(self) -> bool:
+        """True for the one process whose unlink of the request file succeeds."""
+        try:
+            (self.directory / BLOCK_REQUEST_FILE).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     async def wait_while_held(self) -> None:
         path = self.directory / HOLD_FILE
@@ -210,14 +219,14 @@ class ChaosJob(BaseJob[ChaosFields]):
 
 
 class BlockerJob(ChaosJob):
-    """Blocks its worker's event loop in synchronous code on its first ``fail_first``
-    attempts, for ``work_ms`` (longer than its timeout plus the lease); then runs briefly."""
+    """Runs briefly, unless it finds a block request: then it blocks its worker's event loop in
+    synchronous code for ``work_ms``, longer than its timeout, qworker's margin and the lease."""
 
     timeout_s: ClassVar[float | None] = BLOCKER_TIMEOUT_S
 
     async def execute(self) -> bool:
         attempt, job_id = self.context.attempt, self.context.job_id
-        blocking = attempt <= self.params.fail_first
+        blocking = RECORDER.take_block_request()
         number = RECORDER.start(job_id, attempt, block_ms=self.params.work_ms if blocking else 0)
         if blocking:
             time.sleep(self.params.work_ms / 1000)  # on purpose: nothing else on the loop runs

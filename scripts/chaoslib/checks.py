@@ -15,7 +15,7 @@ from chaoslib.checks_limits import check_rate_limit
 from chaoslib.checks_runs import check_blocked_loops, check_overlaps, check_tries
 from chaoslib.contract import DOOMED_ERROR, HOOK_KINDS
 from chaoslib.history import Execution, History, JobMeta, RunFacts
-from chaoslib.plan import BLOCKED_LOOP, WORKER_FAULTS, WORKER_PAUSE
+from chaoslib.plan import WORKER_FAULTS, WORKER_PAUSE
 from chaoslib.result import SHOWN_VIOLATIONS, CheckResult
 
 __all__ = [
@@ -169,12 +169,9 @@ def _retry_was_due(earlier: Execution, later: Execution) -> bool:
 
 
 def expected_outcomes(meta: JobMeta, max_retries: int) -> list[bool]:
-    """Attempt by attempt (a raising hook is a failed attempt). A blocker's blocked run does
-    finish, successfully, when its sleep ends."""
+    """Attempt by attempt (a raising hook is a failed attempt)."""
     if meta.kind == "doomed":
         return [False] * (max_retries + 1)
-    if meta.kind == "blocker":
-        return [True]
     failures = min(meta.fail_first, max_retries + 1)
     return [False] * failures + ([True] if failures <= max_retries else [])
 
@@ -363,9 +360,6 @@ def check_run(history: History, facts: RunFacts) -> CheckResult:
         result.violations.append(facts.stopped_early)
     elif facts.elapsed_s is None:
         result.violations.append("not every job reached a final state before the timeout")
-    blocked = sum(1 for event in history.faults if event.kind == BLOCKED_LOOP)
-    if "blocker" in facts.planned_kinds and not blocked and not facts.stopped_early:
-        result.violations.append("no blocker job blocked a worker's event loop")
     # A run stopped early did not get to every fault: that it stopped is the finding.
     for kind in facts.fault_kinds if not facts.stopped_early else ():
         events = [e for e in history.faults if e.kind == kind]
@@ -384,14 +378,13 @@ def check_run(history: History, facts: RunFacts) -> CheckResult:
     ]
     kinds = Counter(event.kind for event in history.faults)
     result.lines.append(
-        f"{len(history.faults) - blocked} faults: "
+        f"{len(history.faults)} faults: "
         + ", ".join(f"{kind} x{kinds[kind]}" for kind in facts.fault_kinds)
         + (
             f"; {len(facts.skipped_faults)} skipped (all jobs final)"
             if facts.skipped_faults
             else ""
         )
-        + (f"; and {blocked} event loop(s) blocked by blocker jobs" if blocked else "")
     )
     result.lines.append(
         f"{facts.worker_starts} worker processes started; in their logs: "

@@ -27,6 +27,9 @@ RECORD_FILE_GLOB = "exec-*.jsonl"
 HOLD_FILE = "hold"
 # A held job gives up waiting after this long, whatever happens to the injector.
 HOLD_MAX_S = 60.0
+# While this file exists, the next blocker job to run takes it (one process wins the unlink)
+# and blocks its worker's event loop: the injector decides when a loop blocks.
+BLOCK_REQUEST_FILE = "block-request"
 
 # Short retries, so that failing jobs reach their final state within seconds. The same
 # max_retries as qworker's default, which lease recovery applies to every job.
@@ -38,9 +41,9 @@ DOOMED_ERROR = "DoomedJobError"
 HOOK_ERROR = "HookFailedError"
 ALWAYS = MAX_RETRIES + 1
 
-# A blocker's first attempt sleeps synchronously for longer than this timeout, the margin past
-# it during which qworker's heartbeat still renews a job (qworker.heartbeat.OVERDUE_MARGIN_S),
-# and the lease.
+# A blocker that takes a block request sleeps synchronously for longer than this timeout, the
+# margin past it during which qworker's heartbeat still renews a job
+# (qworker.heartbeat.OVERDUE_MARGIN_S), and the lease.
 BLOCKER_TIMEOUT_S = 0.5
 RENEWAL_MARGIN_S = 5.0
 

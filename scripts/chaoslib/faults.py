@@ -5,8 +5,9 @@ restart, which is what the AOF kept). A job in one of those snapshots was *touch
 only such jobs may run twice. For Redis faults it also checks that no counter went backwards,
 i.e. no acknowledged write was lost.
 
-It also records what it did not inject but saw: a blocker job blocking its worker's event loop
-(with the jobs that worker held at that moment).
+A blocked event loop is asked for, not done to a process: the injector drops a request that the
+next blocker job to run takes up, and learns from the execution records (through the driver)
+which worker blocked, then notes the jobs that worker held at that moment.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from chaoslib.contract import HOLD_FILE
+from chaoslib.contract import BLOCK_REQUEST_FILE, HOLD_FILE
 from chaoslib.history import Execution, FaultEvent
 from chaoslib.plan import (
     BLOCKED_LOOP,
     NEW_WORKER_IN_OUTAGE,
     REDIS_KILL,
     REDIS_SHUTDOWN,
+    WORKER_FAULTS,
     WORKER_KILL,
     WORKER_PAUSE,
     WORKER_TERM,
@@ -37,6 +39,8 @@ from chaoslib.workers import WorkerPool, late_worker_command
 POLL_S = 0.1
 # Time for every worker's slots to fill with held jobs before Redis goes away.
 HOLD_SETTLE_S = 0.6
+# How long a block request waits for a blocker job to take it up.
+BLOCKER_WAIT_S = 20.0
 
 
 class FaultInjector:
@@ -55,6 +59,12 @@ class FaultInjector:
         self.elapsed_s = elapsed_s
         self.events: list[FaultEvent] = []
         self.skipped: list[PlannedFault] = []
+        # Blocking executions as the driver reads them, with the jobs then executing in the
+        # same process.
+        self.blocking: asyncio.Queue[tuple[Execution, set[str]]] = asyncio.Queue()
+        # While a loop is blocked: its worker's slot, and when the block ends.
+        self.blocked_slot: int | None = None
+        self.blocked_until_s = 0.0
 
     async def run(self, plan: list[PlannedFault]) -> None:
         for index, fault in enumerate(plan):
@@ -62,9 +72,21 @@ class FaultInjector:
                 # Everything is final already: a fault now would prove nothing.
                 self.skipped.extend(plan[index:])
                 return
-            await self._loops_unblocked()
+            fault = await self._beside_blocked_loop(fault)
             await self._workers_ready()
             self.events.append(await self._apply(fault))
+
+    async def _beside_blocked_loop(self, fault: PlannedFault) -> PlannedFault:
+        """While a loop is blocked, other workers may be struck, but neither the blocked worker
+        nor Redis: that would free the blocked worker's jobs for another reason than the block.
+        Such a fault waits for the block to end, or strikes the next worker instead."""
+        blocked = self.elapsed_s() < self.blocked_until_s
+        if blocked and fault.kind in WORKER_FAULTS - {BLOCKED_LOOP}:
+            if fault.slot == self.blocked_slot:
+                return dataclasses.replace(fault, slot=(fault.slot + 1) % self.cfg.workers)
+            return fault
+        await asyncio.sleep(max(self.blocked_until_s - self.elapsed_s(), 0.0))
+        return fault
 
     async def _wait_for_progress(self, fraction: float) -> bool:
         while True:
@@ -74,15 +96,6 @@ class FaultInjector:
                 return False
             if final >= fraction * self.cfg.jobs:
                 return True
-            await asyncio.sleep(POLL_S)
-
-    async def _loops_unblocked(self) -> None:
-        """One fault at a time: a blocked event loop counts as one. (A fault that struck the
-        blocked worker, or took its leases, would free its jobs for the wrong reason.)"""
-        while any(
-            event.kind == BLOCKED_LOOP and event.at_s + event.duration_s + 0.5 > self.elapsed_s()
-            for event in self.events
-        ):
             await asyncio.sleep(POLL_S)
 
     async def _workers_ready(self, timeout_s: float = 30.0) -> None:
@@ -106,6 +119,7 @@ class FaultInjector:
             REDIS_SHUTDOWN: self._redis_down,
             REDIS_KILL: self._redis_down,
             NEW_WORKER_IN_OUTAGE: self._new_worker_in_outage,
+            BLOCKED_LOOP: self._blocked_loop,
         }
         return await handlers[fault.kind](fault)
 
@@ -153,12 +167,10 @@ class FaultInjector:
         held = await self.view.owned_by(pid, before)
         self.pool.terminate(slot)
         after = await self.view.inflight()
-        # A worker whose loop a blocker holds sees the signal only when the block ends.
-        patience_s = self.cfg.grace_s + 10 + self.cfg.block_ms / 1000
-        code = await self.pool.wait_exit(slot, patience_s)
+        code = await self.pool.wait_exit(slot, self.cfg.grace_s + 10)
         problems: tuple[str, ...] = ()
         if code is None:
-            problems = (f"pid {pid} still running {patience_s:.0f}s after SIGTERM",)
+            problems = (f"pid {pid} still running {self.cfg.grace_s + 10:.0f}s after SIGTERM",)
             self.pool.kill(slot)
         elif code != 0:  # ``qworker work`` exits 0 after a graceful stop
             problems = (f"pid {pid} exited with code {code} after SIGTERM",)
@@ -276,25 +288,48 @@ class FaultInjector:
             if after.get(name, 0) < value
         )
 
-    async def blocked_loop(self, run: Execution, running_there: set[str]) -> FaultEvent:
-        """A blocker's execution just blocked its worker's loop: note the jobs that worker
-        holds, and which of them it had not begun to execute (``running_there``: the ones it
-        had)."""
+    async def _blocked_loop(self, fault: PlannedFault) -> FaultEvent:
+        """Ask for a blocked loop and note what the blocked worker holds."""
+        started_s = self.elapsed_s()
+        found = await self._next_block()
+        if found is None:
+            detail = f"no blocker job ran within {BLOCKER_WAIT_S:g}s of the request"
+            return FaultEvent(fault.kind, started_s, self.elapsed_s() - started_s, detail=detail)
+        run, running_there = found
         inflight = await self.view.inflight()
         held = await self.view.owned_by(run.pid, inflight) | {run.job_id}
+        # Claimed by that worker but not begun: they wait behind the blocked loop.
         behind = held - running_there
+        self.blocked_slot = self.pool.slot_of(run.pid)
+        self.blocked_until_s = started_s + run.block_ms / 1000 + 0.5
         detail = (
-            f"job {run.job_id} blocks pid {run.pid}'s event loop for {run.block_ms / 1000:.1f}s; "
-            f"the worker holds {len(held)} job(s), {len(behind)} not yet begun"
+            f"job {run.job_id} blocked pid {run.pid}'s event loop for {run.block_ms / 1000:.1f}s "
+            f"holding {len(held)} job(s), {len(behind)} of them not begun"
         )
         return FaultEvent(
-            BLOCKED_LOOP,
-            self.elapsed_s(),
+            fault.kind,
+            started_s,
             run.block_ms / 1000,
-            slot=self.pool.slot_of(run.pid),
+            slot=self.blocked_slot,
             pid=run.pid,
             held=frozenset(held),
             detail=detail,
             run=(run.proc, run.number),
             behind=frozenset(behind),
         )
+
+    async def _next_block(self) -> tuple[Execution, set[str]] | None:
+        """Drop a block request; the blocking execution that took it, once the driver saw it."""
+        while not self.blocking.empty():
+            self.blocking.get_nowait()
+        request = self.pool.run_dir / BLOCK_REQUEST_FILE
+        request.touch()
+        try:
+            return await asyncio.wait_for(self.blocking.get(), BLOCKER_WAIT_S)
+        except TimeoutError:
+            try:
+                request.unlink()
+            except FileNotFoundError:
+                # Taken just now: its record is on the way.
+                return await asyncio.wait_for(self.blocking.get(), 5.0)
+            return None

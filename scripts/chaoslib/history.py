@@ -220,5 +220,3 @@ class RunFacts:
     error_summaries: list[str] = field(default_factory=list)
     # Why the run was stopped before every job was final (a job looping), if it was.
     stopped_early: str = ""
-    # Planned job kinds, so the checks know which of them had to show up.
-    planned_kinds: frozenset[str] = frozenset()

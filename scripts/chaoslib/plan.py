@@ -22,12 +22,17 @@ REDIS_KILL = "redis-kill"
 # Redis goes away for longer than the lease while every worker's jobs are held running; a new
 # worker process starts meanwhile and connects the moment Redis is back.
 NEW_WORKER_IN_OUTAGE = "new-worker-in-outage"
+# The next blocker job to run blocks its worker's event loop (synchronous code) for longer than
+# its timeout, qworker's renewal margin and the lease.
+BLOCKED_LOOP = "blocked-loop"
 FAULT_KINDS = (
     WORKER_KILL, WORKER_TERM, WORKER_PAUSE, REDIS_SHUTDOWN, REDIS_KILL, NEW_WORKER_IN_OUTAGE,
+    BLOCKED_LOOP,
 )  # fmt: skip
-WORKER_FAULTS = frozenset({WORKER_KILL, WORKER_TERM, WORKER_PAUSE})
-# Not injected but observed: a blocker job's execution blocked its worker's event loop.
-BLOCKED_LOOP = "blocked-loop"
+WORKER_FAULTS = frozenset({WORKER_KILL, WORKER_TERM, WORKER_PAUSE, BLOCKED_LOOP})
+# Each of these takes many seconds: once per run is enough.
+ONCE_PER_RUN = frozenset({NEW_WORKER_IN_OUTAGE, BLOCKED_LOOP})
+# Not injected but observed: a worker process that exited by itself.
 WORKER_CRASH = "worker-crash"
 
 # What ``--without`` can leave out of a run (to look at one new fault at a time).
@@ -118,8 +123,9 @@ def job_mix(jobs: int, without: frozenset[str] = frozenset()) -> dict[JobKind, i
         mix |= {"hook-limit": max(3, jobs // 400), "hook-retry": max(3, jobs // 400)}
         mix["hook-reset"] = max(3, jobs // 400)
     if BLOCKED_LOOP not in without:
-        # Each blocks a worker for seconds: a few are enough.
-        mix["blocker"] = min(max(1, jobs // 4000), 4)
+        # Run briefly unless the injector asks for a block: enough of them, spread over the
+        # queue, that one comes soon after a request.
+        mix["blocker"] = max(20, jobs // 100)
     return mix
 
 
@@ -153,15 +159,14 @@ def _fail_first(kind: JobKind, rng: random.Random) -> int:
     if kind in HOOK_KINDS:
         # Raising on the first attempts (then done), or on every attempt (then dead).
         return rng.choice((1, 2, ALWAYS))
-    return 1 if kind == "blocker" else 0
+    return 0
 
 
 def plan_faults(cfg: Config, rng: random.Random) -> list[PlannedFault]:
     """Every kind once, in a seeded order, then seeded extra ones, at rising progress points."""
     kinds = list(cfg.fault_kinds)
     rng.shuffle(kinds)
-    # The new-worker fault holds every job for seconds: once per run is enough.
-    extra = [kind for kind in cfg.fault_kinds if kind != NEW_WORKER_IN_OUTAGE]
+    extra = [kind for kind in cfg.fault_kinds if kind not in ONCE_PER_RUN]
     kinds += [rng.choice(extra) for _ in range(cfg.faults - len(kinds))]
     points = sorted(rng.uniform(FIRST_FAULT_AT, LAST_FAULT_AT) for _ in kinds)
     return [

@@ -107,7 +107,7 @@ class Driver:
             if not inject.done():
                 inject.cancel()
                 await asyncio.gather(inject, return_exceptions=True)
-        stop_codes = await self.pool.stop_all(self.cfg.grace_s + 10 + self.cfg.block_ms / 1000)
+        stop_codes = await self.pool.stop_all(self.cfg.grace_s + 10)
         return RunFacts(
             elapsed_s=final_s,
             fault_kinds=self.cfg.fault_kinds,
@@ -136,10 +136,10 @@ class Driver:
         return None
 
     async def _runaway(self) -> bool:
-        """Note the blocked loops that began; True (and why) if a job is looping."""
+        """Pass blocked loops that began to the injector; True (and why) if a job is looping."""
         for run in self.watch.poll():
             running_there = set(self.watch.open_runs.get(run.proc, set()))
-            self.injector.events.append(await self.injector.blocked_loop(run, running_there))
+            self.injector.blocking.put_nowait((run, running_there))
         job_id, tries = self.watch.most_tried()
         if tries <= RUNAWAY_TRIES:
             return False
@@ -249,7 +249,6 @@ async def collect_history(
         pool.kill_all()
     redis.shutdown()
     scan_logs(pool.log_by_pid, facts)
-    facts.planned_kinds = frozenset(job.kind for job in planned_jobs)
     executions, hook_raises = read_records(run_dir)
     history = History(
         jobs=jobs,

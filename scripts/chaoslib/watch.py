@@ -2,8 +2,8 @@
 
 It sees two things the final audit would see too late: a job tried far more often than its
 attempts allow (a loop: the run stops, since such a job never becomes final), and an execution
-that has just blocked its worker's event loop (the driver then asks Redis which jobs that worker
-holds, to tell later whether they were freed).
+that has just blocked its worker's event loop (the injector, which asked for it, then asks Redis
+which jobs that worker holds, to tell later whether they were freed).
 """
 
 from __future__ import annotations
