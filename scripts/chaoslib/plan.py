@@ -70,10 +70,10 @@ class Config:
 
     @property
     def block_ms(self) -> int:
-        """How long a blocker blocks its loop: its timeout and the heartbeat's margin (the last
-        renewal), twice the lease (the lease running out, then a few recovery passes), and a
-        moment for another worker to claim and start the job."""
-        return int((BLOCKER_TIMEOUT_S + RENEWAL_MARGIN_S + 2 * self.lease_s + 1.5) * 1000)
+        """How long a blocker blocks its loop: its timeout and the heartbeat's margin, then a
+        heartbeat interval (lease/3) for the last renewal, the lease running out, a recovery
+        pass (lease/4), and a moment for another worker to claim and start the job."""
+        return int((BLOCKER_TIMEOUT_S + RENEWAL_MARGIN_S + 1.6 * self.lease_s + 1.5) * 1000)
 
 
 def default_faults(jobs: int) -> int:
@@ -83,8 +83,8 @@ def default_faults(jobs: int) -> int:
 
 def hold_after_s(cfg: Config) -> float:
     """How long jobs stay held once Redis is back from a new-worker-in-outage fault: past the
-    lease and a recovery pass, so a new worker that recovers live jobs is seen doing it."""
-    return cfg.lease_s + 1.5
+    lease and a recovery pass, so a worker that recovers live jobs is seen doing it."""
+    return cfg.lease_s + 0.5
 
 
 def default_timeout_s(jobs: int, slots: int, work_ms: int) -> float:
@@ -166,6 +166,9 @@ def plan_faults(cfg: Config, rng: random.Random) -> list[PlannedFault]:
     """Every kind once, in a seeded order, then seeded extra ones, at rising progress points."""
     kinds = list(cfg.fault_kinds)
     rng.shuffle(kinds)
+    # The long ones first: the run still has time for every other kind after them, and a block
+    # request finds blocker jobs left to take it.
+    kinds.sort(key=lambda kind: kind not in ONCE_PER_RUN)
     extra = [kind for kind in cfg.fault_kinds if kind not in ONCE_PER_RUN]
     kinds += [rng.choice(extra) for _ in range(cfg.faults - len(kinds))]
     points = sorted(rng.uniform(FIRST_FAULT_AT, LAST_FAULT_AT) for _ in kinds)
@@ -186,5 +189,5 @@ def _hold_s(kind: str, cfg: Config, rng: random.Random) -> float:
         return rng.uniform(0.2, 1.5 * cfg.lease_s)
     if kind == NEW_WORKER_IN_OUTAGE:
         # Always longer than the lease: every lease has expired when Redis is back.
-        return rng.uniform(1.25 * cfg.lease_s, 1.75 * cfg.lease_s)
+        return rng.uniform(1.1 * cfg.lease_s, 1.4 * cfg.lease_s)
     return rng.uniform(0.1, 1.0)
