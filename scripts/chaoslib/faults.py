@@ -65,6 +65,7 @@ class FaultInjector:
         # While a loop is blocked: its worker's slot, and when the block ends.
         self.blocked_slot: int | None = None
         self.blocked_until_s = 0.0
+        self._block_watch: asyncio.Future[None] | None = None
 
     async def run(self, plan: list[PlannedFault]) -> None:
         for index, fault in enumerate(plan):
@@ -74,7 +75,17 @@ class FaultInjector:
                 return
             fault = await self._beside_blocked_loop(fault)
             await self._workers_ready()
-            self.events.append(await self._apply(fault))
+            event = await self._apply(fault)
+            if event is not None:
+                self.events.append(event)
+        if self._block_watch is not None:
+            await self._block_watch
+
+    async def close(self) -> None:
+        """End the watch of a blocked loop the run outlived (its event is still recorded)."""
+        if self._block_watch is not None and not self._block_watch.done():
+            self._block_watch.cancel()
+            await asyncio.gather(self._block_watch, return_exceptions=True)
 
     async def _beside_blocked_loop(self, fault: PlannedFault) -> PlannedFault:
         """While a loop is blocked, other workers may be struck, but neither the blocked worker
@@ -111,7 +122,7 @@ class FaultInjector:
                 return
             await asyncio.sleep(POLL_S)
 
-    async def _apply(self, fault: PlannedFault) -> FaultEvent:
+    async def _apply(self, fault: PlannedFault) -> FaultEvent | None:
         handlers = {
             WORKER_KILL: self._worker_kill,
             WORKER_TERM: self._worker_term,
@@ -191,7 +202,7 @@ class FaultInjector:
         self.pool.pause(slot)
         after = await self.view.inflight()
         held = await self.view.owned_by(pid, before | after)
-        await asyncio.sleep(fault.hold_s)
+        await self._collect_owned(pid, self.elapsed_s() + fault.hold_s, held)
         still_owned = await self.view.owned_by(pid, held)
         self.pool.resume(slot)
         self.pool.slots[slot].busy = False
@@ -270,6 +281,14 @@ class FaultInjector:
             taken_over=len(taken),
         )
 
+    async def _collect_owned(self, pid: int | None, until_s: float, owned: set[str]) -> None:
+        """Add to ``owned`` every job ``pid`` owns until then. A stopped or blocked worker may
+        still be given jobs: a claim it queued behind its blocking wait runs in Redis the moment
+        a job arrives, whether the worker can take it or not."""
+        while self.elapsed_s() < until_s:
+            owned |= await self.view.owned_by(pid, await self.view.inflight())
+            await asyncio.sleep(min(0.25, max(until_s - self.elapsed_s(), 0.0)))
+
     async def _stop_redis(self, *, kill: bool) -> None:
         await asyncio.to_thread(self.redis.kill if kill else self.redis.shutdown)
 
@@ -288,8 +307,10 @@ class FaultInjector:
             if after.get(name, 0) < value
         )
 
-    async def _blocked_loop(self, fault: PlannedFault) -> FaultEvent:
-        """Ask for a blocked loop and note what the blocked worker holds."""
+    async def _blocked_loop(self, fault: PlannedFault) -> FaultEvent | None:
+        """Ask for a blocked loop and note what the blocked worker holds; the event is complete
+        (with every job the worker was given meanwhile) when the block ends. Other faults may
+        strike other workers meanwhile."""
         started_s = self.elapsed_s()
         found = await self._next_block()
         if found is None:
@@ -299,24 +320,42 @@ class FaultInjector:
         inflight = await self.view.inflight()
         held = await self.view.owned_by(run.pid, inflight) | {run.job_id}
         # Claimed by that worker but not begun: they wait behind the blocked loop.
-        behind = held - running_there
+        behind = frozenset(held - running_there)
         self.blocked_slot = self.pool.slot_of(run.pid)
         self.blocked_until_s = started_s + run.block_ms / 1000 + 0.5
-        detail = (
-            f"job {run.job_id} blocked pid {run.pid}'s event loop for {run.block_ms / 1000:.1f}s "
-            f"holding {len(held)} job(s), {len(behind)} of them not begun"
-        )
-        return FaultEvent(
-            fault.kind,
-            started_s,
-            run.block_ms / 1000,
-            slot=self.blocked_slot,
-            pid=run.pid,
-            held=frozenset(held),
-            detail=detail,
-            run=(run.proc, run.number),
-            behind=frozenset(behind),
-        )
+        watch = self._watch_block(fault, started_s, run, held, behind)
+        self._block_watch = asyncio.ensure_future(watch)
+        return None
+
+    async def _watch_block(
+        self,
+        fault: PlannedFault,
+        started_s: float,
+        run: Execution,
+        held: set[str],
+        behind: frozenset[str],
+    ) -> None:
+        try:
+            await self._collect_owned(run.pid, self.blocked_until_s, held)
+        finally:  # a run that ends during the block still records it
+            detail = (
+                f"job {run.job_id} blocked pid {run.pid}'s event loop for "
+                f"{run.block_ms / 1000:.1f}s holding {len(held)} job(s), {len(behind)} of them "
+                "not begun"
+            )
+            self.events.append(
+                FaultEvent(
+                    fault.kind,
+                    started_s,
+                    run.block_ms / 1000,
+                    slot=self.blocked_slot,
+                    pid=run.pid,
+                    held=frozenset(held),
+                    detail=detail,
+                    run=(run.proc, run.number),
+                    behind=behind,
+                )
+            )
 
     async def _next_block(self) -> tuple[Execution, set[str]] | None:
         """Drop a block request; the blocking execution that took it, once the driver saw it."""

@@ -152,6 +152,14 @@ def plan_jobs(cfg: Config, rng: random.Random) -> list[PlannedJob]:
     return planned
 
 
+def _fault_group(kind: str) -> int:
+    if kind == BLOCKED_LOOP:
+        return 0
+    if kind in WORKER_FAULTS:
+        return 1
+    return 2 if kind == NEW_WORKER_IN_OUTAGE else 3
+
+
 def _fail_first(kind: JobKind, rng: random.Random) -> int:
     if kind == "flaky":
         # Fewer failures than retries leave room for one lease recovery on top.
@@ -166,9 +174,10 @@ def plan_faults(cfg: Config, rng: random.Random) -> list[PlannedFault]:
     """Every kind once, in a seeded order, then seeded extra ones, at rising progress points."""
     kinds = list(cfg.fault_kinds)
     rng.shuffle(kinds)
-    # The long ones first: the run still has time for every other kind after them, and a block
-    # request finds blocker jobs left to take it.
-    kinds.sort(key=lambda kind: kind not in ONCE_PER_RUN)
+    # A blocked loop first, while blocker jobs are plenty; the worker faults next, which may
+    # strike other workers during the block (Redis faults wait for it to end); then the rest.
+    # So every kind fits in a short run.
+    kinds.sort(key=_fault_group)
     extra = [kind for kind in cfg.fault_kinds if kind not in ONCE_PER_RUN]
     kinds += [rng.choice(extra) for _ in range(cfg.faults - len(kinds))]
     points = sorted(rng.uniform(FIRST_FAULT_AT, LAST_FAULT_AT) for _ in kinds)

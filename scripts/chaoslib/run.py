@@ -107,6 +107,7 @@ class Driver:
             if not inject.done():
                 inject.cancel()
                 await asyncio.gather(inject, return_exceptions=True)
+            await self.injector.close()
         stop_codes = await self.pool.stop_all(self.cfg.grace_s + 10)
         return RunFacts(
             elapsed_s=final_s,
