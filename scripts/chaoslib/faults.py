@@ -322,8 +322,10 @@ class FaultInjector:
         # Claimed by that worker but not begun: they wait behind the blocked loop.
         behind = frozenset(held - running_there)
         self.blocked_slot = self.pool.slot_of(run.pid)
-        self.blocked_until_s = started_s + run.block_ms / 1000 + 0.5
-        watch = self._watch_block(fault, started_s, run, held, behind)
+        # When the block ends, on this run's clock (the record has the wall clock's).
+        ends_s = self.elapsed_s() + (run.start_ms + run.block_ms) / 1000 - time.time()
+        self.blocked_until_s = ends_s + 0.5
+        watch = self._watch_block(fault, started_s, run, held, behind, ends_s)
         self._block_watch = asyncio.ensure_future(watch)
         return None
 
@@ -334,9 +336,11 @@ class FaultInjector:
         run: Execution,
         held: set[str],
         behind: frozenset[str],
+        ends_s: float,
     ) -> None:
         try:
-            await self._collect_owned(run.pid, self.blocked_until_s, held)
+            # Not past the block: the worker then claims jobs it will run normally.
+            await self._collect_owned(run.pid, ends_s - 0.1, held)
         finally:  # a run that ends during the block still records it
             detail = (
                 f"job {run.job_id} blocked pid {run.pid}'s event loop for "
