@@ -146,9 +146,10 @@ class Heartbeat(threading.Thread):
         return silent_s > LOOP_TICK_S + self.overdue_margin_s
 
     def _hand_back_waiting(self, held: list[RunningJob], now_ms: int) -> None:
-        """Jobs claimed ahead but not started would wait for the stuck loop for ever: hand them
-        back (no attempt, no hand-back counted) after telling the worker never to start them."""
-        waiting = [running.key for running in held if not running.started]
+        """Jobs held here that have not entered execute() (claimed ahead, or with a slot but
+        still before their first step) would wait for the stuck loop for ever: hand them back
+        (no attempt, no hand-back counted) after telling the worker never to run them."""
+        waiting = [running.key for running in held if not running.ran]
         if not waiting:
             return
         self.on_handed_back(waiting)

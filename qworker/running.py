@@ -124,6 +124,11 @@ class SettlementBuffer:
                 return False
         return True
 
+    def is_lost(self, running: RunningJob) -> bool:
+        """Whether the job was marked lost, without using the mark up (see still_ours)."""
+        with self._lock:
+            return running.key in self._lost
+
     def add(self, running: RunningJob, *calls: ScriptCall[Any]) -> bool:
         """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
         if self.still_ours(running):

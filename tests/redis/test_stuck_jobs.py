@@ -69,7 +69,14 @@ class OtherWorker(threading.Thread):
             time.sleep(0.02)
 
 
+@pytest.mark.parametrize(
+    ("concurrency", "prefetch"),
+    [(1, 1), (2, 0)],
+    ids=["waiting-for-a-slot", "with-a-slot-before-its-first-step"],
+)
 async def test_a_job_blocking_the_event_loop_loses_its_lease_after_its_timeout(
+    concurrency: int,
+    prefetch: int,
     make_settings: MakeSettings,
     make_worker: MakeWorker,
     service: QueueService,
@@ -80,7 +87,9 @@ async def test_a_job_blocking_the_event_loop_loses_its_lease_after_its_timeout(
     stuck_id = await service.add_job(faulty(probe_log, block_s=BLOCK_S, timeout=0.2))
     waiting_id = await service.add_job(faulty(probe_log))
     # A real clock: the leases are Redis's, and the block is real time on a real loop.
-    worker = make_worker(settings=settings, clock=SYSTEM_CLOCK, concurrency=1, prefetch=1)
+    worker = make_worker(
+        settings=settings, clock=SYSTEM_CLOCK, concurrency=concurrency, prefetch=prefetch
+    )
     worker.overdue_margin_s = 0.3
     other = OtherWorker(service, stuck_id, waiting_id)
     other.start()
