@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     max_handbacks: int = Field(default=10, ge=1)
     # How long a job whose type no worker knows waits for one that does (a rolling deploy).
     unknown_type_grace_s: float = Field(default=600.0, ge=0)
+    # How long the record of a done or canceled job stays readable (job show, job wait); 0
+    # deletes it at once. Dead jobs stay as long as the dead-letter queue keeps them.
+    keep_finished_s: float = Field(default=3600.0, ge=0)
+    # The largest result (JSON) a job may return; a larger one fails the attempt.
+    max_result_bytes: int = Field(default=65_536, gt=0)
     log_format: Literal["text", "json"] = "text"
     dry_run: bool = False
 
@@ -112,6 +117,10 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_unlimited(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def keep_finished_ms(self) -> int:
+        return int(self.keep_finished_s * 1000)
 
     def masked_redis_url(self) -> str:
         return mask_url(self.redis_url)

@@ -43,7 +43,7 @@ class DemoTweetJob(TweetJob):
 
     latency_rng = random.Random(7)
 
-    async def execute(self) -> bool:
+    async def execute(self) -> dict[str, str]:
         await asyncio.sleep(self.latency_rng.uniform(*POST_LATENCY_S))
         return await super().execute()
 

@@ -131,6 +131,11 @@ class RetryableJobError(JobError):
         self.retry_after = retry_after
 
 
+class ResultNotStored(JobError):
+    """What ``execute()`` returned cannot be kept as the job's result (not JSON, or too large):
+    the attempt fails, as if the job had raised."""
+
+
 class RateLimitedJobError(JobError):
     """The remote side said "too many requests" and when it resets (epoch seconds).
 

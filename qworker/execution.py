@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import random
@@ -33,6 +34,7 @@ from qworker.errors import (
     PayloadTooLarge,
     PermanentJobError,
     RateLimitedJobError,
+    ResultNotStored,
     RetryableJobError,
     UnknownJobType,
     ValidationFailed,
@@ -94,7 +96,9 @@ class JobExecutor:
         self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
         # How many jobs this worker settled, by outcome: done, retried, dead, parked, deferred.
         self.outcomes: Counter[str] = Counter()
-        self.unknown_types = UnknownTypes(self.keys, self.scripts, settings.unknown_type_grace_s)
+        self.unknown_types = UnknownTypes(
+            self.keys, self.scripts, settings.unknown_type_grace_s, settings.keep_finished_ms
+        )
 
     async def run(self, running: RunningJob) -> bool:
         """Run one job to its settlement; True when it is done."""
@@ -187,11 +191,11 @@ class JobExecutor:
             running.deadline = time.perf_counter() + timeout_s
         running.ran = True
         try:
-            succeeded = await job.execute()
+            outcome = await job.execute()
         except asyncio.CancelledError:
             running.deadline = None
-            if not running.timed_out:
-                raise
+            if not running.timed_out or running.cancel_delivered:
+                raise  # a stop (handed back) or an operator's cancel (see Worker._run_job)
             # Cancelled by the worker's watchdog, not by a shutdown: a failed attempt.
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             overrun = TimeoutError(f"the job ran longer than its timeout of {timeout_s}s")
@@ -202,13 +206,62 @@ class JobExecutor:
             await self._on_failure(job, running, exc, limiter, reservation)
             return False
         running.deadline = None
-        if not succeeded:
+        if running.cancel_delivered:
+            # The job caught the cancel and returned: it still ends as the operator asked.
+            self.cancel(running, "while it ran")
+            return False
+        if outcome is True or outcome is None:
+            self._complete(running)
+            self._log_done(running, job)
+            return True
+        if outcome is False:
             error = RetryableJobError("execute() returned False")
             await self._on_failure(job, running, error, limiter, reservation)
             return False
-        self._complete(running)
-        self._log_outcome(running, job, "done")
+        try:
+            result_json = self._result_json(outcome)
+        except ResultNotStored as exc:
+            await self._on_failure(job, running, exc, limiter, reservation)
+            return False
+        self._complete(running, result_json)
+        self._log_done(running, job)
         return True
+
+    def _log_done(self, running: RunningJob, job: BaseJob[Any]) -> None:
+        if running.cancel_held:
+            # The job record keeps cancel_requested_at_ms: job show says the same.
+            detail = "a cancel arrived while it could not be interrupted; the outcome stands"
+            self._log_outcome(running, job, "done", detail)
+        else:
+            self._log_outcome(running, job, "done")
+
+    def _result_json(self, result: object) -> str:
+        """The result as stored, or ResultNotStored saying why it cannot be."""
+        try:
+            text = json.dumps(result, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ResultNotStored(
+                f"execute() returned {_shown(result)}, which is not JSON-serialisable ({exc})"
+            ) from None
+        limit = self.settings.max_result_bytes
+        if len(text) * 4 > limit and (size := len(text.encode())) > limit:
+            raise ResultNotStored(
+                f"execute() returned a result of {size} bytes as JSON, over the "
+                f"{limit} of QWORKER_MAX_RESULT_BYTES"
+            )
+        return text
+
+    def cancel(self, running: RunningJob, detail: str) -> None:
+        """Settle a job an operator canceled (bury.lua ends it 'canceled', never retried)."""
+        error = error_json("Canceled", f"canceled by an operator {detail}")
+        call = self.scripts.bury(
+            running.claimed.id, running.owner, running.attempt, error, self.clock.now_ms(),
+            attempt_failed=False, keep_ms=self.settings.keep_finished_ms,
+        )  # fmt: skip
+        if self.settlements.add(running, call):
+            self.outcomes["canceled"] += 1
+        job_type = running.claimed.fields.get("job_type") or "-"
+        self._log_outcome(running, job_type, "canceled", detail)
 
     async def _reserve(self, limiter: RateLimiter, running: RunningJob) -> Reservation:
         """Reserve a slot, waiting out a Redis outage: the job is ours (the heartbeat keeps its
@@ -336,7 +389,7 @@ class JobExecutor:
         due_ms = now_ms + int(decision.delay_s * 1000)
         call = self.scripts.defer(
             self.keys.retry, running.claimed.id, running.owner, due_ms, running.attempt, error,
-            now_ms,
+            now_ms, state="retry", keep_ms=self.settings.keep_finished_ms,
         )  # fmt: skip
         if self.settlements.add(running, call):
             self.outcomes["retried"] += 1
@@ -366,14 +419,15 @@ class JobExecutor:
 
     # -- settling --------------------------------------------------------------------------
 
-    def _complete(self, running: RunningJob) -> None:
-        if self.settlements.add_completed(running):
+    def _complete(self, running: RunningJob, result_json: str = "") -> None:
+        if self.settlements.add_completed(running, result_json):
             self.outcomes["done"] += 1
 
     def _park(self, running: RunningJob, until_ms: int, rate_key: str) -> None:
         call = self.scripts.defer(
             self.keys.parked, running.claimed.id, running.owner, until_ms, None, "",
-            self.clock.now_ms(), rate_key,
+            self.clock.now_ms(), state="parked", keep_ms=self.settings.keep_finished_ms,
+            rate_key=rate_key,
         )  # fmt: skip
         if self.settlements.add(running, call):
             self.outcomes["parked"] += 1
@@ -389,6 +443,7 @@ class JobExecutor:
         call = self.scripts.bury(
             running.claimed.id, running.owner, running.attempt, error,
             self.clock.now_ms(), attempt_failed=attempt_failed,
+            keep_ms=self.settings.keep_finished_ms,
         )  # fmt: skip
         if self.settlements.add(running, *before, call):
             self.outcomes["dead"] += 1
@@ -409,7 +464,8 @@ class JobExecutor:
                 f"handed back {limit} times without finishing: it was running when its worker "
                 "stopped, or qworker failed around it (QWORKER_MAX_HANDBACKS)",
             )
-            call = self.scripts.hand_back(triples, limit, error, self.clock.now_ms())
+            keep_ms = self.settings.keep_finished_ms
+            call = self.scripts.hand_back(triples, limit, error, self.clock.now_ms(), keep_ms)
             self.settlements.calls.append(call)
 
 

@@ -58,6 +58,7 @@ class Heartbeat(threading.Thread):
         client: redis.Redis | None = None,
         overdue_margin_s: float = OVERDUE_MARGIN_S,
         max_handbacks: int = 10,
+        keep_ms: int = 0,
     ) -> None:
         super().__init__(name="qworker-heartbeat", daemon=True)
         # A thread needs its own synchronous client: one made from the settings (so Sentinel,
@@ -81,6 +82,7 @@ class Heartbeat(threading.Thread):
         self.loop_alive_at = loop_alive_at
         self.overdue_margin_s = overdue_margin_s
         self.max_handbacks = max_handbacks
+        self.keep_ms = keep_ms
         self.registry_horizon_ms = max(REGISTRY_HORIZON_MS, 2 * lease_ms)
         self._overdue: set[tuple[str, str]] = set()  # reported once each
         self.started_at_ms = clock.now_ms()
@@ -155,7 +157,7 @@ class Heartbeat(threading.Thread):
         self.on_handed_back(waiting)
         jobs = [(job_id, owner, False) for job_id, owner in reversed(waiting)]
         handed_back, _ = self.runner.run(
-            self.scripts.hand_back(jobs, self.max_handbacks, "", now_ms)
+            self.scripts.hand_back(jobs, self.max_handbacks, "", now_ms, self.keep_ms)
         )
         if handed_back:
             log.warning("handed back %d job(s) waiting behind a stuck job", handed_back)

@@ -21,6 +21,23 @@ STAT_DEAD_DROPPED = "dead_dropped"
 STAT_RECOVERED = "recovered"
 # Not a counter but a gauge: jobs waiting for a worker that knows their type (unknown_type.lua).
 STAT_UNKNOWN_TYPE_WAITING = "unknown_type_waiting"
+STAT_CANCELED = "canceled"
+
+# How many of the most recently finished (done, canceled) job ids are listed for ``jobs list``;
+# their records themselves are kept for QWORKER_KEEP_FINISHED_S.
+RECENT_FINISHED_MAX = 10_000
+
+# The key names the Lua scripts compose themselves, after the namespace prefix (job records,
+# and the keys of a job's unique key, waiters, pause and cancel): the scripts get them from here
+# (``--#include keys``), so a name is spelled in this module only.
+LUA_KEY_NAMES = {
+    "JOB_DATA": "jobs_data:",
+    "UNIQUE": "jobs_unique:",
+    "SIGNAL": "jobs_signal:",
+    "HELD": "jobs_held:",
+    "RECENT": "jobs_recent_",
+    "CANCEL_REQUESTS": "jobs_cancel_requests",
+}
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,35 @@ class QueueKeys:
         return f"{self.prefix}jobs_fence"
 
     @property
+    def pauses(self) -> str:
+        """Hash of what is paused: ``priority:N`` or ``type:T`` to the time (ms) the pause ends,
+        -1 until resumed, 0 once ended (kept until its held jobs are back in their lists)."""
+        return f"{self.prefix}jobs_pauses"
+
+    def held(self, job_type: str) -> str:
+        """Sorted set of the jobs of a paused type that reached the front of their list, scored
+        by enqueue order: they go back to the front of their lists when the pause ends."""
+        return f"{self.prefix}{LUA_KEY_NAMES['HELD']}{job_type}"
+
+    @property
+    def cancel_requests(self) -> str:
+        """Set of running jobs an operator asked to cancel: the worker holding each stops it."""
+        return f"{self.prefix}{LUA_KEY_NAMES['CANCEL_REQUESTS']}"
+
+    def recent(self, state: str) -> str:
+        """List of the most recently finished job ids in ``state`` (done, canceled), newest
+        first, capped at RECENT_FINISHED_MAX."""
+        return f"{self.prefix}{LUA_KEY_NAMES['RECENT']}{state}"
+
+    def unique(self, unique_key: str) -> str:
+        """The id of the job holding a unique key (enqueue ``--unique-key``)."""
+        return f"{self.prefix}{LUA_KEY_NAMES['UNIQUE']}{unique_key}"
+
+    def signal(self, job_id: str) -> str:
+        """List that wakes the clients waiting for a job to finish (``job wait``)."""
+        return f"{self.prefix}{LUA_KEY_NAMES['SIGNAL']}{job_id}"
+
+    @property
     def stats(self) -> str:
         """Hash of counters: processed, failed, dead, dead_dropped, recovered."""
         return f"{self.prefix}jobs_stats"
@@ -97,7 +143,7 @@ class QueueKeys:
     @property
     def job_prefix(self) -> str:
         """Prefix of the per-job hashes; Lua scripts append the id to it."""
-        return f"{self.prefix}jobs_data:"
+        return f"{self.prefix}{LUA_KEY_NAMES['JOB_DATA']}"
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{job_id}"
@@ -126,8 +172,15 @@ class QueueKeys:
     @property
     def scan_patterns(self) -> list[str]:
         """Patterns that match every dynamic key of this namespace (for a full clear)."""
-        prefix = _glob_escape(self.prefix)
-        return [f"{prefix}jobs_data:*", f"{prefix}jobs_rate:*", f"{prefix}jobs_worker:*"]
+        prefix = glob_escape(self.prefix)
+        return [
+            f"{prefix}jobs_data:*",
+            f"{prefix}jobs_rate:*",
+            f"{prefix}jobs_worker:*",
+            f"{prefix}jobs_held:*",
+            f"{prefix}jobs_unique:*",
+            f"{prefix}jobs_signal:*",
+        ]
 
     @property
     def static_keys(self) -> list[str]:
@@ -144,9 +197,13 @@ class QueueKeys:
             self.fence,
             self.workers,
             self.rate_keys,
+            self.pauses,
+            self.cancel_requests,
+            self.recent("done"),
+            self.recent("canceled"),
         ]
 
 
-def _glob_escape(text: str) -> str:
+def glob_escape(text: str) -> str:
     """Escape the characters SCAN MATCH treats as a pattern."""
     return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)

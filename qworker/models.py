@@ -7,11 +7,27 @@ view. Only the ``payload`` field holds user data; everything else is bookkeeping
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 CHECKPOINT_FIELD_PREFIX = "cp:"
+
+JobState = Literal[
+    "queued",
+    "scheduled",
+    "waiting",
+    "running",
+    "retry",
+    "parked",
+    "paused",
+    "done",
+    "dead",
+    "canceled",
+]
+JOB_STATES: tuple[str, ...] = JobState.__args__  # type: ignore[attr-defined]
+# The states a job ends in; every other state moves on by itself.
+FINISHED_STATES = frozenset({"done", "dead", "canceled"})
 
 
 class JobError(BaseModel):
@@ -22,18 +38,52 @@ class JobError(BaseModel):
     traceback: str = ""
 
 
+class WaitReason(BaseModel):
+    """Why a job that is not running waits, and until when (ms; None: until something else
+    happens, e.g. a resume)."""
+
+    reason: str
+    until_ms: int | None = None
+
+
 class JobRecord(BaseModel):
     id: str
+    state: JobState = Field(
+        default="queued", description="Kept by the same Lua step that moves the job."
+    )
     job_type: str | None = None
     priority: int = 3
     attempts: int = 0
     max_retries: int | None = None
     enqueued_at_ms: int | None = None
+    state_at_ms: int | None = Field(default=None, description="When the job entered its state.")
     run_at_ms: int | None = None
+    due_at_ms: int | None = Field(
+        default=None, description="When a retry or parked job becomes ready again."
+    )
+    started_at_ms: int | None = Field(default=None, description="Its latest claim.")
     failed_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    cancel_requested_at_ms: int | None = None
     payload: str = Field(description="The job's parameters as JSON, exactly as enqueued.")
     error: JobError | None = None
+    result_json: str | None = Field(default=None, description="What execute() returned (JSON).")
     checkpoints: dict[str, str] = Field(default_factory=dict)
+    unique_key: str | None = None
+    rate_key: str | None = None
+    worker_id: str | None = Field(default=None, description="The worker holding a running job.")
+    waiting: WaitReason | None = Field(
+        default=None, description="Why it waits (filled in by QueueService.get_job)."
+    )
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def result(self) -> Any:
+        """The job's result decoded (None when it returned none)."""
+        return None if self.result_json is None else json.loads(self.result_json)
 
     @property
     def params(self) -> dict[str, Any] | None:
@@ -48,17 +98,29 @@ class JobRecord(BaseModel):
     def from_hash(cls, job_id: str, fields: dict[str, str]) -> JobRecord:
         """Build from the Redis hash (string fields, as redis-py decodes them)."""
         error = fields.get("error")
+        state = fields.get("state")
+        owner = fields.get("owner") or ""
         return cls(
             id=job_id,
+            state=state if state in JOB_STATES else "queued",  # type: ignore[arg-type]
             job_type=fields.get("job_type") or None,
             priority=int(fields.get("priority") or 3),
             attempts=int(fields.get("attempts") or 0),
             max_retries=_int_or_none(fields.get("max_retries")),
             enqueued_at_ms=_int_or_none(fields.get("enqueued_at_ms")),
+            state_at_ms=_int_or_none(fields.get("state_at_ms")),
             run_at_ms=_int_or_none(fields.get("run_at_ms")),
+            due_at_ms=_int_or_none(fields.get("due_at_ms")),
+            started_at_ms=_int_or_none(fields.get("started_at_ms")),
             failed_at_ms=_int_or_none(fields.get("failed_at_ms")),
+            finished_at_ms=_int_or_none(fields.get("finished_at_ms")),
+            cancel_requested_at_ms=_int_or_none(fields.get("cancel_requested_at_ms")),
             payload=fields.get("payload", ""),
             error=JobError.model_validate_json(error) if error else None,
+            result_json=fields.get("result"),
+            unique_key=fields.get("unique_key") or None,
+            rate_key=fields.get("rate_key") or None,
+            worker_id=owner.rpartition(":")[0] or None,
             checkpoints={
                 name.removeprefix(CHECKPOINT_FIELD_PREFIX): value
                 for name, value in fields.items()
@@ -92,6 +154,8 @@ class QueueStats(BaseModel):
     parked: int
     dead_letter: int
     in_flight: int
+    canceled: int = Field(default=0, description="Jobs canceled (counter).")
+    pauses: list[Pause] = Field(default_factory=list)
 
     def __getitem__(self, name: str) -> Any:
         """Dict-style access, as the seed's ``get_queue_stats()`` returned a dict."""
@@ -112,10 +176,50 @@ class RedisMemory(BaseModel):
 
 
 class EnqueueResult(BaseModel):
-    job_id: str
+    job_id: str = Field(description="The new job's id, or the id of the job it duplicates.")
     created: bool = Field(
         description="False when a job with this id already existed: nothing new was queued."
     )
+    duplicate: bool = Field(
+        default=False,
+        description="True when another job held the unique key: nothing was queued, and "
+        "job_id is that job's.",
+    )
+
+
+class JobPage(BaseModel):
+    """One page of ``list_jobs``; pass ``next_cursor`` back for the next (None: the last)."""
+
+    jobs: list[JobRecord]
+    next_cursor: str | None = None
+
+
+class Pause(BaseModel):
+    """A paused priority or job type; ``until_ms`` None: until resumed."""
+
+    priority: int | None = None
+    job_type: str | None = None
+    until_ms: int | None = None
+    held_jobs: int = Field(
+        default=0, description="Jobs of a paused type moved aside, waiting for the resume."
+    )
+
+    def active(self, now_ms: int) -> bool:
+        return self.until_ms is None or self.until_ms > now_ms
+
+    @property
+    def target(self) -> str:
+        return f"priority {self.priority}" if self.priority is not None else f"{self.job_type}"
+
+
+class CancelResult(BaseModel):
+    job_id: str
+    outcome: Literal["canceled", "requested", "finished"] = Field(
+        description="canceled: it will not run; requested: it was running and its worker is "
+        "stopping it; finished: it had already ended (state says how)."
+    )
+    state: JobState = Field(description="The job's state after the call.")
+    previous_state: str
 
 
 class RateLimitStats(BaseModel):
@@ -139,6 +243,8 @@ class WorkerInfo(BaseModel):
     jobs_done: int
     concurrency: int
     current_jobs: list[str]
+    running: int = Field(default=0, description="Jobs executing now (within a second).")
+    prefetched: int = Field(default=0, description="Jobs claimed ahead, waiting for a slot.")
 
 
 class RetryDrainResult(BaseModel):

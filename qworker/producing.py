@@ -7,6 +7,7 @@ line exits 2.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -82,6 +83,39 @@ def run_at_ms(delay_s: float | None, at_ms: int | None, now_ms: int) -> int | No
             "end of the year 9999"
         )
     return at_ms
+
+
+# A unique key: what a caller dedupes on (a name, a hash of a text); stored inside a key name.
+UNIQUE_KEY_MAX_LENGTH = 200
+UNIQUE_UNTIL = ("started", "finished")
+
+
+def with_unique_key(
+    item: EnqueueItem, unique_key: str | None, unique_for_s: float | None, unique_until: str
+) -> EnqueueItem:
+    """``item`` holding ``unique_key`` (checked) until its job passes ``unique_until`` or
+    ``unique_for_s`` ends (None: no end)."""
+    if unique_key is None:
+        if unique_for_s is not None:
+            raise ValidationFailed("a unique-for time needs a unique key")
+        return item
+    if not isinstance(unique_key, str) or not 1 <= len(unique_key) <= UNIQUE_KEY_MAX_LENGTH:
+        raise ValidationFailed(
+            f"a unique key must be 1 to {UNIQUE_KEY_MAX_LENGTH} characters, "
+            f"not {len(unique_key) if isinstance(unique_key, str) else unique_key!r}"
+        )
+    if not unique_key.isprintable():
+        raise ValidationFailed("a unique key must not hold control characters")
+    if unique_until not in UNIQUE_UNTIL:
+        raise ValidationFailed(f"unique-until must be started or finished, not {unique_until!r}")
+    unique_for_ms = None
+    if unique_for_s is not None:
+        if not math.isfinite(unique_for_s) or unique_for_s <= 0:
+            raise ValidationFailed(f"unique-for must be a positive time, not {unique_for_s}")
+        unique_for_ms = max(int(unique_for_s * 1000), 1)
+    return dataclasses.replace(
+        item, unique_key=unique_key, unique_for_ms=unique_for_ms, unique_until=unique_until
+    )
 
 
 def max_retries_of(params: BaseJobParams, settings: Settings, clients: ClientContainer) -> int:

@@ -13,13 +13,14 @@ import redis.asyncio as aioredis
 
 from qworker.clock import Clock
 from qworker.keys import (
+    STAT_CANCELED,
     STAT_DEAD,
     STAT_FAILED,
     STAT_PROCESSED,
     STAT_UNKNOWN_TYPE_WAITING,
     QueueKeys,
 )
-from qworker.models import JobRecord, QueueStats, RateLimitStats, WorkerInfo
+from qworker.models import JobRecord, Pause, QueueStats, RateLimitStats, WorkerInfo
 
 
 async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) -> QueueStats:
@@ -33,7 +34,18 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
     pipe.zcard(k.dead_letter)
     pipe.zcard(k.inflight)
     pipe.hgetall(k.stats)
-    *lengths, retry, retry_due, scheduled, parked, dead, inflight, counters = await pipe.execute()
+    pipe.hgetall(k.pauses)
+    (
+        *lengths,
+        retry,
+        retry_due,
+        scheduled,
+        parked,
+        dead,
+        inflight,
+        counters,
+        pause_entries,
+    ) = await pipe.execute()
     queues = dict(zip(k.priorities, (int(n) for n in lengths), strict=True))
     # The seed names queues without the namespace; keep that shape for its callers.
     queues = {name.removeprefix(k.prefix): n for name, n in queues.items()}
@@ -55,7 +67,39 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
         parked=parked,
         dead_letter=dead,
         in_flight=inflight,
+        canceled=int(counters.get(STAT_CANCELED, 0)),
+        pauses=await read_pauses(client, k, now_ms, pause_entries),
     )
+
+
+async def read_pauses(
+    client: aioredis.Redis, k: QueueKeys, now_ms: int, entries: dict[str, str] | None = None
+) -> list[Pause]:
+    """What is paused now (priorities first), with the jobs each paused type holds. A pause
+    that has ended but still holds jobs (a worker moves them back within a second) is shown
+    until they are back."""
+    if entries is None:
+        entries = cast(dict[str, str], await client.hgetall(k.pauses))
+    pauses = []
+    for name, value in entries.items():
+        kind, _, target = name.partition(":")
+        ends_ms = int(value) if value.lstrip("-").isdigit() else 0
+        active = ends_ms == -1 or ends_ms > now_ms
+        if kind == "priority" and active and target.isdigit():
+            pauses.append(Pause(priority=int(target), until_ms=None if ends_ms == -1 else ends_ms))
+        elif kind == "type":
+            pauses.append(
+                Pause(job_type=target, until_ms=None if ends_ms == -1 else max(ends_ms, 0))
+            )
+    typed = [pause for pause in pauses if pause.job_type is not None]
+    if typed:
+        pipe = client.pipeline(transaction=False)
+        for pause in typed:
+            pipe.zcard(k.held(cast(str, pause.job_type)))
+        for pause, held in zip(typed, await pipe.execute(), strict=True):
+            pause.held_jobs = int(held)
+    pauses = [pause for pause in pauses if pause.active(now_ms) or pause.held_jobs]
+    return sorted(pauses, key=lambda p: (p.priority is None, p.priority or 0, p.job_type or ""))
 
 
 async def read_records(
@@ -93,6 +137,8 @@ async def read_workers(client: aioredis.Redis, k: QueueKeys) -> list[WorkerInfo]
             jobs_done=int(row.get("jobs_done", 0)),
             concurrency=int(row.get("concurrency", 1)),
             current_jobs=json.loads(row.get("current_jobs", "[]")),
+            running=int(row.get("running", 0)),
+            prefetched=int(row.get("prefetched", 0)),
         )
         for worker_id, row in zip(worker_ids, rows, strict=True)
         if row

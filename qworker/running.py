@@ -6,10 +6,11 @@ the retry of qworker's own bookkeeping calls when a connection is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -53,6 +54,12 @@ class RunningJob:
     ran: bool = False
     # Set when the heartbeat found the lease lost: the job is no longer ours to settle.
     lost: bool = False
+    # Set when an operator's cancel was delivered to the job's task: it ends 'canceled'.
+    cancel_delivered: bool = False
+    # How many cancel shields (JobContext.cancel_shield) the job is inside: a cancel waits.
+    shields: int = 0
+    # Set when a cancel arrived while the job was inside a shield (it was not delivered yet).
+    cancel_held: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,6 +88,15 @@ class RedisJobContext(JobContext):
             raise LeaseLost(f"job {self.job_id} is no longer owned by this worker")
         self.checkpoints[name] = value
 
+    @contextlib.contextmanager
+    def cancel_shield(self) -> Iterator[None]:
+        # The worker's cancel watch skips a job inside a shield, and looks again a second later.
+        self._running.shields += 1
+        try:
+            yield
+        finally:
+            self._running.shields -= 1
+
 
 async def retry_bookkeeping(
     call: Callable[[], Awaitable[T]], what: str, give_up: Callable[[], bool] = lambda: False
@@ -108,11 +124,16 @@ class SettlementBuffer:
     """Settlements of finished jobs waiting to be sent, and the jobs this worker must not settle
     because their lease was lost (the heartbeat thread reports those)."""
 
-    def __init__(self, scripts: QueueScripts) -> None:
+    def __init__(
+        self, scripts: QueueScripts, keep_ms: int, now_ms: Callable[[], int | None]
+    ) -> None:
         self.scripts = scripts
+        self.keep_ms = keep_ms
+        self.now_ms = now_ms
         self.calls: list[ScriptCall[Any]] = []
-        # Finished jobs: one complete.lua call acknowledges all of them.
-        self.completed: list[tuple[str, str]] = []
+        # Finished jobs (id, owner token, result JSON or ''): one complete.lua call
+        # acknowledges all of them.
+        self.completed: list[tuple[str, str, str]] = []
         self._lost: set[tuple[str, str]] = set()  # (job id, owner token)
         self._lock = threading.Lock()
 
@@ -136,9 +157,9 @@ class SettlementBuffer:
             return True
         return False
 
-    def add_completed(self, running: RunningJob) -> bool:
+    def add_completed(self, running: RunningJob, result_json: str = "") -> bool:
         if self.still_ours(running):
-            self.completed.append((running.claimed.id, running.owner))
+            self.completed.append((running.claimed.id, running.owner, result_json))
             return True
         return False
 
@@ -150,7 +171,7 @@ class SettlementBuffer:
     def take(self) -> list[ScriptCall[Any]]:
         calls, self.calls = self.calls, []
         if self.completed:
-            calls.insert(0, self.scripts.complete(self.completed))
+            calls.insert(0, self.scripts.complete(self.completed, self.now_ms(), self.keep_ms))
             self.completed = []
         return calls
 

@@ -9,13 +9,14 @@ order follow each script's header.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any, Generic, TypeVar
 
-from qworker.keys import QueueKeys
+from qworker.keys import LUA_KEY_NAMES, QueueKeys
 
 T = TypeVar("T")
 
@@ -41,7 +42,28 @@ SCRIPT_NAMES = (
     "rate_reserve",
     "rate_block",
     "unknown_type",
+    "cancel",
+    "run_now",
+    "watch",
+    "lift_pauses",
 )
+# A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
+# several scripts share (one copy to review, and every script that uses them is still one step).
+# ``--#include keys`` stands for the key names of keys.py, as the Lua table KEY_NAMES.
+_INCLUDE = re.compile(r"^--#include (\w+)$", re.MULTILINE)
+
+
+def key_names_prelude() -> str:
+    """The Lua that ``--#include keys`` stands for."""
+    entries = ", ".join(f"{name} = '{suffix}'" for name, suffix in LUA_KEY_NAMES.items())
+    return f"local KEY_NAMES = {{{entries}}}"
+
+
+def _included(match: re.Match[str]) -> str:
+    if match[1] == "keys":
+        return key_names_prelude()
+    lua = files("qworker").joinpath("lua", "include", f"{match[1]}.lua")
+    return lua.read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,8 @@ class LuaScript:
 @cache
 def load_script(name: str) -> LuaScript:
     source = files("qworker").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    while _INCLUDE.search(source):  # an included file may include another
+        source = _INCLUDE.sub(_included, source)
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
@@ -76,6 +100,13 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True)
+class ClaimReply:
+    jobs: list[ClaimedJob]
+    # Entries in the pauses hash: while there are any, the worker lifts the ended ones.
+    pauses: int
+
+
+@dataclass(frozen=True)
 class EnqueueItem:
     job_id: str
     priority: int
@@ -83,6 +114,25 @@ class EnqueueItem:
     payload: str
     max_retries: int | None
     run_at_ms: int | None
+    unique_key: str | None = None
+    unique_for_ms: int | None = None
+    # The point that releases the unique key: "started" or "finished".
+    unique_until: str = "finished"
+
+
+@dataclass(frozen=True)
+class EnqueueReply:
+    stored: int
+    # Index in the batch of each job refused as a duplicate -> the id holding its unique key.
+    duplicates: dict[int, str]
+
+
+@dataclass(frozen=True)
+class JobStep:
+    """The reply of cancel and run_now: what happened, and the job's state before."""
+
+    outcome: str
+    state: str
 
 
 def _as_int(reply: Any) -> int:
@@ -101,13 +151,28 @@ def _as_int_pair(reply: Any) -> tuple[int, int]:
     return int(reply[0]), int(reply[1])
 
 
-def _parse_claimed(reply: Any) -> list[ClaimedJob]:
+def _as_int_triple(reply: Any) -> tuple[int, int, int]:
+    return int(reply[0]), int(reply[1]), int(reply[2])
+
+
+def _parse_claimed(reply: Any) -> ClaimReply:
     jobs = []
-    for index in range(0, len(reply), 2):
+    for index in range(1, len(reply), 2):
         flat = reply[index + 1]
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         jobs.append(ClaimedJob(reply[index], int(fields["claims"]), fields))
-    return jobs
+    return ClaimReply(jobs, int(reply[0]))
+
+
+def _parse_enqueued(reply: Any) -> EnqueueReply:
+    pairs = reply[1:]
+    return EnqueueReply(
+        int(reply[0]), {int(pairs[i]) - 1: str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+    )
+
+
+def _parse_step(reply: Any) -> JobStep:
+    return JobStep(str(reply[0]), str(reply[1]))
 
 
 def _time(now_ms: int | str | None) -> int | str:
@@ -134,7 +199,7 @@ class QueueScripts:
     ) -> ScriptCall[T]:
         return ScriptCall(load_script(name), keys, args, parse)
 
-    def enqueue(self, items: Sequence[EnqueueItem], now_ms: int) -> ScriptCall[int]:
+    def enqueue(self, items: Sequence[EnqueueItem], now_ms: int) -> ScriptCall[EnqueueReply]:
         k = self.keys
         args: list[str | int | float] = [k.job_prefix, now_ms]
         for item in items:
@@ -145,30 +210,39 @@ class QueueScripts:
                 item.payload,
                 "" if item.max_retries is None else item.max_retries,
                 "" if item.run_at_ms is None else item.run_at_ms,
+                item.unique_key or "",
+                item.unique_for_ms or "",
+                item.unique_until,
             ]
         return self._call(
-            "enqueue", [*k.priorities, k.scheduled, k.wakeup, k.seq, k.fence], args, _as_int
+            "enqueue",
+            [*k.priorities, k.scheduled, k.wakeup, k.seq, k.fence],
+            args,
+            _parse_enqueued,
         )
 
     def claim(
         self, worker_id: str, now_ms: int | None, lease_ms: int, max_jobs: int, id_base: str
-    ) -> ScriptCall[list[ClaimedJob]]:
+    ) -> ScriptCall[ClaimReply]:
         """``now_ms`` None: the script reads Redis's clock (as every ``now_ms`` below)."""
         k = self.keys
         return self._call(
             "claim",
-            [*k.priorities, k.inflight, k.wakeup, k.fence],
+            [*k.priorities, k.inflight, k.wakeup, k.pauses, k.fence],
             [k.job_prefix, worker_id, _time(now_ms), lease_ms, max_jobs, id_base],
             _parse_claimed,
         )
 
-    def complete(self, owned: Sequence[tuple[str, str]]) -> ScriptCall[list[str]]:
-        """``owned``: (job id, owner token) pairs. Replies with the ids no longer owned."""
+    def complete(
+        self, finished: Sequence[tuple[str, str, str]], now_ms: int | None, keep_ms: int
+    ) -> ScriptCall[list[str]]:
+        """``finished``: (job id, owner token, result JSON or '') triples. Replies with the ids
+        no longer owned."""
         k = self.keys
         return self._call(
             "complete",
             [k.inflight, k.stats, k.fence],
-            [k.job_prefix, *_pairs(owned)],
+            [k.job_prefix, _time(now_ms), keep_ms, *(v for triple in finished for v in triple)],
             _as_str_list,
         )
 
@@ -181,8 +255,13 @@ class QueueScripts:
         attempts: int | None,
         error_json: str,
         now_ms: int,
+        *,
+        state: str,
+        keep_ms: int,
         rate_key: str = "",
     ) -> ScriptCall[int]:
+        """``state``: the job's state in ``target_key`` (retry, parked, scheduled). Replies 1
+        moved, 2 canceled instead (an operator asked), 0 no longer owned."""
         k = self.keys
         return self._call(
             "defer",
@@ -196,6 +275,8 @@ class QueueScripts:
                 error_json,
                 now_ms,
                 rate_key,
+                state,
+                keep_ms,
             ],
             _as_int,
         )
@@ -209,7 +290,9 @@ class QueueScripts:
         now_ms: int,
         *,
         attempt_failed: bool,
+        keep_ms: int,
     ) -> ScriptCall[int]:
+        """Replies 1 moved, 2 canceled instead (an operator asked), 0 no longer owned."""
         k = self.keys
         return self._call(
             "bury",
@@ -222,6 +305,7 @@ class QueueScripts:
                 error_json,
                 now_ms,
                 "1" if attempt_failed else "0",
+                keep_ms,
             ],
             _as_int,
         )
@@ -232,6 +316,7 @@ class QueueScripts:
         max_handbacks: int,
         error_json: str,
         now_ms: int,
+        keep_ms: int,
     ) -> ScriptCall[tuple[int, int]]:
         """``jobs``: (job id, owner token, whether it had started). Replies with how many were
         handed back and how many went to the dead-letter queue (their hand-backs used up)."""
@@ -240,18 +325,23 @@ class QueueScripts:
         return self._call(
             "hand_back",
             [k.inflight, *k.priorities, k.wakeup, k.dead_letter, k.stats, k.fence],
-            [k.job_prefix, max_handbacks, error_json, now_ms, *triples],
+            [k.job_prefix, max_handbacks, error_json, now_ms, keep_ms, *triples],
             _as_int_pair,
         )
 
     def recover(
-        self, now_ms: int | None, limit: int, default_max_retries: int, error_json: str
+        self,
+        now_ms: int | None,
+        limit: int,
+        default_max_retries: int,
+        error_json: str,
+        keep_ms: int,
     ) -> ScriptCall[tuple[int, int]]:
         k = self.keys
         return self._call(
             "recover",
             [k.inflight, *k.priorities, k.dead_letter, k.stats, k.wakeup, k.fence],
-            [k.job_prefix, _time(now_ms), limit, default_max_retries, error_json],
+            [k.job_prefix, _time(now_ms), limit, default_max_retries, error_json, keep_ms],
             _as_int_pair,
         )
 
@@ -293,7 +383,12 @@ class QueueScripts:
         return self._call("checkpoint", [k.job(job_id), k.fence], [owner, field, value], _as_int)
 
     def requeue_dead(
-        self, job_ids: Sequence[str], *, requeue_all: bool, priority: int | None
+        self,
+        job_ids: Sequence[str],
+        *,
+        requeue_all: bool,
+        priority: int | None,
+        now_ms: int | None = None,
     ) -> ScriptCall[list[str]]:
         k = self.keys
         return self._call(
@@ -303,6 +398,7 @@ class QueueScripts:
                 k.job_prefix,
                 "" if priority is None else priority,
                 "1" if requeue_all else "0",
+                _time(now_ms),
                 *job_ids,
             ],
             _as_str_list,
@@ -372,5 +468,50 @@ class QueueScripts:
             _as_int,
         )
 
+    def cancel(self, job_id: str, now_ms: int | None, keep_ms: int) -> ScriptCall[JobStep]:
+        k = self.keys
+        return self._call(
+            "cancel",
+            [*k.priorities, k.scheduled, k.retry, k.parked, k.inflight, k.stats, k.fence],
+            [k.job_prefix, job_id, _time(now_ms), keep_ms],
+            _parse_step,
+        )
 
-__all__ = ["SCRIPT_NAMES", "ClaimedJob", "EnqueueItem", "QueueScripts", "ScriptCall"]
+    def run_now(self, job_id: str, now_ms: int | None) -> ScriptCall[JobStep]:
+        k = self.keys
+        return self._call(
+            "run_now",
+            [*k.priorities, k.scheduled, k.retry, k.parked, k.wakeup, k.fence],
+            [k.job_prefix, job_id, _time(now_ms)],
+            _parse_step,
+        )
+
+    def watch(self, job_id: str) -> ScriptCall[str]:
+        """Registers a waiter unless the job has ended; replies with its state ('' missing)."""
+        k = self.keys
+        return self._call("watch", [k.job(job_id), k.fence], [], str)
+
+    def lift_pauses(
+        self, now_ms: int | None, limit: int, end_now: str = ""
+    ) -> ScriptCall[tuple[int, int, int]]:
+        """``end_now``: a pauses field to end first (a resume). Replies (held jobs moved back,
+        pauses left, 1 if ``end_now`` was paused)."""
+        k = self.keys
+        return self._call(
+            "lift_pauses",
+            [k.pauses, *k.priorities, k.wakeup, k.fence],
+            [k.job_prefix, _time(now_ms), limit, end_now],
+            _as_int_triple,
+        )
+
+
+__all__ = [
+    "SCRIPT_NAMES",
+    "ClaimReply",
+    "ClaimedJob",
+    "EnqueueItem",
+    "EnqueueReply",
+    "JobStep",
+    "QueueScripts",
+    "ScriptCall",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
@@ -26,12 +27,27 @@ from qworker.errors import (
     ReplicationUnconfirmed,
     ValidationFailed,
 )
+from qworker.job_control import (
+    NoSuchJob,
+    NotWaiting,
+    WaitTimedOut,
+    is_finished,
+    list_jobs,
+    minimal_record,
+    pause_end_ms,
+    pause_field,
+    read_job,
+    resolve_job_id,
+)
 from qworker.jobs.base import BaseJobParams
 from qworker.keys import QueueKeys
 from qworker.memory import eviction_risk, read_memory
 from qworker.models import (
+    CancelResult,
     EnqueueResult,
+    JobPage,
     JobRecord,
+    Pause,
     QueueStats,
     RateLimitStats,
     RedisMemory,
@@ -45,13 +61,22 @@ from qworker.producing import (
     prepare,
     run_at_ms,
     split_by_outcome,
+    with_unique_key,
 )
-from qworker.reports import read_queue_stats, read_rate_limits, read_records, read_workers
+from qworker.reports import (
+    read_pauses,
+    read_queue_stats,
+    read_rate_limits,
+    read_records,
+    read_workers,
+)
 from qworker.scripts import DELETE_BATCH, EnqueueItem, QueueScripts, ScriptCall
 
 log = logging.getLogger("qworker.service")
 
 DRAIN_CHUNK = 1000
+# wait_for_job blocks in slices shorter than the client's socket timeout.
+WAIT_SLICE_S = 10.0
 
 
 class QueueService:
@@ -136,14 +161,30 @@ class QueueService:
         delay_s: float | None = None,
         run_at_ms: int | None = None,
         job_id: str | None = None,
+        unique_key: str | None = None,
+        unique_for_s: float | None = None,
+        unique_until: str = "finished",
     ) -> str:
         """Validate and enqueue one job; returns its id. Nothing is queued if validation fails.
 
         ``job_id`` (1-64 of ``A-Za-z0-9._:-``) makes a retried call safe: while a job with that
-        id exists (queued, scheduled, running, retrying or dead), a second call queues nothing
-        and returns the same id. Once the job has finished, the id is free again."""
-        new_id, _created = await self._add_one(job_data, priority, delay_s, run_at_ms, job_id)
-        return new_id
+        id exists (queued, scheduled, running, retrying, dead, or finished and still kept), a
+        second call queues nothing and returns the same id.
+
+        ``unique_key``: while another job holds the key, nothing is queued and that job's id is
+        returned (``enqueue_job`` says which happened). The key is held until the job has
+        ``started`` or ``finished`` (done, dead or canceled), or for ``unique_for_s``."""
+        result = await self.enqueue_job(
+            job_data,
+            priority,
+            delay_s=delay_s,
+            run_at_ms=run_at_ms,
+            job_id=job_id,
+            unique_key=unique_key,
+            unique_for_s=unique_for_s,
+            unique_until=unique_until,
+        )
+        return result.job_id
 
     async def enqueue_job(
         self,
@@ -153,23 +194,20 @@ class QueueService:
         delay_s: float | None = None,
         run_at_ms: int | None = None,
         job_id: str | None = None,
+        unique_key: str | None = None,
+        unique_for_s: float | None = None,
+        unique_until: str = "finished",
     ) -> EnqueueResult:
-        """``add_job`` that also tells whether the job is new (False: ``job_id`` existed)."""
-        new_id, created = await self._add_one(job_data, priority, delay_s, run_at_ms, job_id)
-        return EnqueueResult(job_id=new_id, created=created)
-
-    async def _add_one(
-        self,
-        job_data: dict[str, Any] | BaseJobParams,
-        priority: int,
-        delay_s: float | None,
-        at_ms: int | None,
-        job_id: str | None,
-    ) -> tuple[str, bool]:
-        item = self._prepare(job_data, priority, delay_s, at_ms, job_id)
+        """``add_job`` that also tells whether the job is new (``created``), or a duplicate of
+        the job holding its unique key (``duplicate``; ``job_id`` is then that job's)."""
+        item = self._prepare(job_data, priority, delay_s, run_at_ms, job_id)
+        item = with_unique_key(item, unique_key, unique_for_s, unique_until)
         call = self.scripts.enqueue([item], self.clock.now_ms())
-        [stored] = await self._enqueue([call], [item.job_id])
-        return item.job_id, int(stored) == 1
+        [reply] = await self._enqueue([call], [item.job_id])
+        holder = reply.duplicates.get(0)
+        if holder is not None:
+            return EnqueueResult(job_id=holder, created=False, duplicate=True)
+        return EnqueueResult(job_id=item.job_id, created=reply.stored == 1)
 
     async def add_jobs(
         self,
@@ -275,9 +313,46 @@ class QueueService:
             return await read_queue_stats(self.redis, self.keys, self.clock.now_ms())
 
     async def get_job(self, job_id: str) -> JobRecord | None:
+        """The job's record: its state, timings, error, result, checkpoints and, while it
+        waits, why (``waiting``). None when there is no such job (or its kept record expired).
+        """
         with self._reaching_redis():
-            fields = cast(dict[str, str], await self.redis.hgetall(self.keys.job(job_id)))
-        return JobRecord.from_hash(job_id, fields) if fields else None
+            return await read_job(self.redis, self.keys, job_id, self.clock.now_ms())
+
+    async def resolve_job_id(self, job_id_or_prefix: str) -> str:
+        """The full id of the job ``job_id_or_prefix`` names: an id, or a prefix of at least 6
+        characters that only one job's id starts with (AmbiguousJobId lists the others)."""
+        with self._reaching_redis():
+            return await resolve_job_id(self.redis, self.keys, job_id_or_prefix)
+
+    async def find_job(self, job_id_or_prefix: str) -> JobRecord:
+        """``get_job`` by an id or a unique prefix; NoSuchJob when there is none."""
+        job_id = await self.resolve_job_id(job_id_or_prefix)
+        record = await self.get_job(job_id)
+        if record is None:
+            raise NoSuchJob(job_id)
+        return record
+
+    async def list_jobs(
+        self,
+        state: str,
+        *,
+        job_type: str | None = None,
+        priority: int | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of the jobs in ``state`` (see ``job_control.list_jobs``)."""
+        with self._reaching_redis():
+            return await list_jobs(
+                self.redis,
+                self.keys,
+                state,
+                job_type=job_type,
+                priority=priority,
+                limit=limit,
+                cursor=cursor,
+            )
 
     async def list_dead(self, limit: int = 20) -> list[JobRecord]:
         """Dead jobs, newest first."""
@@ -337,7 +412,12 @@ class QueueService:
         if not requeue_all and not job_ids:
             raise ValidationFailed("name the dead job ids to requeue, or ask for all of them")
         requeued = await self.run(
-            self.scripts.requeue_dead(job_ids, requeue_all=requeue_all, priority=priority)
+            self.scripts.requeue_dead(
+                job_ids,
+                requeue_all=requeue_all,
+                priority=priority,
+                now_ms=self.clock.script_now_ms(),
+            )
         )
         done = set(requeued)
         return RequeueResult(
@@ -412,6 +492,112 @@ class QueueService:
                         batch.clear()
                 if batch:
                     await self.redis.unlink(*batch)
+
+    # -- job control -----------------------------------------------------------------------
+
+    async def wait_for_job(self, job_id: str, timeout_s: float | None = None) -> JobRecord:
+        """Block until the job has finished (done, dead or canceled) and return its record;
+        WaitTimedOut after ``timeout_s`` (None: no limit). No polling: the script that ends
+        the job wakes every waiter registered by watch.lua."""
+        if timeout_s is not None and not timeout_s > 0:
+            raise ValidationFailed(f"a wait's timeout must be a positive time, not {timeout_s}")
+        state = str(await self.run(self.scripts.watch(job_id)))
+        if not state:
+            raise NoSuchJob(job_id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not is_finished(state):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise WaitTimedOut(job_id, state, cast(float, timeout_s))
+            # In slices under the socket timeout; each slice ends with a look at the record, so
+            # a signal lost with a Redis restart costs at most one slice.
+            slice_s = WAIT_SLICE_S if left is None else min(left, WAIT_SLICE_S)
+            with self._reaching_redis():
+                popped = await self.redis.blpop([self.keys.signal(job_id)], timeout=slice_s)
+            if popped is not None:
+                state = str(popped[1])
+                break
+            record = await self.get_job(job_id)
+            if record is None:
+                raise NoSuchJob(job_id, " (deleted while waiting: cleared?)")
+            state = record.state
+        record = await self.get_job(job_id)
+        return record if record is not None else minimal_record(job_id, state)
+
+    async def cancel_job(self, job_id: str, *, wait_s: float = 0) -> CancelResult:
+        """Cancel a job: a waiting one (queued, scheduled, retry, parked, paused) ends
+        canceled at once; a running one is stopped by its worker within about a second (with
+        ``wait_s``, wait that long for it to end and report how it did). A finished job is
+        left as it is (outcome 'finished')."""
+        step = await self.run(
+            self.scripts.cancel(job_id, self.clock.script_now_ms(), self.settings.keep_finished_ms)
+        )
+        if step.outcome == "missing":
+            raise NoSuchJob(job_id)
+        if step.outcome == "finished":
+            return CancelResult(
+                job_id=job_id, outcome="finished", state=step.state, previous_state=step.state
+            )
+        if step.outcome == "canceled":
+            return CancelResult(
+                job_id=job_id, outcome="canceled", state="canceled", previous_state=step.state
+            )
+        state = step.state
+        if wait_s > 0:
+            with contextlib.suppress(WaitTimedOut):
+                state = (await self.wait_for_job(job_id, wait_s)).state
+        return CancelResult(
+            job_id=job_id, outcome="requested", state=state, previous_state=step.state
+        )
+
+    async def run_job_now(self, job_id: str) -> str:
+        """Move a scheduled, retry or parked job to the front of its list; returns the state
+        it left. NotWaiting when it is in another state."""
+        step = await self.run(self.scripts.run_now(job_id, self.clock.script_now_ms()))
+        if step.outcome == "missing":
+            raise NoSuchJob(job_id)
+        if step.outcome == "not_waiting":
+            raise NotWaiting(
+                f"job {job_id} is {step.state}, not waiting for a time (scheduled, retry or "
+                "parked): nothing to run now"
+            )
+        return str(step.state)
+
+    async def pause(
+        self,
+        *,
+        priority: int | None = None,
+        job_type: str | None = None,
+        for_s: float | None = None,
+    ) -> Pause:
+        """Stop workers claiming a priority's or a job type's jobs, until ``resume`` or for
+        ``for_s`` seconds. Nothing moves now: a worker skips a paused priority, and moves a
+        paused type's jobs aside (state 'paused') as they reach the front of their list."""
+        name = pause_field(priority, job_type)
+        now_ms = self.clock.now_ms()
+        ends_ms = pause_end_ms(for_s, now_ms)
+        with self._reaching_redis():
+            await self.redis.hset(self.keys.pauses, name, ends_ms)
+        until_ms = None if ends_ms == -1 else ends_ms
+        return Pause(priority=priority, job_type=job_type, until_ms=until_ms)
+
+    async def resume(self, *, priority: int | None = None, job_type: str | None = None) -> bool:
+        """End a pause now (its held jobs go back to the front of their lists); False when it
+        was not paused."""
+        end_now = pause_field(priority, job_type)
+        was_paused = False
+        while True:
+            call = self.scripts.lift_pauses(self.clock.script_now_ms(), DRAIN_CHUNK, end_now)
+            moved, _left, ended = await self.run(call)
+            was_paused = was_paused or ended == 1
+            end_now = ""  # ended; what is left is moving its held jobs back
+            if moved < DRAIN_CHUNK:
+                return was_paused
+
+    async def list_pauses(self) -> list[Pause]:
+        """What is paused now, and until when."""
+        with self._reaching_redis():
+            return await read_pauses(self.redis, self.keys, self.clock.now_ms())
 
     async def ping(self) -> None:
         with self._reaching_redis():

@@ -32,6 +32,8 @@ class UnknownTypes:
     keys: QueueKeys
     scripts: QueueScripts
     grace_s: float
+    # How long the record of a job canceled while it waited stays readable.
+    keep_ms: int
     _warned: set[str] = field(default_factory=set)  # once per type
 
     def settle(
@@ -62,7 +64,8 @@ class UnknownTypes:
         due_ms = now_ms + int(min(UNKNOWN_TYPE_RETRY_S, self.grace_s - waited_s) * 1000)
         defer = self.scripts.defer(
             self.keys.scheduled, job_id, owner, due_ms, None,
-            error_json("UnknownJobType", message), now_ms,
+            error_json("UnknownJobType", message), now_ms, state="scheduled",
+            keep_ms=self.keep_ms,
         )  # fmt: skip
         return "deferred", [mark, defer]
 

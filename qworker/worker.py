@@ -39,7 +39,7 @@ from qworker.jobs.base import load_job_modules
 from qworker.models import RateLimitStats
 from qworker.policy import DEFAULT_MAX_RETRIES
 from qworker.redis_link import RedisLink
-from qworker.scripts import ClaimedJob, ScriptCall
+from qworker.scripts import ClaimedJob, ClaimReply, ScriptCall
 from qworker.service import QueueService
 
 log = logging.getLogger("qworker.worker")
@@ -49,7 +49,7 @@ MAINTENANCE_BATCH = 500
 IDLE_POLL_S = 1.0
 WATCHDOG_INTERVAL_S = LOOP_TICK_S
 # How a job this worker handled can end here (JobExecutor.outcomes), in the order reported.
-FINISHED_OUTCOMES = ("done", "retried", "dead", "parked", "deferred")
+FINISHED_OUTCOMES = ("done", "retried", "dead", "canceled", "parked", "deferred")
 
 
 class Worker:
@@ -106,7 +106,9 @@ class Worker:
         self._cancelled: list[RunningJob] = []
         self._claim_seq = itertools.count()
         self._owned_lock = threading.Lock()
-        self._settlements = SettlementBuffer(self.scripts)
+        self._settlements = SettlementBuffer(
+            self.scripts, self.settings.keep_finished_ms, clock.script_now_ms
+        )
         self._job_finished = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._stop_now = False
@@ -124,6 +126,10 @@ class Worker:
         # Expired leases are looked for a few times per lease, and at least every 15 s.
         self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
         self._next_due_ms: int | None = None
+        # Entries in the pauses hash at the last claim: while any, maintenance lifts ended ones.
+        self._pauses = 0
+        # The (running, prefetched) counts last written to this worker's record.
+        self._counts_shown = (0, 0)
         self._heartbeat: Heartbeat | None = None
         # How long past its timeout_s a job blocking the event loop keeps its lease.
         self.overdue_margin_s = OVERDUE_MARGIN_S
@@ -187,6 +193,7 @@ class Worker:
             client=self.heartbeat_client() if self.heartbeat_client is not None else None,
             overdue_margin_s=self.overdue_margin_s,
             max_handbacks=self.settings.max_handbacks,
+            keep_ms=self.settings.keep_finished_ms,
         )
         self._loop_alive_at = time.perf_counter()
         self._heartbeat.start()
@@ -198,8 +205,9 @@ class Worker:
             await self._shutdown()
 
     async def _watchdog(self) -> None:
-        """Cancel jobs that overrun their timeout. One check a second for all jobs costs far
-        less than a timer around every job, which a busy worker would pay thousands of times."""
+        """Cancel jobs that overrun their timeout or that an operator canceled. One check a
+        second for all jobs costs far less than a timer around every job, which a busy worker
+        would pay thousands of times."""
         while True:
             await asyncio.sleep(WATCHDOG_INTERVAL_S)
             now = self._loop_alive_at = time.perf_counter()  # the heartbeat watches this
@@ -208,6 +216,50 @@ class Worker:
                 if overdue and not running.timed_out and running.task is not None:
                     running.timed_out = True
                     running.task.cancel()
+            try:
+                await self._watch_cancels_and_counts()
+            except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+                log.debug("could not look for cancel requests: %s", exc)
+
+    async def _watch_cancels_and_counts(self) -> None:
+        """One round trip a second while this worker holds jobs (none while idle): which of
+        them an operator asked to cancel, and the running/prefetched counts that ``stats``
+        shows, written when they change."""
+        held = list(self._running.values())
+        prefetched = len(self._waiting)
+        counts = (len(held) - prefetched, prefetched)
+        if not held and counts == self._counts_shown:
+            return
+        pipe = self.service.redis.pipeline(transaction=False)
+        if held:
+            pipe.smismember(self.keys.cancel_requests, [r.claimed.id for r in held])
+        if counts != self._counts_shown:
+            worker_key = self.keys.worker(self.worker_id)
+            pipe.hset(worker_key, mapping={"running": counts[0], "prefetched": counts[1]})
+        replies = await pipe.execute()
+        self._counts_shown = counts
+        if held:
+            canceled = [r for r, asked in zip(held, replies[0], strict=True) if asked]
+            for running in canceled:
+                self._cancel(running)
+
+    def _cancel(self, running: RunningJob) -> None:
+        """Stop a job an operator canceled: one waiting for a slot is settled at once; a
+        running one has its task cancelled (unless inside a cancel shield: then the next
+        look, a second later, tries again)."""
+        if running.cancel_delivered or running.lost or self._settlements.is_lost(running):
+            return
+        if running in self._waiting:
+            with self._owned_lock:
+                self._waiting.remove(running)
+                self._running.pop(running.key, None)
+            self.executor.cancel(running, "before it started")
+            self._job_finished.set()
+        elif running.shields:
+            running.cancel_held = True
+        elif running.task is not None and not running.task.done():
+            running.cancel_delivered = True
+            running.task.cancel()
 
     async def _loop(self) -> None:
         while not self._stop_requested.is_set():
@@ -267,7 +319,11 @@ class Worker:
         claimed = replies[-1]
         if isinstance(claimed, Exception):
             raise claimed
-        return cast(list[ClaimedJob], claimed)
+        return self._claimed(cast(ClaimReply, claimed))
+
+    def _claimed(self, reply: ClaimReply) -> list[ClaimedJob]:
+        self._pauses = reply.pauses
+        return reply.jobs
 
     async def _flush_settlements(self) -> None:
         await self._send_settlements()
@@ -360,7 +416,7 @@ class Worker:
             stop.cancel()
         # Never cancelled, even at a stop: the claim may already have run, and the jobs it
         # took must be handed back, not left to their leases. The wait ends within a second.
-        return await waiting
+        return self._claimed(await waiting)
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -378,15 +434,21 @@ class Worker:
             return 0
         moved = 0
         calls: list[ScriptCall[Any]] = []
+        lift = promote and self._pauses > 0
         if promote:
             self._next_promotion = now + PROMOTE_INTERVAL_S
             calls += self._promote_calls()
+        if lift:
+            calls.append(self.scripts.lift_pauses(self.clock.script_now_ms(), MAINTENANCE_BATCH))
         if recover:
             self._next_recovery = now + self.recovery_interval_s
             calls += self._recover_calls()
         replies = await self.service.runner.run_many(calls)
         if promote:
             moved += self._after_promote(replies[:3])
+        if lift:
+            lifted, self._pauses, _ = replies[3]
+            moved += lifted
         if recover:
             moved += self._after_recover(*replies[-2:])
         return moved
@@ -414,7 +476,13 @@ class Worker:
         lost_error = error_json("LeaseExpired", "the worker running this job stopped answering")
         now_ms = self.clock.script_now_ms()
         return [
-            self.scripts.recover(now_ms, MAINTENANCE_BATCH, DEFAULT_MAX_RETRIES, lost_error),
+            self.scripts.recover(
+                now_ms,
+                MAINTENANCE_BATCH,
+                DEFAULT_MAX_RETRIES,
+                lost_error,
+                self.settings.keep_finished_ms,
+            ),
             self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs),
         ]
 
@@ -467,6 +535,9 @@ class Worker:
         except asyncio.CancelledError:
             if running.lost:  # no longer ours: neither settled nor handed back
                 self._settlements.still_ours(running)  # forget the mark, it served
+            elif running.cancel_delivered:  # an operator's cancel, not a stop
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                self.executor.cancel(running, "while it ran")
             else:
                 self._cancelled.append(running)  # a stop cancelled it: handed back at shutdown
         except Exception:

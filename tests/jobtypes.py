@@ -21,7 +21,7 @@ from qworker.jobs.base import BaseJob, BaseJobParams, JobFactory
 
 PROBE = "probe"
 
-Outcome = Literal["ok", "fail", "permanent", "retry_after", "false"]
+Outcome = Literal["ok", "fail", "permanent", "retry_after", "false", "unserialisable"]
 
 
 class ProbeParams(BaseJobParams):
@@ -30,6 +30,11 @@ class ProbeParams(BaseJobParams):
     sleep_s: float = Field(default=0.0, ge=0)
     outcome: Outcome = "ok"
     tag: str = ""
+    # What execute() returns on success (None: True, the seed's way), or a string this long.
+    result: Any = None
+    result_length: int = 0
+    # Sleep inside a cancel shield (JobContext.cancel_shield) instead of outside it.
+    shielded: bool = False
 
 
 class ProbeJob(BaseJob[ProbeParams]):
@@ -38,11 +43,18 @@ class ProbeJob(BaseJob[ProbeParams]):
 
     timeout_s = 120.0
 
-    async def execute(self) -> bool:
+    async def execute(self) -> Any:
         p = self.params
         _append(p.log_path, "start", self.context.job_id, self.context.attempt, p.tag)
-        if p.sleep_s:
-            await asyncio.sleep(p.sleep_s)
+        try:
+            if p.sleep_s and p.shielded:
+                with self.context.cancel_shield():
+                    await asyncio.sleep(p.sleep_s)
+            elif p.sleep_s:
+                await asyncio.sleep(p.sleep_s)
+        except asyncio.CancelledError:
+            _append(p.log_path, "cancelled", self.context.job_id, self.context.attempt, p.tag)
+            raise
         attempt = self.context.attempt
         if p.outcome == "fail":
             raise RuntimeError(f"boom on attempt {attempt}")
@@ -53,7 +65,11 @@ class ProbeJob(BaseJob[ProbeParams]):
         if p.outcome == "false":
             return False
         _append(p.log_path, "done", self.context.job_id, attempt, p.tag)
-        return True
+        if p.outcome == "unserialisable":
+            return {"when": object()}
+        if p.result_length:
+            return "x" * p.result_length
+        return True if p.result is None else p.result
 
 
 JobFactory.register_job_type(PROBE, ProbeJob, ProbeParams)

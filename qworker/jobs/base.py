@@ -8,9 +8,11 @@ job's own module; the worker imports that module (``--import``, ``QWORKER_JOB_MO
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -61,6 +63,14 @@ class JobContext:
         """Record ``name=value`` on the job before going on (raises LeaseLost if not owned)."""
         self.checkpoints[name] = value
 
+    @contextlib.contextmanager
+    def cancel_shield(self) -> Iterator[None]:
+        """A block an operator's cancel does not interrupt: a cancel that arrives inside it
+        reaches the job (as ``asyncio.CancelledError``) only after the block, if the job is
+        still running then. Wrap a side effect and the checkpoint recording it, e.g. a post
+        that must not be reported canceled once made. A stop or a timeout still interrupts."""
+        yield
+
 
 class BaseJob(ABC, Generic[P]):
     """One executable job. Subclasses implement ``execute`` and usually nothing else."""
@@ -76,8 +86,13 @@ class BaseJob(ABC, Generic[P]):
         self.context = JobContext()
 
     @abstractmethod
-    async def execute(self) -> bool:
-        """Do the work. Return False or raise to fail the attempt (see ``qworker.errors``)."""
+    async def execute(self) -> Any:
+        """Do the work. Return False or raise to fail the attempt (see ``qworker.errors``).
+
+        True or None succeed; any other JSON-serialisable value succeeds and is kept as the
+        job's result (``job show``, ``QueueService.get_job``), up to QWORKER_MAX_RESULT_BYTES.
+        An operator's cancel arrives as ``asyncio.CancelledError``: catch it to clean up, and
+        let it go on (the job then ends canceled, never retried)."""
 
     def get_rate_limit_key(self) -> str:
         """Jobs sharing a key share one rate limiter across every worker."""

@@ -141,31 +141,37 @@ class DuplicateContentError(PermanentJobError):
 class TweetJob(BaseJob[TweetJobParams]):
     """Posts ``params.content`` once; see the module docstring for the at-most-once protocol."""
 
-    async def execute(self) -> bool:
+    async def execute(self) -> dict[str, str]:
+        """Post the tweet; the result is its id (``{"tweet_id": ...}``)."""
         posted_id = self.context.checkpoints.get(TWEET_ID_CHECKPOINT)
         if posted_id:
             log.info("%s: already posted as %s; not posting again", self.describe(), posted_id)
-            return True
+            return {"tweet_id": posted_id}
         client = self._client()
         maybe_sent_before = self.context.checkpoints.get(SENDING_CHECKPOINT) == "1"
-        await self.context.checkpoint(SENDING_CHECKPOINT, "1")
-        try:
-            tweet_id = await client.post_tweet(
-                self.params.content, media_ids=self.params.media_ids, reply_to=self.params.reply_to
-            )
-        except DuplicateContentError as exc:
-            if maybe_sent_before:
-                raise AlreadyDone(
-                    f"already posted: an earlier attempt reached the API and X now says: {exc}"
-                ) from None
-            raise
-        except JobError as exc:
-            if not exc.reached_remote and not maybe_sent_before:
-                await self._forget_sending()
-            raise
-        await self.context.checkpoint(TWEET_ID_CHECKPOINT, tweet_id)
+        # From here until the tweet id is recorded, a cancel waits: a tweet that was posted
+        # must be reported posted, never canceled.
+        with self.context.cancel_shield():
+            await self.context.checkpoint(SENDING_CHECKPOINT, "1")
+            try:
+                tweet_id = await client.post_tweet(
+                    self.params.content,
+                    media_ids=self.params.media_ids,
+                    reply_to=self.params.reply_to,
+                )
+            except DuplicateContentError as exc:
+                if maybe_sent_before:
+                    raise AlreadyDone(
+                        f"already posted: an earlier attempt reached the API and X now says: {exc}"
+                    ) from None
+                raise
+            except JobError as exc:
+                if not exc.reached_remote and not maybe_sent_before:
+                    await self._forget_sending()
+                raise
+            await self.context.checkpoint(TWEET_ID_CHECKPOINT, tweet_id)
         log.info("%s: posted as %s", self.describe(), tweet_id)
-        return True
+        return {"tweet_id": tweet_id}
 
     def _client(self) -> TwitterClient:
         try:

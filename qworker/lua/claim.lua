@@ -1,54 +1,85 @@
 --[[ claim: take up to max_jobs ready jobs, highest priority first and oldest first within a
 priority, and record each as in flight under this worker's lease, in one atomic step.
 
+Paused priorities are not looked at. A job of a paused type that reaches the front of its list
+is moved aside (to its type's held set, state 'paused') instead of being claimed: each costs
+one move, once, and the claim goes on with the jobs behind it.
+
 Everything is read before the first write, so an error (a key another cluster node holds, a
 wrong type) can only stop the script before it has moved anything.
 
 KEYS[1..4]  priority lists 1 (urgent) .. 4 (low)
 KEYS[5]     in-flight sorted set (score: lease deadline, ms)
 KEYS[6]     wakeup list
-KEYS[7]     migration fence (never exists; see keys.py)
+KEYS[7]     pauses hash ('priority:N' or 'type:T' -> end ms, -1 until resumed, 0 ended)
+KEYS[8]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2]     worker_id
 ARGV[3]     now_ms ('' for Redis's own clock, TIME)
 ARGV[4]     lease_ms: the lease runs until now + lease_ms
 ARGV[5]     max_jobs
 ARGV[6]     id_base: a unique string; a hand-pushed payload gets the id id_base .. '-' .. n
-Returns     flat array, two entries per job: id, then the job hash as a field/value array.
-            The owner token of each claim is worker_id .. ':' .. the hash's 'claims' field.
+Returns     flat array: the number of entries in the pauses hash (the worker lifts ended
+            pauses while there are any), then two entries per job: id, then the job hash as a
+            field/value array. The owner token of a claim is worker_id .. ':' .. 'claims'.
 ]]
+--#include job_end
 local job_prefix = ARGV[1]
 local worker_id = ARGV[2]
-local now_ms = tonumber(ARGV[3])
-if not now_ms then
-  local time = redis.call('TIME')
-  now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
+local now_ms = now_or_redis(ARGV[3])
 local lease_deadline_ms = now_ms + tonumber(ARGV[4])
 local max_jobs = tonumber(ARGV[5])
 local id_base = ARGV[6]
 local inflight_key = KEYS[5]
 local wakeup_key = KEYS[6]
 
--- Reads: the oldest entries of each list (at its right end), and whether each is a stored job.
-local plan = {}  -- {priority, entry, job_id, adopt}
+-- Reads: what is paused now.
+local pauses = redis.call('HGETALL', KEYS[7])
+local paused_priorities, paused_types = {}, {}
+for i = 1, #pauses, 2 do
+  local ends = tonumber(pauses[i + 1]) or 0
+  if ends == -1 or ends > now_ms then
+    local kind, name = string.match(pauses[i], '^(%a+):(.*)$')
+    if kind == 'priority' then paused_priorities[tonumber(name)] = true end
+    if kind == 'type' then paused_types[name] = true end
+  end
+end
+
+-- Reads: the oldest entries of each list (at its right end), and what each is. Entries of a
+-- paused type do not count towards max_jobs: the claim reads on behind them, up to MAX_HELD.
+local MAX_HELD = 1000
+local plan, held = {}, {}  -- plan: {priority, entry, job_id, adopt, unique_key}; held: {id, type}
 local taken_per_list = {0, 0, 0, 0}
 for priority = 1, 4 do
-  local wanted = max_jobs - #plan
-  if wanted <= 0 then break end
-  local entries = redis.call('LRANGE', KEYS[priority], -wanted, -1)
-  for i = #entries, 1, -1 do
-    local entry = entries[i]
-    local job_id = entry
-    -- Anything that is not the id of a stored job was pushed by another program: adopt it.
-    local adopt = string.len(entry) > 64 or redis.call('EXISTS', job_prefix .. entry) == 0
-    if adopt then
-      job_id = id_base .. '-' .. (#plan + 1)
-      redis.call('EXISTS', job_prefix .. job_id)  -- a read first, like every key written below
+  local entries = {}
+  repeat
+    local wanted = max_jobs - #plan
+    if wanted <= 0 or paused_priorities[priority] or #held >= MAX_HELD then break end
+    local taken = taken_per_list[priority]
+    entries = redis.call('LRANGE', KEYS[priority], -(taken + wanted), -(taken + 1))
+    for i = #entries, 1, -1 do
+      local entry = entries[i]
+      local job_id = entry
+      local record = {}
+      if string.len(entry) <= 64 then
+        record = redis.call('HMGET', job_prefix .. entry, 'enqueued_at_ms', 'job_type',
+          'unique_key', 'unique_until', 'seq')
+      end
+      -- Anything that is not the id of a stored job was pushed by another program: adopt it.
+      local adopt = not record[1]
+      if adopt then
+        job_id = id_base .. '-' .. (#plan + 1)
+        redis.call('EXISTS', job_prefix .. job_id)  -- a read first, like every key written below
+      end
+      if not adopt and record[2] and paused_types[record[2]] then
+        held[#held + 1] = {job_id, record[2], tonumber(record[5]) or 0}
+      else
+        local unique_key = record[4] == 'started' and record[3] or nil
+        plan[#plan + 1] = {priority, entry, job_id, adopt, unique_key}
+      end
+      taken_per_list[priority] = taken_per_list[priority] + 1
     end
-    plan[#plan + 1] = {priority, entry, job_id, adopt}
-    taken_per_list[priority] = taken_per_list[priority] + 1
-  end
+  until #entries == 0
 end
 
 -- Writes.
@@ -57,25 +88,31 @@ for priority = 1, 4 do
     redis.call('RPOP', KEYS[priority], taken_per_list[priority])
   end
 end
-local claimed = {}
+for _, job in ipairs(held) do
+  redis.call('ZADD', NS .. KEY_NAMES.HELD .. job[2], job[3], job[1])
+  stamp(job_prefix .. job[1], 'paused', now_ms)
+end
+local claimed = {#pauses / 2}
 for _, step in ipairs(plan) do
-  local priority, entry, job_id, adopt = step[1], step[2], step[3], step[4]
+  local priority, entry, job_id, adopt, unique_key = step[1], step[2], step[3], step[4], step[5]
   local job_key = job_prefix .. job_id
   if adopt then
     redis.call('HSET', job_key, 'payload', entry, 'priority', priority,
       'attempts', 0, 'enqueued_at_ms', now_ms)
   end
   local claims = redis.call('HINCRBY', job_key, 'claims', 1)
-  redis.call('HSET', job_key, 'owner', worker_id .. ':' .. claims, 'started_at_ms', now_ms)
+  redis.call('HSET', job_key, 'owner', worker_id .. ':' .. claims, 'started_at_ms', now_ms,
+    'state', 'running', 'state_at_ms', now_ms)
+  release_unique(job_id, unique_key)
   redis.call('ZADD', inflight_key, lease_deadline_ms, job_id)
   claimed[#claimed + 1] = job_id
   claimed[#claimed + 1] = redis.call('HGETALL', job_key)
 end
 
-if #plan == 0 then
+if #plan == 0 and #held == 0 then
   -- Nothing is ready, so any token left is stale: an idle worker must block, not spin.
   redis.call('DEL', wakeup_key)
-elseif #plan == max_jobs and redis.call('LLEN', wakeup_key) == 0 then
+elseif (#plan == max_jobs or #held >= MAX_HELD) and redis.call('LLEN', wakeup_key) == 0 then
   -- More may be ready: pass the word on to the next idle worker.
   redis.call('LPUSH', wakeup_key, '1')
 end

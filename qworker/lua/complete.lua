@@ -1,31 +1,50 @@
---[[ complete: acknowledge finished jobs; each leaves in-flight and is deleted, if still ours.
+--[[ complete: acknowledge finished jobs: each leaves in-flight and becomes 'done' (its record,
+with its result, kept for keep_ms, or deleted at once when keep_ms is 0), if still ours.
 
 KEYS[1]     in-flight sorted set
 KEYS[2]     statistics hash
 KEYS[3]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
-ARGV[2..]   pairs: job id, owner token
+ARGV[2]     now_ms ('' for Redis's own clock, TIME): finished_at_ms
+ARGV[3]     keep_ms: how long the record of a done job stays readable
+ARGV[4..]   triples: job id, owner token, result as JSON ('' for none)
 Returns     array of the ids that were NOT acknowledged because this worker no longer owns them
 ]]
+--#include job_end
 local job_prefix = ARGV[1]
+local now_ms = now_or_redis(ARGV[2])
+local keep_ms = tonumber(ARGV[3])
 local inflight_key = KEYS[1]
 local stats_key = KEYS[2]
 
--- Reads first: which of these jobs are still ours.
+-- Reads first: which of these jobs are still ours, and what their ending must also do.
 local ours, lost = {}, {}
-for i = 2, #ARGV, 2 do
+for i = 4, #ARGV, 3 do
   local job_id = ARGV[i]
-  if redis.call('HGET', job_prefix .. job_id, 'owner') == ARGV[i + 1] then
-    ours[#ours + 1] = job_id
+  local fields = redis.call('HMGET', job_prefix .. job_id, 'owner', unpack(END_FIELDS))
+  if fields[1] == ARGV[i + 1] then
+    ours[#ours + 1] = {job_id, ARGV[i + 2], {fields[2], fields[3], fields[4]}}
   else
     lost[#lost + 1] = job_id
   end
 end
-for _, job_id in ipairs(ours) do
+local done_ids = {}
+for _, job in ipairs(ours) do
+  local job_id, result = job[1], job[2]
+  local job_key = job_prefix .. job_id
   redis.call('ZREM', inflight_key, job_id)
-  redis.call('DEL', job_prefix .. job_id)
+  if keep_ms > 0 then
+    -- attempts counted the failed ones: the record shows this one too
+    redis.call('HINCRBY', job_key, 'attempts', 1)
+    if result ~= '' then
+      redis.call('HSET', job_key, 'result', result)
+    end
+  end
+  end_job(job_key, job_id, 'done', now_ms, keep_ms, job[3])
+  done_ids[#done_ids + 1] = job_id
 end
 if #ours > 0 then
   redis.call('HINCRBY', stats_key, 'processed', #ours)
+  record_recent('done', done_ids, keep_ms)
 end
 return lost

@@ -12,16 +12,17 @@ ARGV[2]     max_due_ms: move jobs due at or before this ('+inf' moves all; '' fo
 ARGV[3]     limit: at most this many per call
 Returns     {moved, next_due_ms}: next_due_ms is the earliest due time left, or -1 when empty
 ]]
+--#include job_end
 local job_prefix = ARGV[1]
 local source_key = KEYS[1]
 local wakeup_key = KEYS[6]
 local max_due = ARGV[2]
 if max_due == '' then
-  local time = redis.call('TIME')
-  max_due = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  max_due = redis_now_ms()
 end
 
 -- Reads first: the due jobs and their priorities.
+local now_ms = max_due == '+inf' and redis_now_ms() or tonumber(max_due)
 local due = redis.call('ZRANGEBYSCORE', source_key, '-inf', max_due, 'LIMIT', 0, ARGV[3])
 local priorities = {}
 for i, job_id in ipairs(due) do
@@ -34,6 +35,7 @@ for i, job_id in ipairs(due) do
   -- A job without a record was deleted while it waited: only its entry is left to drop.
   if priorities[i] then
     redis.call('LPUSH', KEYS[1 + priorities[i]], job_id)
+    stamp(job_prefix .. job_id, 'queued', now_ms)
     moved = moved + 1
   end
 end

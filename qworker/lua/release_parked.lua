@@ -14,14 +14,11 @@ ARGV[3]     now_ms ('' for Redis's own clock, TIME)
 ARGV[4]     limit: at most this many due jobs are looked at per call
 Returns     {released, next_due_ms}: next_due_ms is the earliest due time left, or -1 when empty
 ]]
+--#include job_end
 local parked_key, wakeup_key = KEYS[1], KEYS[6]
 local job_prefix, rate_prefix = ARGV[1], ARGV[2]
 local DAY_MS, HOUR_MS = 86400000, 3600000
-local now_ms = tonumber(ARGV[3])
-if not now_ms then
-  local time = redis.call('TIME')
-  now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
+local now_ms = now_or_redis(ARGV[3])
 
 -- How many more a window of window_ms allows now, and when it allows one more once `extra`
 -- further jobs have taken slots now (the entry that must leave the window first, plus its
@@ -111,6 +108,7 @@ table.sort(released, function(a, b) return a.seq > b.seq end)
 for _, job in ipairs(released) do
   redis.call('ZREM', parked_key, job.id)
   redis.call('RPUSH', KEYS[1 + job.priority], job.id)
+  stamp(job_prefix .. job.id, 'queued', now_ms)
 end
 for _, entry in ipairs(waiting_again) do
   redis.call('ZADD', parked_key, 'XX', entry[2], entry[1])

@@ -8,9 +8,11 @@ KEYS[7]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2]     priority for every requeued job ('' keeps each job's own)
 ARGV[3]     '1' to requeue every dead job (ARGV[4..] ignored), '0' for the ids given
-ARGV[4..]   job ids
+ARGV[4]     now_ms
+ARGV[5..]   job ids
 Returns     array of the ids requeued (an id given but not in the dead-letter queue is left out)
 ]]
+--#include job_end
 local job_prefix = ARGV[1]
 local dead_key = KEYS[1]
 local wakeup_key = KEYS[6]
@@ -20,7 +22,7 @@ local job_ids = {}
 if ARGV[3] == '1' then
   job_ids = redis.call('ZRANGE', dead_key, 0, -1)
 else
-  for i = 4, #ARGV do job_ids[#job_ids + 1] = ARGV[i] end
+  for i = 5, #ARGV do job_ids[#job_ids + 1] = ARGV[i] end
 end
 
 -- Reads first: which ids are dead jobs with a record, and their priorities.
@@ -42,7 +44,8 @@ for _, entry in ipairs(found) do
   if exists then
     local priority = new_priority or entry[3] or 4
     redis.call('HSET', job_key, 'attempts', 0, 'priority', priority)
-    redis.call('HDEL', job_key, 'error', 'failed_at_ms', 'owner')
+    redis.call('HDEL', job_key, 'error', 'failed_at_ms', 'owner', 'finished_at_ms')
+    stamp(job_key, 'queued', now_or_redis(ARGV[4]))
     redis.call('LPUSH', KEYS[1 + priority], job_id)
     requeued[#requeued + 1] = job_id
   end

@@ -102,7 +102,7 @@ async def test_no_script_runs_on_a_half_moved_namespace(
             pass
         claim = service.scripts.claim("w", None, 60_000, 8, "base")
         with admin(move.source_port) as source:
-            for call in (claim, service.scripts.recover(None, 10, 3, "{}")):
+            for call in (claim, service.scripts.recover(None, 10, 3, "{}", 0)):
                 with pytest.raises(redis.ResponseError, match=r"TRYAGAIN|rehashing"):
                     source.execute_command(*call.command())
     finally:

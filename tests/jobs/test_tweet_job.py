@@ -86,7 +86,7 @@ def test_posts_the_tweet_through_tweepy_and_records_its_id(api: responses.Reques
     api.post(TWEETS_URL, json=created(), status=201)
     job = make_job("Hello world!", media_ids=["123", "456"], reply_to="1400000000000000000")
 
-    assert run(execute_and_close(job)) is True
+    assert run(execute_and_close(job)) == {"tweet_id": TWEET_ID}
 
     (call,) = api.calls
     assert call.request.method == "POST"
@@ -136,7 +136,7 @@ def test_a_job_with_a_recorded_tweet_id_does_not_post_again(
     api: responses.RequestsMock, logs: pytest.LogCaptureFixture
 ) -> None:
     context = JobContext(job_id="job-1", checkpoints={"tweet_sending": "1", "tweet_id": "77"})
-    assert run(execute_and_close(make_job(context=context))) is True
+    assert run(execute_and_close(make_job(context=context))) == {"tweet_id": "77"}
     assert len(api.calls) == 0
     assert "already posted as 77" in logs.text
 
@@ -327,8 +327,8 @@ def test_dry_run_logs_the_tweet_and_returns_a_fake_id(
     first = make_job("Hello dry world", settings=clients.settings, clients=clients)
     second = make_job("Another one", settings=clients.settings, clients=clients)
 
-    assert run(first.execute()) is True
-    assert run(second.execute()) is True
+    assert run(first.execute()) == {"tweet_id": "dry-run-1"}
+    assert run(second.execute()) == {"tweet_id": "dry-run-2"}
 
     assert isinstance(clients.get("twitter"), DryRunTwitterClient)
     assert first.context.checkpoints["tweet_id"] == "dry-run-1"
@@ -348,7 +348,7 @@ def test_dry_run_fail_once_fails_only_the_first_attempt() -> None:
 
     retry = make_job(content, settings=clients.settings, clients=clients)
     retry.context = JobContext(attempt=2, checkpoints=job.context.checkpoints)
-    assert run(retry.execute()) is True
+    assert run(retry.execute())["tweet_id"].startswith("dry-run-")
     assert retry.context.checkpoints["tweet_id"].startswith("dry-run-")
 
 

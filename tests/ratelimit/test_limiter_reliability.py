@@ -67,7 +67,7 @@ async def test_a_clock_ahead_does_not_recover_live_leases(settings: Settings) ->
         await service.add_job({"job_type": "unlimited", "record_key": "unused"})
         lease_ms = int(settings.lease_seconds * 1000)
         claimed = await service.run(service.scripts.claim("alive", None, lease_ms, 1, "b"))
-        assert len(claimed) == 1
+        assert len(claimed.jobs) == 1
         ahead = Worker(service, settings=settings, clock=SkewedClock(2 * lease_ms))
         assert await ahead._maintain_if_due(force=True) == 0
         assert (await service.get_queue_stats()).in_flight == 1

@@ -39,12 +39,12 @@ async def claim_as(
     call = service.scripts.claim(
         worker_id, clock.now_ms(), lease_ms(service), max_jobs, f"{worker_id}-base"
     )
-    claimed: list[ClaimedJob] = await service.runner.run(call)
+    claimed: list[ClaimedJob] = (await service.runner.run(call)).jobs
     return claimed
 
 
 async def recover(service: QueueService, now_ms: int) -> tuple[int, int]:
-    call = service.scripts.recover(now_ms, 100, DEFAULT_MAX_RETRIES, LEASE_EXPIRED)
+    call = service.scripts.recover(now_ms, 100, DEFAULT_MAX_RETRIES, LEASE_EXPIRED, 60_000)
     result: tuple[int, int] = await service.runner.run(call)
     return result
 
@@ -128,11 +128,17 @@ async def test_zombie_cannot_settle_a_recovered_job(
     run = service.runner.run
 
     assert await run(s.renew(now_ms, lease_ms(service), [(job_id, zombie)])) == [(job_id, zombie)]
-    assert await run(s.complete([(job_id, zombie)])) == [job_id]
-    assert await run(s.defer(k.retry, job_id, zombie, now_ms, 2, LEASE_EXPIRED, now_ms)) == 0
-    assert await run(s.defer(k.parked, job_id, zombie, now_ms, None, "", now_ms)) == 0
-    assert await run(s.bury(job_id, zombie, 2, LEASE_EXPIRED, now_ms, attempt_failed=True)) == 0
-    assert await run(s.hand_back([(job_id, zombie, True)], 1, LEASE_EXPIRED, now_ms)) == (0, 0)
+    keep = {"keep_ms": 60_000}
+    assert await run(s.complete([(job_id, zombie, "")], now_ms, 60_000)) == [job_id]
+    retry = s.defer(
+        k.retry, job_id, zombie, now_ms, 2, LEASE_EXPIRED, now_ms, state="retry", **keep
+    )
+    assert await run(retry) == 0
+    park = s.defer(k.parked, job_id, zombie, now_ms, None, "", now_ms, state="parked", **keep)
+    assert await run(park) == 0
+    bury = s.bury(job_id, zombie, 2, LEASE_EXPIRED, now_ms, attempt_failed=True, **keep)
+    assert await run(bury) == 0
+    assert await run(s.hand_back([(job_id, zombie, True)], 1, LEASE_EXPIRED, now_ms, 0)) == (0, 0)
     assert await run(s.checkpoint(job_id, zombie, "cp:tweet_id", "1")) == 0
 
     assert await service.redis.hgetall(k.job(job_id)) == job_before

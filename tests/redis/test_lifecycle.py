@@ -15,7 +15,7 @@ import pytest
 from qworker.clock import ManualClock
 from qworker.models import JobRecord
 from qworker.service import QueueService
-from tests.jobtypes import probe, read_events
+from tests.jobtypes import ProbeParams, probe, read_events
 
 RunBurst = Callable[..., Awaitable[Any]]
 
@@ -34,6 +34,10 @@ async def record(service: QueueService, job_id: str) -> JobRecord:
     return job
 
 
+def clock_ms(service: QueueService) -> int:
+    return service.clock.now_ms()
+
+
 def attempts_started(probe_log: Path, job_id: str) -> list[int]:
     return [e.attempt for e in read_events(probe_log, "start") if e.job_id == job_id]
 
@@ -50,7 +54,10 @@ async def test_successful_job_is_done_and_counted(
         ("done", job_id, 1),
     ]
     assert worker.jobs_done == 1
-    assert await service.get_job(job_id) is None  # a finished job leaves nothing behind
+    done = await record(service, job_id)  # kept, readable, for QWORKER_KEEP_FINISHED_S
+    assert (done.state, done.attempts, done.finished_at_ms) == ("done", 1, clock_ms(service))
+    keep_ms = service.settings.keep_finished_ms
+    assert 0 < await service.redis.pttl(service.keys.job(job_id)) <= keep_ms
     stats = await service.get_queue_stats()
     assert (stats.total_processed, stats.total_failed, stats.total_dead) == (1, 0, 0)
     assert (stats.total_jobs, stats.in_flight, stats.retry, stats.dead_letter) == (0, 0, 0, 0)
@@ -97,7 +104,7 @@ async def test_always_failing_job_backs_off_then_goes_to_dead_letter(
     assert (dead.error.type, dead.error.message) == ("RuntimeError", "boom on attempt 4")
     assert "Traceback" in dead.error.traceback
     assert "jobtypes.py" in dead.error.traceback  # the job's own frame is kept
-    assert dead.params == probe(probe_log, outcome="fail") | {"sleep_s": 0.0, "tag": ""}
+    assert dead.params == ProbeParams.model_validate(probe(probe_log, outcome="fail")).model_dump()
     stats = await service.get_queue_stats()
     assert (stats.total_failed, stats.total_dead, stats.total_processed) == (4, 1, 0)
     assert (stats.dead_letter, stats.retry, stats.in_flight, stats.total_jobs) == (1, 0, 0, 0)
@@ -186,7 +193,7 @@ async def test_job_that_fails_then_succeeds_is_done_once(
         ("start", 2),
         ("done", 2),
     ]
-    assert await service.get_job(job_id) is None
+    assert (await record(service, job_id)).state == "done"
     stats = await service.get_queue_stats()
     assert (stats.total_processed, stats.total_failed, stats.retry, stats.dead_letter) == (
         1,

@@ -92,7 +92,7 @@ async def test_a_new_worker_recovers_a_dead_workers_jobs_after_one_lease(
         job_id = await service.add_job(faulty(probe_log))
         now = clock.script_now_ms()
         claim = service.scripts.claim("dead-worker", now, int(LEASE_S * 1000), 1, "x")
-        assert [job.id for job in await service.runner.run(claim)] == [job_id]
+        assert [job.id for job in (await service.runner.run(claim)).jobs] == [job_id]
         clock.advance(LEASE_S + 1)  # the dead worker's lease has lapsed
 
         worker = Worker(service, settings=settings, clock=clock, job_modules=JOB_MODULES)

@@ -60,7 +60,7 @@ async def test_no_recovery_until_a_lease_has_passed_after_an_outage(
     job_id = await service.add_job(probe(probe_log))
     now_ms = clock.now_ms()
     claim = service.scripts.claim("elsewhere", now_ms, 1000, 1, "x")
-    assert [job.id for job in await service.runner.run(claim)] == [job_id]
+    assert [job.id for job in (await service.runner.run(claim)).jobs] == [job_id]
     clock.advance(5)  # the other worker's lease has lapsed
 
     worker = make_worker(settings=service.settings.model_copy(update={"lease_seconds": 60}))

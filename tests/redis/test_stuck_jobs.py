@@ -61,7 +61,7 @@ class OtherWorker(threading.Thread):
                 self.handed_back_after_s = elapsed
             if (
                 self.recovered_after_s is None
-                and runner.run(self.scripts.recover(None, 10, 3, lost))[0]
+                and runner.run(self.scripts.recover(None, 10, 3, lost, 0))[0]
             ):
                 self.recovered_after_s = elapsed
             if self.recovered_after_s is not None and self.handed_back_after_s is not None:

@@ -38,6 +38,7 @@ async def test_overrunning_job_is_cancelled_and_retried(
     assert (record.attempts, record.error.type) == (1, "TimeoutError")
     assert "longer than its timeout of 0.2s" in record.error.message
     assert await service.redis.zscore(service.keys.retry, job_id) is not None
-    assert await service.get_job(fast_id) is None  # done
+    fast = await service.get_job(fast_id)
+    assert fast is not None and fast.state == "done"
     stats = await service.get_queue_stats()
     assert (stats.total_processed, stats.total_failed, stats.in_flight) == (1, 1, 0)

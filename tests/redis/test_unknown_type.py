@@ -76,7 +76,8 @@ async def test_a_job_of_an_unknown_type_waits_for_a_worker_that_knows_it(
     new_type(True)  # a new worker comes up
     await burst(make_worker)
 
-    assert await service.get_job(job_id) is None  # done
+    done = await service.get_job(job_id)
+    assert done is not None and done.state == "done"
     stats = await service.get_queue_stats()
     assert (stats.total_processed, stats.total_dead, stats.scheduled) == (1, 0, 0)
     assert stats.unknown_type_waiting == 0

@@ -97,8 +97,8 @@ async def test_enqueue_script_never_doubles_an_id(service: QueueService) -> None
 
     item = EnqueueItem("same-id", 1, "echo", '{"job_type":"echo","text":"a"}', None, None)
     call = service.scripts.enqueue([item], 1)
-    assert await service.runner.run(call) == 1
-    assert await service.runner.run(call) == 0
+    assert (await service.runner.run(call)).stored == 1
+    assert (await service.runner.run(call)).stored == 0
     assert (await service.get_queue_stats()).total_jobs == 1
 
 
@@ -117,11 +117,11 @@ async def test_delayed_jobs_wait_in_the_scheduled_set(
 
 async def _bury(service: QueueService, job_id: str, when_ms: int) -> None:
     """Put a queued job in the dead-letter queue as a worker would, through claim and bury."""
-    claimed = await service.runner.run(service.scripts.claim("w", when_ms, 1000, 1, "x"))
+    claimed = (await service.runner.run(service.scripts.claim("w", when_ms, 1000, 1, "x"))).jobs
     assert [job.id for job in claimed] == [job_id]
     error = JobError(type="RuntimeError", message="boom").model_dump_json()
     owner = f"w:{claimed[0].claims}"
-    call = service.scripts.bury(job_id, owner, 4, error, when_ms, attempt_failed=True)
+    call = service.scripts.bury(job_id, owner, 4, error, when_ms, attempt_failed=True, keep_ms=0)
     assert await service.runner.run(call) == 1
 
 

@@ -34,10 +34,17 @@ def names(keys: QueueKeys) -> dict[str, str]:
         "fence": keys.fence,
         "workers": keys.workers,
         "rate_keys": keys.rate_keys,
+        "pauses": keys.pauses,
+        "cancel_requests": keys.cancel_requests,
+        "recent_done": keys.recent("done"),
+        "recent_canceled": keys.recent("canceled"),
         "job": keys.job("0123abcd"),
         "rate_log": keys.rate_log("tweet"),
         "rate_blocked": keys.rate_blocked("tweet"),
         "worker": keys.worker("w1"),
+        "held": keys.held("tweet"),
+        "unique": keys.unique("k1"),
+        "signal": keys.signal("0123abcd"),
     }
 
 
@@ -52,10 +59,17 @@ EXPECTED_WITHOUT_NAMESPACE = {
     "fence": "jobs_fence",
     "workers": "jobs_workers",
     "rate_keys": "jobs_rate_keys",
+    "pauses": "jobs_pauses",
+    "cancel_requests": "jobs_cancel_requests",
+    "recent_done": "jobs_recent_done",
+    "recent_canceled": "jobs_recent_canceled",
     "job": "jobs_data:0123abcd",
     "rate_log": "jobs_rate:tweet",
     "rate_blocked": "jobs_rate:tweet:blocked_until",
     "worker": "jobs_worker:w1",
+    "held": "jobs_held:tweet",
+    "unique": "jobs_unique:k1",
+    "signal": "jobs_signal:0123abcd",
 }
 
 
@@ -109,7 +123,7 @@ def test_static_keys_hold_every_fixed_key() -> None:
     fixed = {
         name
         for what, name in names(keys).items()
-        if what not in {"job", "rate_log", "rate_blocked", "worker"}
+        if what not in {"job", "rate_log", "rate_blocked", "worker", "held", "unique", "signal"}
     }
     fixed |= set(keys.priorities)
     assert fixed == set(keys.static_keys)

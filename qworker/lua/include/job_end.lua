@@ -1,0 +1,80 @@
+--[[ job_end (included): the state stamp every move writes, and what every script that ends a
+job (done, dead or canceled) does besides moving it: release its unique key, wake the clients
+waiting for it, forget a cancel request, keep its record for keep_ms (done, canceled) and list it
+among the recently finished. A script including this has the job key prefix as ARGV[1].
+]]
+--#include keys
+local NS = string.sub(ARGV[1], 1, -1 - string.len(KEY_NAMES.JOB_DATA))
+local RECENT_MAX = 10000
+local SIGNAL_TTL_MS = 60000
+
+local function redis_now_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+-- The time a caller gave ('' or anything not a number: Redis's own clock).
+local function now_or_redis(value)
+  return tonumber(value) or redis_now_ms()
+end
+
+-- What end_job needs to know of a job, read (HMGET) before the script's first write.
+local END_FIELDS = {'waiters', 'unique_key', 'cancel_requested_at_ms'}
+
+local function read_end_fields(job_key)
+  return redis.call('HMGET', job_key, unpack(END_FIELDS))
+end
+
+local function stamp(job_key, state, now_ms)
+  redis.call('HSET', job_key, 'state', state, 'state_at_ms', now_ms)
+end
+
+-- Release the job's unique key if the job still holds it (enqueue --unique-key).
+local function release_unique(job_id, unique_key)
+  if unique_key then
+    local key = NS .. KEY_NAMES.UNIQUE .. unique_key
+    if redis.call('GET', key) == job_id then
+      redis.call('DEL', key)
+    end
+  end
+end
+
+-- end_fields: what read_end_fields returned. keep_ms: how long a done or canceled record stays
+-- (0: deleted now); a dead job stays in the dead-letter queue, so its record stays too.
+local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields)
+  local waiters, unique_key, cancel_requested = end_fields[1], end_fields[2], end_fields[3]
+  release_unique(job_id, unique_key)
+  local waiting = tonumber(waiters) or 0
+  if waiting > 0 then
+    local signal_key = NS .. KEY_NAMES.SIGNAL .. job_id
+    for _ = 1, waiting do
+      redis.call('RPUSH', signal_key, state)
+    end
+    redis.call('PEXPIRE', signal_key, SIGNAL_TTL_MS)
+  end
+  if cancel_requested then
+    redis.call('SREM', NS .. KEY_NAMES.CANCEL_REQUESTS, job_id)
+  end
+  if state ~= 'dead' and keep_ms <= 0 then
+    redis.call('DEL', job_key)
+    return
+  end
+  -- The owner token goes: a second settlement of the same claim finds the job no longer owned.
+  redis.call('HSET', job_key, 'state', state, 'state_at_ms', now_ms, 'finished_at_ms', now_ms,
+    'owner', '')
+  if waiting > 0 then
+    redis.call('HDEL', job_key, 'waiters')
+  end
+  if state ~= 'dead' then
+    redis.call('PEXPIRE', job_key, keep_ms)
+  end
+end
+
+-- List finished ids (newest first) for `jobs list --state done|canceled`.
+local function record_recent(state, job_ids, keep_ms)
+  if #job_ids > 0 and keep_ms > 0 then
+    local key = NS .. KEY_NAMES.RECENT .. state
+    redis.call('LPUSH', key, unpack(job_ids))
+    redis.call('LTRIM', key, 0, RECENT_MAX - 1)
+  end
+end
