@@ -236,6 +236,8 @@ class Worker:
         if counts != self._counts_shown:
             worker_key = self.keys.worker(self.worker_id)
             pipe.hset(worker_key, mapping={"running": counts[0], "prefetched": counts[1]})
+            # As the heartbeat does: a record written after it expired must not stay for ever.
+            pipe.pexpire(worker_key, self.lease_ms)
         replies = await pipe.execute()
         self._counts_shown = counts
         if held:

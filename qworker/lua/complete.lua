@@ -21,9 +21,9 @@ local stats_key = KEYS[2]
 local ours, lost = {}, {}
 for i = 4, #ARGV, 3 do
   local job_id = ARGV[i]
-  local fields = redis.call('HMGET', job_prefix .. job_id, 'owner', unpack(END_FIELDS))
+  local fields = redis.call('HMGET', job_prefix .. job_id, 'owner', 'attempts', unpack(END_FIELDS))
   if fields[1] == ARGV[i + 1] then
-    ours[#ours + 1] = {job_id, ARGV[i + 2], {fields[2], fields[3], fields[4]}}
+    ours[#ours + 1] = {job_id, ARGV[i + 2], {fields[3], fields[4], fields[5]}, fields[2]}
   else
     lost[#lost + 1] = job_id
   end
@@ -33,14 +33,12 @@ for _, job in ipairs(ours) do
   local job_id, result = job[1], job[2]
   local job_key = job_prefix .. job_id
   redis.call('ZREM', inflight_key, job_id)
-  if keep_ms > 0 then
-    -- attempts counted the failed ones: the record shows this one too
-    redis.call('HINCRBY', job_key, 'attempts', 1)
-    if result ~= '' then
-      redis.call('HSET', job_key, 'result', result)
-    end
+  -- attempts counted the failed ones: the record shows this one too
+  local extra = {'attempts', (tonumber(job[4]) or 0) + 1}
+  if result ~= '' then
+    extra[3], extra[4] = 'result', result
   end
-  end_job(job_key, job_id, 'done', now_ms, keep_ms, job[3])
+  end_job(job_key, job_id, 'done', now_ms, keep_ms, job[3], extra)
   done_ids[#done_ids + 1] = job_id
 end
 if #ours > 0 then

@@ -41,7 +41,8 @@ end
 
 -- end_fields: what read_end_fields returned. keep_ms: how long a done or canceled record stays
 -- (0: deleted now); a dead job stays in the dead-letter queue, so its record stays too.
-local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields)
+-- extra: more field/value pairs for a kept record, written in the same HSET (or nil).
+local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields, extra)
   local waiters, unique_key, cancel_requested = end_fields[1], end_fields[2], end_fields[3]
   release_unique(job_id, unique_key)
   local waiting = tonumber(waiters) or 0
@@ -61,7 +62,7 @@ local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields)
   end
   -- The owner token goes: a second settlement of the same claim finds the job no longer owned.
   redis.call('HSET', job_key, 'state', state, 'state_at_ms', now_ms, 'finished_at_ms', now_ms,
-    'owner', '')
+    'owner', '', unpack(extra or {}))
   if waiting > 0 then
     redis.call('HDEL', job_key, 'waiters')
   end
