@@ -19,9 +19,11 @@ from qworker import __version__
 from qworker.cli import clear, demo, dlq, enqueue, retry, stats, work
 from qworker.cli._common import CliState
 from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, WarningLines, report
+from qworker.cli._help import plain_placeholders
 
 # The order commands are listed in --help: the life of a job.
 COMMAND_ORDER = ("enqueue", "work", "stats", "retry-drain", "dlq", "clear", "demo")
+HELP_OPTION_NAMES = ["-h", "--help"]
 
 
 class QworkerGroup(TyperGroup):
@@ -41,6 +43,7 @@ class QworkerGroup(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        plain_placeholders(self, HELP_OPTION_NAMES)
         state = CliState()
         extra.setdefault("obj", state)
         logger, warnings = logging.getLogger("qworker"), WarningLines()
@@ -80,7 +83,7 @@ app = typer.Typer(
     epilog='Example: qworker enqueue tweet "Hello" --priority 2 && qworker stats',
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 

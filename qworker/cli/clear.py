@@ -31,6 +31,7 @@ def clear(
             "-p",
             min=1,
             max=4,
+            metavar="PRIORITY",
             help="Clear this priority list (repeatable).",
             show_default=False,
         ),

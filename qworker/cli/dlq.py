@@ -28,7 +28,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 def dlq_list(
     ctx: typer.Context,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="Show at most this many jobs.")
+        int,
+        typer.Option("--limit", "-n", min=1, metavar="N", help="Show at most this many jobs."),
     ] = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -155,6 +156,7 @@ def dlq_requeue(
             "-p",
             min=1,
             max=4,
+            metavar="PRIORITY",
             help="Put them on this priority instead of their own.",
             show_default=False,
         ),

@@ -1,8 +1,11 @@
-"""``qworker stats``: queues, totals, rate limiters and live workers, once or ``--watch``ed.
+"""``qworker stats``: queues, pauses, totals, rate limiters and live workers, once or
+``--watch``ed.
 
 The view is built from one :class:`Snapshot` of what QueueService reports; ``--json`` prints the
-snapshot as one object (the seed's ``get_queue_stats()`` keys plus ``rate_limits``, ``workers``
-and ``redis_memory``), the tables are drawn by :func:`render`, which the demo reuses.
+snapshot as one object (the seed's ``get_queue_stats()`` keys plus ``canceled``, ``pauses``,
+``rate_limits``, ``workers`` and ``redis_memory``), the tables are drawn by :func:`render`, which
+the demo reuses. Both views open with the same :func:`_header` line: which Redis (password
+masked) and namespace the numbers are about.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from qworker.cli._errors import UsageError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from qworker.models import QueueStats, RateLimitStats, RedisMemory, WorkerInfo
+    from qworker.models import Pause, QueueStats, RateLimitStats, RedisMemory, WorkerInfo
     from qworker.service import QueueService
 
 EXAMPLE = "Example: qworker stats --watch --interval 2   (or: qworker stats --json | jq .retry_due)"
@@ -69,7 +72,7 @@ def stats(
         typer.Option("--interval", "-n", min=0.1, metavar="SECONDS", help="Redraw period."),
     ] = 2.0,
 ) -> None:
-    """Show queue lengths, totals, rate limiters and live workers."""
+    """Show queue lengths, pauses, totals, rate limiters and live workers."""
     if watch and as_json:
         raise UsageError("--watch draws tables; use --json without --watch")
     settings = state_of(ctx).settings()
@@ -89,7 +92,8 @@ def stats(
     if as_json:
         _render.print_json(snapshot.to_json())
     else:
-        _render.show(render(snapshot))
+        header = _header(service.settings.masked_redis_url(), service)
+        _render.show(render(snapshot, header=header))
 
 
 async def _watch(service: QueueService, interval_s: float) -> None:
@@ -116,12 +120,17 @@ async def _watch(service: QueueService, interval_s: float) -> None:
                 await asyncio.sleep(interval_s)
 
 
-def _header(url: str, service: QueueService, interval_s: float) -> str:
+def _header(url: str, service: QueueService, interval_s: float | None = None) -> str:
+    """What the numbers below are about: the Redis (``url``, its password masked), the namespace
+    and when they were read; a watch adds its period."""
     from qworker.cli._render import format_time
 
     namespace = service.keys.namespace or "(none)"
     updated = format_time(service.clock.now_ms())
-    return f"{url}  namespace {namespace}  at {updated}, every {interval_s:g}s  (Ctrl-C quits)"
+    line = f"{url}  namespace {namespace}  at {updated}"
+    if interval_s is None:
+        return line
+    return f"{line}, every {interval_s:g}s  (Ctrl-C quits)"
 
 
 def _unreachable(reason: str, last: Snapshot | None) -> RenderableType:
@@ -146,6 +155,7 @@ def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
 
     tables = stack(
         queues_table(snapshot.stats),
+        pauses_table(snapshot.stats.pauses, snapshot.now_ms),
         totals_table(snapshot.stats),
         rate_limits_table(snapshot.rate_limits, snapshot.now_ms),
         workers_table(snapshot.workers, snapshot.now_ms),
@@ -166,8 +176,13 @@ def queues_table(stats: QueueStats) -> RenderableType:
     from qworker.keys import PRIORITIES, QueueKeys
 
     bare = QueueKeys()  # QueueStats names the lists without the namespace, as the seed did
+    paused = {pause.priority for pause in stats.pauses if pause.priority is not None}
     rows: list[tuple[object, ...]] = [
-        (f"priority {p} ({PRIORITY_NAMES[p]})", stats.queues.get(bare.priority(p), 0), "")
+        (
+            _priority(p),
+            stats.queues.get(bare.priority(p), 0),
+            "paused: workers skip it" if p in paused else "",
+        )
         for p in PRIORITIES
     ]
     rows += [
@@ -188,10 +203,47 @@ def totals_table(stats: QueueStats) -> RenderableType:
         ("processed", stats.total_processed),
         ("failed attempts", stats.total_failed),
         ("dead", stats.total_dead),
+        ("canceled", stats.canceled),
         ("recovered from lost workers", stats.recovered),
         ("dropped by dead-letter cap", stats.dead_letter_dropped),
     ]
     return table("Totals", [Col("counter"), Col("count", justify="right")], rows)
+
+
+def pauses_table(pauses: list[Pause], now_ms: int) -> RenderableType:
+    """What workers do not take now, until when, and how many jobs a paused type holds aside."""
+    from qworker.cli._render import Col, empty, table
+
+    if not pauses:
+        return empty("Paused", "nothing is paused")
+    rows = [
+        (
+            f"job type {pause.job_type}" if pause.priority is None else _priority(pause.priority),
+            _pause_end(pause, now_ms),
+            "-" if pause.priority is not None else _jobs(pause.held_jobs),
+        )
+        for pause in pauses
+    ]
+    columns = [Col("paused", truncate=True), Col("until"), Col("held aside", justify="right")]
+    return table("Paused", columns, rows)
+
+
+def _pause_end(pause: Pause, now_ms: int) -> str:
+    from qworker.cli._render import format_duration, format_time
+
+    if pause.until_ms is None:
+        return "resumed"
+    if not pause.active(now_ms):
+        return "now (ended; its held jobs are going back)"
+    return f"{format_time(pause.until_ms)} (in {format_duration((pause.until_ms - now_ms) / 1000)})"
+
+
+def _priority(priority: int) -> str:
+    return f"priority {priority} ({PRIORITY_NAMES.get(priority, '?')})"
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job{'' if count == 1 else 's'}"
 
 
 def memory_table(memory: RedisMemory | None) -> RenderableType:
@@ -254,8 +306,10 @@ def workers_table(workers: list[WorkerInfo], now_ms: int) -> RenderableType:
             format_duration((now_ms - worker.started_at_ms) / 1000),
             format_ago(worker.last_seen_ms, now_ms),
             worker.jobs_done,
-            f"{len(worker.current_jobs)}/{worker.concurrency}",
-            ", ".join(job_id[:8] for job_id in worker.current_jobs) or "-",
+            # Written by the worker within a second of a change; current_jobs and jobs_done come
+            # with the heartbeat, seconds behind, so the ids are left to --json.
+            f"{worker.running}/{worker.concurrency}",
+            worker.prefetched,
         )
         for worker in workers
     ]
@@ -268,7 +322,7 @@ def workers_table(workers: list[WorkerInfo], now_ms: int) -> RenderableType:
         Col("uptime", justify="right"),
         Col("heartbeat"),
         Col("done", justify="right"),
-        Col("busy", justify="right"),
-        Col("current jobs", truncate=True),
+        Col("running", justify="right"),
+        Col("prefetched", justify="right"),
     ]
     return table("Workers", columns, rows)

@@ -37,7 +37,8 @@ class LogFormat(StrEnum):
 def work(
     ctx: typer.Context,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, help="Jobs run at the same time.")
+        int,
+        typer.Option("--concurrency", "-c", min=1, metavar="N", help="Jobs run at the same time."),
     ] = 1,
     prefetch: Annotated[
         int | None,
@@ -68,7 +69,9 @@ def work(
     log_format: Annotated[
         LogFormat | None,
         typer.Option(
-            "--log-format", help="text, or json lines. Default: QWORKER_LOG_FORMAT or text."
+            "--log-format",
+            metavar="[text|json]",
+            help="text, or json lines. Default: QWORKER_LOG_FORMAT or text.",
         ),
     ] = None,
     grace: Annotated[

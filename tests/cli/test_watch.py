@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import pty
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from qworker.config import Settings
+from qworker.service import QueueService
 from tests.cli.conftest import REPO_ROOT, Cli
 from tests.redis_server import RedisServer
 
@@ -120,3 +123,30 @@ def test_watch_redraws_survives_a_redis_outage_and_exits_0_on_ctrl_c(
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == 0
     assert "Traceback" not in screen.text()
+
+
+def test_watch_shows_pauses_and_names_the_redis(
+    watch: tuple[subprocess.Popen[bytes], Screen],
+    fresh_redis_server: RedisServer,
+    namespace: str,
+) -> None:
+    process, screen = watch
+    screen.wait_for("nothing paused", lambda frame: "nothing is paused" in frame)
+    assert f"{fresh_redis_server.url}  namespace {namespace}  at " in screen.text()
+
+    async def pause() -> None:
+        settings = Settings(_env_file=None, redis_url=fresh_redis_server.url, namespace=namespace)  # type: ignore[call-arg]
+        async with QueueService(settings=settings) as service:
+            await service.pause(priority=2, for_s=600)
+            await service.pause(job_type="tweet")
+
+    asyncio.run(pause())
+    screen.wait_for(
+        "the pauses",
+        lambda frame: (
+            re.search(r"priority 2 \(high\)\s+\S+ \(in 9m 5\ds\)", frame) is not None
+            and re.search(r"job type tweet\s+resumed\s+0 jobs", frame) is not None
+        ),
+    )
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0
