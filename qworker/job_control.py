@@ -139,7 +139,9 @@ async def _wait_reason(
         if index is not None:
             length = await client.llen(keys.priority(record.priority))
             place = str(length - int(index))
-        pause = paused.get(f"priority {record.priority}") or paused.get(record.job_type or "")
+        pause = paused.get(f"priority {record.priority}") or paused.get(
+            f"job type {record.job_type}"
+        )
         if pause is not None and pause.active(now_ms):
             return WaitReason(
                 reason=f"{pause.target} is paused (place {place} in priority {record.priority})",
@@ -155,7 +157,7 @@ async def _wait_reason(
             reason=f"rate limit {record.rate_key or record.job_type!r} closed", until_ms=due_ms
         )
     if state == "paused":
-        pause = paused.get(record.job_type or "")
+        pause = paused.get(f"job type {record.job_type}")
         return WaitReason(
             reason=f"job type {record.job_type} is paused",
             until_ms=pause.until_ms if pause is not None else None,

@@ -209,7 +209,11 @@ class Pause(BaseModel):
 
     @property
     def target(self) -> str:
-        return f"priority {self.priority}" if self.priority is not None else f"{self.job_type}"
+        return (
+            f"priority {self.priority}"
+            if self.priority is not None
+            else f"job type {self.job_type}"
+        )
 
 
 class CancelResult(BaseModel):

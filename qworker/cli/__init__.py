@@ -16,13 +16,25 @@ import typer
 from typer.core import TyperGroup
 
 from qworker import __version__
-from qworker.cli import clear, demo, dlq, enqueue, retry, stats, work
+from qworker.cli import clear, demo, dlq, enqueue, job, jobs, pause, retry, stats, work
 from qworker.cli._common import CliState
 from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, WarningLines, report
 from qworker.cli._help import plain_placeholders
 
 # The order commands are listed in --help: the life of a job.
-COMMAND_ORDER = ("enqueue", "work", "stats", "retry-drain", "dlq", "clear", "demo")
+COMMAND_ORDER = (
+    "enqueue",
+    "work",
+    "stats",
+    "job",
+    "jobs",
+    "pause",
+    "resume",
+    "retry-drain",
+    "dlq",
+    "clear",
+    "demo",
+)
 HELP_OPTION_NAMES = ["-h", "--help"]
 
 
@@ -190,6 +202,10 @@ def _global_options(
 app.add_typer(enqueue.app, name="enqueue")
 app.command("work", epilog=work.EXAMPLE)(work.work)
 app.command("stats", epilog=stats.EXAMPLE)(stats.stats)
+app.add_typer(job.app, name="job")
+app.add_typer(jobs.app, name="jobs")
+app.command("pause", epilog=pause.PAUSE_EXAMPLE)(pause.pause)
+app.command("resume", epilog=pause.RESUME_EXAMPLE)(pause.resume)
 app.command("retry-drain", epilog=retry.EXAMPLE)(retry.retry_drain)
 app.add_typer(dlq.app, name="dlq")
 app.command("clear", epilog=clear.EXAMPLE)(clear.clear)

@@ -119,19 +119,32 @@ def with_service(settings: Settings, action: Callable[[QueueService], Awaitable[
     return run(go())
 
 
-def parse_duration_s(text: str) -> float:
-    """``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m``, ``500ms`` -> seconds (finite)."""
+def parse_duration_s(text: str, option: str | None = None) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m``, ``500ms`` -> seconds (finite). An
+    error names ``option`` (``--for``) when given, so the user knows which value to fix."""
     value = text.strip().lower()
     try:
         total_s = float(value)
     except ValueError:
-        total_s = _sum_of_parts(text, value)
+        total_s = _sum_of_parts(text, value, option)
     if not math.isfinite(total_s):
-        raise UsageError(f"the duration {text!r} is not a finite number of seconds")
+        raise UsageError(f"{_for(option)}the duration {text!r} is not a finite number of seconds")
     return total_s
 
 
-def _sum_of_parts(text: str, value: str) -> float:
+def parse_positive_duration_s(text: str, option: str) -> float:
+    """A duration above zero (a timeout, a pause, a unique-for time)."""
+    total_s = parse_duration_s(text, option)
+    if total_s <= 0:
+        raise UsageError(f"invalid value for {option}: {text!r} is not a positive duration")
+    return total_s
+
+
+def _for(option: str | None) -> str:
+    return f"invalid value for {option}: " if option else ""
+
+
+def _sum_of_parts(text: str, value: str, option: str | None = None) -> float:
     position, total_s = 0, 0.0
     for match in _DURATION_PART.finditer(value):
         if match.start() != position:
@@ -139,7 +152,9 @@ def _sum_of_parts(text: str, value: str) -> float:
         total_s += float(match.group(1)) * _UNIT_S[match.group(2)]
         position = match.end()
     if position != len(value) or not value:
-        raise UsageError(f"cannot read the duration {text!r}; use e.g. 90s, 10m, 2h or 1h30m")
+        raise UsageError(
+            f"{_for(option)}cannot read the duration {text!r}; use e.g. 90s, 10m, 2h or 1h30m"
+        )
     return total_s
 
 
@@ -167,7 +182,7 @@ def schedule(delay: str | None, at: str | None) -> tuple[float | None, int | Non
     """``--delay``/``--at`` as the service's ``(delay_s, run_at_ms)``."""
     if delay is not None and at is not None:
         raise UsageError("give --delay or --at, not both")
-    delay_s = parse_duration_s(delay) if delay is not None else None
+    delay_s = parse_duration_s(delay, "--delay") if delay is not None else None
     if delay_s is not None and delay_s < 0:
         raise UsageError(f"--delay must not be negative, not {delay!r}")
     return delay_s, parse_time_ms(at) if at is not None else None

@@ -1,8 +1,9 @@
 """The one place that turns an exception into one stderr line and an exit code.
 
 Exit codes: 0 success, 1 the operation failed (Redis unreachable, ids not found), 2 bad usage or
-validation. Tracebacks are shown only with ``--debug``. Nothing here imports Rich: errors are
-plain text, so they print the same on a terminal, in a pipe and in a cron mail.
+validation, 3 a unique enqueue found the job that holds its key (nothing new was queued).
+Tracebacks are shown only with ``--debug``. Nothing here imports Rich: errors are plain text, so
+they print the same on a terminal, in a pipe and in a cron mail.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from qworker.errors import (
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_DUPLICATE = 3
 EXIT_INTERRUPTED = 130
 
 # Checked in order: the first matching class decides the exit code.

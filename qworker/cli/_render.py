@@ -8,10 +8,12 @@ a tweet saying ``[red]`` is shown as typed, never read as markup.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
@@ -152,6 +154,29 @@ def format_until(at_ms: int | None, now: int | None = None) -> str:
     if remaining_s <= 0:
         return "now"
     return f"in {format_duration(remaining_s)} ({format_time(at_ms)})"
+
+
+def format_iso(at_ms: int | None) -> str:
+    """ISO-8601 UTC to the second (``2026-12-06T20:00:00Z``): the same on every machine."""
+    if at_ms is None:
+        return "-"
+    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_relative(at_ms: int, now: int | None = None) -> str:
+    """``3m 5s ago``, ``in 2h``, ``now`` (to the nearest second; a zero last part dropped)."""
+    delta_s = round((at_ms - (now or now_ms())) / 1000)
+    if delta_s == 0:
+        return "now"
+    text = re.sub(r" 0[smh]$", "", format_duration(abs(delta_s)))
+    return f"in {text}" if delta_s > 0 else f"{text} ago"
+
+
+def format_moment(at_ms: int | None, now: int | None = None) -> str:
+    """``2026-12-06T17:42:43Z (3m ago)``."""
+    if at_ms is None:
+        return "-"
+    return f"{format_iso(at_ms)} ({format_relative(at_ms, now)})"
 
 
 def format_limit(used: int, limit: int | None) -> str:

@@ -88,13 +88,15 @@ def _error_line(job: JobRecord) -> str:
 @app.command("show", epilog="Example: qworker dlq show 3f2a9c0e4b1d4f6e8a7b5c3d2e1f0a9b")
 def dlq_show(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(metavar="ID", help="The dead job's id.")],
+    job_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The dead job's id (or 6+ characters of it).")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Show one dead job in full: payload, error and traceback."""
 
     async def action(service: QueueService) -> JobRecord:
-        return await service.get_dead(job_id)
+        return await service.get_dead(await _full_id(service, job_id))
 
     job = with_service(state_of(ctx).settings(), action)
     from qworker.cli import _render
@@ -103,6 +105,17 @@ def dlq_show(
         _render.print_json(job.model_dump(mode="json"))
         return
     _render.show(*_record_view(job))
+
+
+async def _full_id(service: QueueService, given: str) -> str:
+    """The id a unique prefix stands for; an id that no job has stays as given, to be reported
+    as not in the dead-letter queue."""
+    from qworker.job_control import NoSuchJob
+
+    try:
+        return await service.resolve_job_id(given)
+    except NoSuchJob:
+        return given
 
 
 def _record_view(job: JobRecord) -> list[RenderableType]:
@@ -144,7 +157,11 @@ def dlq_requeue(
     ctx: typer.Context,
     job_ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="ID...", help="Dead job ids to requeue.", show_default=False),
+        typer.Argument(
+            metavar="ID...",
+            help="Dead job ids (or 6+ characters of each) to requeue.",
+            show_default=False,
+        ),
     ] = None,
     requeue_all: Annotated[
         bool, typer.Option("--all", help="Requeue every job in the dead-letter queue.")
@@ -171,7 +188,8 @@ def dlq_requeue(
         raise UsageError("name the dead job ids to requeue, or use --all")
 
     async def action(service: QueueService) -> RequeueResult:
-        return await service.requeue_dead(ids, requeue_all=requeue_all, priority=priority)
+        full_ids = [await _full_id(service, job_id) for job_id in ids]
+        return await service.requeue_dead(full_ids, requeue_all=requeue_all, priority=priority)
 
     result = with_service(state_of(ctx).settings(), action)
     from qworker.cli import _render

@@ -4,19 +4,24 @@ Cron lines run this often, so it starts fast: no Rich, no worker, no tweepy; the
 pydantic are imported inside the commands. Output is the bare job id (``id=$(qworker enqueue
 tweet hi)``) or, with ``--json``, the whole job record and whether it is new. ``--id`` makes a
 retried line safe: while a job with that id exists, enqueueing it again queues nothing.
+``--unique-key`` (``--unique`` for a tweet's text) keeps one job per key: a duplicate queues
+nothing, prints the holder's id and exits 3.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import unicodedata
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qworker.cli._common import schedule, state_of, with_service
-from qworker.cli._errors import UsageError
+from qworker.cli._common import parse_positive_duration_s, schedule, state_of, with_service
+from qworker.cli._errors import EXIT_DUPLICATE, UsageError
 from qworker.errors import ReplicationUnconfirmed
 
 if TYPE_CHECKING:
@@ -32,7 +37,12 @@ app = typer.Typer(
 PriorityOption = Annotated[
     int,
     typer.Option(
-        "--priority", "-p", min=1, max=4, help="1 (urgent), 2 (high), 3 (normal) or 4 (low)."
+        "--priority",
+        "-p",
+        min=1,
+        max=4,
+        metavar="PRIORITY",
+        help="1 (urgent), 2 (high), 3 (normal) or 4 (low).",
     ),
 ]
 DelayOption = Annotated[
@@ -68,6 +78,41 @@ IdOption = Annotated[
         show_default=False,
     ),
 ]
+UniqueKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--unique-key",
+        metavar="KEY",
+        help="While another job holds this key, queue nothing: print that job's id and exit 3.",
+        show_default=False,
+    ),
+]
+UniqueForOption = Annotated[
+    str | None,
+    typer.Option(
+        "--unique-for",
+        metavar="DURATION",
+        help="Hold the unique key at most this long: 10m, 1h, 1d. Default: no limit.",
+        show_default=False,
+    ),
+]
+
+
+class UniqueUntil(StrEnum):
+    started = "started"
+    finished = "finished"
+
+
+UniqueUntilOption = Annotated[
+    UniqueUntil | None,
+    typer.Option(
+        "--unique-until",
+        metavar="started|finished",
+        help="Hold the unique key until the job has started, or finished (done, dead or "
+        "canceled). Default: finished.",
+        show_default=False,
+    ),
+]
 ImportOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -79,6 +124,15 @@ ImportOption = Annotated[
 
 
 @dataclass(frozen=True)
+class Unique:
+    """The unique-key options as given (all None: not a unique job)."""
+
+    key: str | None = None
+    for_: str | None = None
+    until: UniqueUntil | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     """Where and when the job goes, as the options gave it."""
 
@@ -87,6 +141,7 @@ class Plan:
     at: str | None
     job_id: str | None
     durable: bool
+    unique: Unique
 
 
 @app.command(
@@ -114,12 +169,29 @@ def enqueue_tweet(
     as_json: JsonOption = False,
     durable: DurableOption = False,
     job_id: IdOption = None,
+    unique_text: Annotated[
+        bool,
+        typer.Option(
+            "--unique",
+            help="Queue nothing while another tweet with the same text (whitespace and Unicode "
+            "form aside) holds its key: --unique-key tweet:HASH, HASH from the text.",
+        ),
+    ] = False,
+    unique_key: UniqueKeyOption = None,
+    unique_for: UniqueForOption = None,
+    unique_until: UniqueUntilOption = None,
 ) -> None:
     """Queue a tweet; prints the job id."""
-    job_data: dict[str, Any] = {"job_type": "tweet", "content": _read(text)}
+    content = _read(text)
+    if unique_text:
+        if unique_key is not None:
+            raise UsageError("give --unique or --unique-key, not both")
+        unique_key = tweet_unique_key(content)
+    job_data: dict[str, Any] = {"job_type": "tweet", "content": content}
     if media_ids:
         job_data["media_ids"] = list(media_ids)
-    _enqueue(ctx, job_data, Plan(priority, delay, at, job_id, durable), as_json, [])
+    unique = Unique(unique_key, unique_for, unique_until)
+    _enqueue(ctx, job_data, Plan(priority, delay, at, job_id, durable, unique), as_json, [])
 
 
 @app.command(
@@ -146,6 +218,9 @@ def enqueue_json(
     as_json: JsonOption = False,
     durable: DurableOption = False,
     job_id: IdOption = None,
+    unique_key: UniqueKeyOption = None,
+    unique_for: UniqueForOption = None,
+    unique_until: UniqueUntilOption = None,
 ) -> None:
     """Queue a job of any registered type (plugins included); prints the job id."""
     raw = _read(job)
@@ -155,8 +230,26 @@ def enqueue_json(
         raise UsageError(f"the job is not valid JSON: {exc}") from None
     except RecursionError:
         raise UsageError("the job is not valid JSON: it is nested too deeply") from None
-    plan = Plan(priority, delay, at, job_id, durable)
+    plan = Plan(priority, delay, at, job_id, durable, Unique(unique_key, unique_for, unique_until))
     _enqueue(ctx, job_data, plan, as_json, list(imports or []))
+
+
+def tweet_unique_key(content: str) -> str:
+    """``tweet:`` and a hash of the text as X compares it: NFC, runs of whitespace as one space,
+    none at the ends (X refuses an identical post anyway; this stops it before the queue)."""
+    normal = " ".join(unicodedata.normalize("NFC", content).split())
+    return "tweet:" + hashlib.sha256(normal.encode("utf-8")).hexdigest()[:32]
+
+
+def _unique_options(unique: Unique) -> tuple[float | None, str]:
+    """``--unique-for`` in seconds and ``--unique-until``, which need a unique key."""
+    if unique.key is None:
+        given = "--unique-for" if unique.for_ is not None else "--unique-until"
+        if unique.for_ is not None or unique.until is not None:
+            raise UsageError(f"{given} needs --unique-key (or --unique for a tweet)")
+        return None, UniqueUntil.finished.value
+    for_s = parse_positive_duration_s(unique.for_, "--unique-for") if unique.for_ else None
+    return for_s, (unique.until or UniqueUntil.finished).value
 
 
 def _read(text: str) -> str:
@@ -188,6 +281,7 @@ def _enqueue(
     from qworker.producing import check_job_id
 
     delay_s, run_at_ms = schedule(plan.delay, plan.at)
+    unique_for_s, unique_until = _unique_options(plan.unique)
     if plan.job_id is not None:
         check_job_id(plan.job_id)
     settings = state_of(ctx).settings()
@@ -199,7 +293,14 @@ def _enqueue(
 
     async def action(service: QueueService) -> tuple[EnqueueResult, JobRecord | None]:
         result = await service.enqueue_job(
-            params, plan.priority, delay_s=delay_s, run_at_ms=run_at_ms, job_id=plan.job_id
+            params,
+            plan.priority,
+            delay_s=delay_s,
+            run_at_ms=run_at_ms,
+            job_id=plan.job_id,
+            unique_key=plan.unique.key,
+            unique_for_s=unique_for_s,
+            unique_until=unique_until,
         )
         return result, (await service.get_job(result.job_id) if as_json else None)
 
@@ -211,8 +312,16 @@ def _enqueue(
         sys.stdout.write("".join(f"{queued}\n" for queued in exc.job_ids))
         raise
     if as_json:
-        # The record as Redis holds it now: for a job that existed, the earlier one's.
+        # The record as Redis holds it now: for a job that existed, the earlier one's; for a
+        # duplicate, the record of the job holding the unique key.
         shown = record.model_dump(mode="json") if record else {"id": result.job_id}
-        sys.stdout.write(json.dumps({**shown, "created": result.created}, indent=2) + "\n")
+        outcome = result.model_dump(mode="json")
+        sys.stdout.write(json.dumps({**shown, **outcome}, indent=2) + "\n")
     else:
         sys.stdout.write(result.job_id + "\n")
+    if result.duplicate:
+        sys.stdout.flush()
+        sys.stderr.write(
+            f"duplicate of job {result.job_id}: it holds unique key {plan.unique.key}\n"
+        )
+        raise typer.Exit(EXIT_DUPLICATE)

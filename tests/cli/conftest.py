@@ -11,10 +11,10 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -29,6 +29,7 @@ JOB_MODULE = "tests.cli.jobtypes"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 30.0
 _ENV_PREFIXES = ("QWORKER_", "TWITTER_")
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -116,6 +117,17 @@ def enqueue(settings: Settings, *jobs: dict[str, Any], priority: int = 3) -> lis
     async def go() -> list[str]:
         async with QueueService(settings=settings) as service:
             return [await service.add_job(job, priority) for job in jobs]
+
+    return asyncio.run(go())
+
+
+def call(settings: Settings, action: Callable[[QueueService], Awaitable[T]]) -> T:
+    """Run ``action`` with a service of this test's namespace (set up or look at state)."""
+    import tests.cli.jobtypes  # noqa: F401  (registers cli_job)
+
+    async def go() -> T:
+        async with QueueService(settings=settings) as service:
+            return await action(service)
 
     return asyncio.run(go())
 

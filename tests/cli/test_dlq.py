@@ -99,3 +99,10 @@ def test_requeue_all_onto_one_priority(cli: Cli, dead: list[str]) -> None:
 )
 def test_requeue_usage_errors_exit_2(cli: Cli, args: list[str], fragment: str) -> None:
     one_error_line(cli("dlq", "requeue", *args), 2, fragment)
+
+
+def test_show_and_requeue_take_a_prefix(cli: Cli, dead: list[str]) -> None:
+    assert cli.json("dlq", "show", dead[0][:8])["id"] == dead[0]
+    assert cli.ok("dlq", "requeue", dead[1][:6], dead[2]) == "requeued 2 job(s)\n"
+    assert [r["id"] for r in cli.json("dlq", "list")] == [dead[0]]
+    one_error_line(cli("dlq", "show", "a b"), 2, "not a job id")
