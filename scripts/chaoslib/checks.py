@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
+from chaoslib.checks_cancels import check_cancels
 from chaoslib.checks_limits import check_rate_limit
+from chaoslib.checks_places import check_final_places, failed_tries, used_up_by_faults
 from chaoslib.checks_runs import check_blocked_loops, check_overlaps, check_tries
 from chaoslib.contract import DOOMED_ERROR, HOOK_KINDS
 from chaoslib.history import Execution, History, JobMeta, RunFacts
@@ -22,6 +23,8 @@ __all__ = [
     "SHOWN_VIOLATIONS",
     "CheckResult",
     "check_blocked_loops",
+    "check_cancels",
+    "check_final_places",
     "check_overlaps",
     "check_rate_limit",
     "check_tries",
@@ -33,6 +36,7 @@ def run_checks(history: History, facts: RunFacts) -> list[CheckResult]:
     return [
         check_run(history, facts),
         check_final_places(history),
+        check_cancels(history),
         check_executions(history),
         check_tries(history),
         check_overlaps(history),
@@ -41,118 +45,6 @@ def run_checks(history: History, facts: RunFacts) -> list[CheckResult]:
         check_rate_limit(history),
         check_dead_letter(history),
     ]
-
-
-# -- every job exactly once in one final place ------------------------------------------------
-
-
-def final_place(meta: JobMeta, where: list[str], ledger: Ledger) -> str:
-    """'done', 'dead', 'ran, then dead', or what is wrong with the job."""
-    in_dead = meta.id in ledger.dead
-    succeeded = meta.id in ledger.succeeded
-    if len(where) + in_dead > 1:
-        return "in two places: " + ", ".join(where + ["dead-letter"] * in_dead)
-    if in_dead and succeeded:
-        # It ran, a fault lost its acknowledgement, and lease recovery (counting an attempt)
-        # found none left: at-least-once with bounded retries allows that, if faults explain it.
-        return "ran, then dead" if meta.id in ledger.used_up_by_faults else "done and dead"
-    if in_dead:
-        return "dead"
-    if where:
-        return f"stuck in {where[0]}"
-    if meta.id in ledger.job_hashes:
-        return "orphaned (its hash is in no queue)"
-    return "done" if succeeded else "lost"
-
-
-@dataclass
-class Ledger:
-    """What decides a job's final place besides the queues it is found in."""
-
-    dead: set[str]
-    job_hashes: set[str]
-    succeeded: set[str]
-    used_up_by_faults: set[str]
-
-
-def used_up_by_faults(history: History) -> set[str]:
-    """Jobs whose failed executions plus the faults that touched them account for all their
-    attempts (a fault costs a job at most one attempt: its lease is recovered once)."""
-    touches = Counter(job_id for event in history.faults for job_id in event.touched)
-    failures = failed_tries(history)
-    return {
-        job_id
-        for job_id in touches
-        if touches[job_id] + failures[job_id] >= history.max_retries + 1
-    }
-
-
-def failed_tries(history: History) -> Counter[str]:
-    """Failed attempts by job: failed executions, and raises of the gate's hook."""
-    return Counter(
-        job_id
-        for job_id, tries in history.tries_by_job().items()
-        for one in tries
-        if one.ok is False
-    )
-
-
-def check_final_places(history: History) -> CheckResult:
-    result = CheckResult("every job is done or dead, exactly once")
-    where: dict[str, list[str]] = {}
-    for place, ids in history.final.places.items():
-        for job_id in ids:
-            where.setdefault(job_id, []).append(place)
-    ledger = Ledger(
-        dead=set(history.final.dead),
-        job_hashes=history.final.job_hashes,
-        succeeded={run.job_id for run in history.executions if run.ok},
-        used_up_by_faults=used_up_by_faults(history),
-    )
-    outcomes: Counter[str] = Counter()
-    unsettled = history.unsettled
-    for meta in history.jobs.values():
-        outcome = final_place(meta, where.get(meta.id, []), ledger)
-        outcomes[outcome.split(":")[0]] += 1
-        if outcome.startswith("stuck") and meta.id in unsettled:
-            continue  # the run was stopped before it could finish
-        if outcome not in ("done", "dead", "ran, then dead"):
-            result.violations.append(f"job {meta.id} ({meta.kind}): {outcome}")
-    strangers = (set(where) | set(history.final.dead)) - set(history.jobs)
-    result.violations += [f"unknown id {job_id} in the queues" for job_id in sorted(strangers)]
-    done, lost, ran_dead = outcomes["done"], outcomes["lost"], outcomes["ran, then dead"]
-    dead = outcomes["dead"] + ran_dead
-    doubled = outcomes["in two places"] + outcomes["done and dead"]
-    other = len(history.jobs) - done - dead - lost - doubled
-    result.lines.append(
-        f"enqueued {len(history.jobs)}: done {done}, dead-letter {dead}, lost {lost}, "
-        f"in two places {doubled}, stuck or orphaned {other}, unknown ids {len(strangers)}"
-    )
-    if unsettled:
-        result.lines.append(f"the run was stopped with {len(unsettled)} job(s) not yet final")
-    if ran_dead:
-        result.lines.append(
-            f"{ran_dead} of the dead had run successfully, but faults lost the acknowledgement "
-            "and used up their attempts"
-        )
-    _check_counters(history, done, result)
-    return result
-
-
-def _check_counters(history: History, done: int, result: CheckResult) -> None:
-    """Each acknowledgement counts once: more 'processed' than done jobs is a double ack."""
-    counters = history.final.counters
-    dead = len(history.final.dead)
-    processed, buried = counters.get("processed", 0), counters.get("dead", 0)
-    result.lines.append(
-        f"counters: processed {processed} (done {done}), dead {buried} (dead-letter {dead}), "
-        f"failed attempts {counters.get('failed', 0)}, recovered leases "
-        f"{counters.get('recovered', 0)}"
-    )
-    if processed != done:
-        result.violations.append(f"'processed' counter {processed} != {done} done jobs")
-    if buried != dead:
-        result.violations.append(f"'dead' counter {buried} != {dead} dead-letter jobs")
 
 
 # -- executions: duplicates only where a fault struck ------------------------------------------
@@ -176,6 +68,17 @@ def expected_outcomes(meta: JobMeta, max_retries: int) -> list[bool]:
     return [False] * failures + ([True] if failures <= max_retries else [])
 
 
+def story_until_cancel(outcomes: list[bool | None], wanted: list[bool]) -> bool:
+    """The attempts a canceled job had: the first ones its kind says, the last maybe cut."""
+    if len(outcomes) > len(wanted):
+        return False
+    last = len(outcomes) - 1
+    return all(
+        got == want or (got is None and index == last)
+        for index, (got, want) in enumerate(zip(outcomes, wanted, strict=False))
+    )
+
+
 def always_failing(meta: JobMeta, max_retries: int) -> bool:
     return meta.kind == "doomed" or (meta.kind in HOOK_KINDS and meta.fail_first > max_retries)
 
@@ -195,7 +98,9 @@ def check_executions(history: History) -> CheckResult:
     duplicates = {job_id: runs for job_id, runs in duplicates.items() if runs}
     for job_id in sorted(set(duplicates) - touched):
         result.violations.append(f"job {job_id} ran {len(runs_by_job[job_id])} times untouched")
-    # A job no fault touched must have run exactly as its kind says, attempts numbered 1..n.
+    # A job no fault touched must have run exactly as its kind says, attempts numbered 1..n;
+    # a canceled one, as its kind says until the cancel (its last run may be cut short by it).
+    canceled = history.canceled
     for meta in history.jobs.values():
         if meta.id in touched or meta.id in history.unsettled:
             continue
@@ -203,7 +108,10 @@ def check_executions(history: History) -> CheckResult:
         outcomes = [one.ok for one in tries]
         attempts = [one.attempt for one in tries]
         wanted = expected_outcomes(meta, history.max_retries)
-        if outcomes != wanted or attempts != list(range(1, len(tries) + 1)):
+        as_kind = (
+            story_until_cancel(outcomes, wanted) if meta.id in canceled else outcomes == wanted
+        )
+        if not as_kind or attempts != list(range(1, len(tries) + 1)):
             result.violations.append(
                 f"job {meta.id} ({meta.kind}) ran as {_story(attempts, outcomes)} though no "
                 f"fault touched it; expected {_story(list(range(1, len(wanted) + 1)), wanted)}"
@@ -320,7 +228,8 @@ def check_dead_letter(history: History) -> CheckResult:
     hooked = {m.id for m in history.jobs.values() if always_failing(m, history.max_retries)}
     hooked -= doomed
     dead = history.final.dead
-    for job_id in sorted((doomed | hooked) - set(dead) - history.unsettled):
+    # A canceled one ends canceled instead (the cancel check judges that it was asked for).
+    for job_id in sorted((doomed | hooked) - set(dead) - history.unsettled - history.canceled):
         kind = history.jobs[job_id].kind
         result.violations.append(
             f"always-failing job {job_id} ({kind}) is not in the dead-letter queue"

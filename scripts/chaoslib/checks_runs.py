@@ -143,7 +143,7 @@ def check_blocked_loops(history: History) -> CheckResult:
         return result
     runs = {(run.proc, run.number): run for run in history.executions}
     runs_by_job = history.runs_by_job()
-    taken = behind_total = behind_freed = 0
+    taken = canceled = behind_total = behind_freed = 0
     for event in events:
         blocked = runs.get(event.run) if event.run else None
         if blocked is None:
@@ -154,7 +154,10 @@ def check_blocked_loops(history: History) -> CheckResult:
             if run.proc != blocked.proc and run.start_ms > blocked.start_ms
         ]
         taken += bool(elsewhere)
-        if not elsewhere:
+        # Asked to cancel while blocked: lease recovery cancels it instead of running it again.
+        canceled_instead = blocked.job_id in history.canceled
+        canceled += canceled_instead and not elsewhere
+        if not elsewhere and not canceled_instead:
             result.violations.append(
                 f"job {blocked.job_id} blocked pid {blocked.pid}'s event loop for "
                 f"{blocked.block_ms / 1000:.1f}s (its timeout {BLOCKER_TIMEOUT_S:g}s + renewal "
@@ -171,7 +174,9 @@ def check_blocked_loops(history: History) -> CheckResult:
                 f"its blocked loop and ran there after it, e.g. {sorted(stuck)[0]}"
             )
     result.lines.append(
-        f"{len(events)} blocked loop(s): {taken} blocked job(s) run again elsewhere; "
+        f"{len(events)} blocked loop(s): {taken} blocked job(s) run again elsewhere"
+        + (f", {canceled} canceled instead (a cancel asked while blocked)" if canceled else "")
+        + "; "
         f"{behind_freed} of {behind_total} job(s) waiting behind them begun elsewhere"
     )
     return result

@@ -9,7 +9,14 @@ import signal
 import sys
 from pathlib import Path
 
-from chaoslib.plan import OPTIONAL_PARTS, Config, default_faults, default_timeout_s
+from chaoslib.plan import (
+    CANCELS,
+    OPTIONAL_PARTS,
+    Config,
+    default_cancels,
+    default_faults,
+    default_timeout_s,
+)
 
 
 def parse_args(argv: list[str] | None) -> Config:
@@ -17,14 +24,25 @@ def parse_args(argv: list[str] | None) -> Config:
         prog="scripts/chaos",
         description="Run qworker workers on a real redis-server (AOF, fsync always) while "
         "killing, stopping and pausing workers and Redis, starting a worker during a Redis "
-        "outage, with jobs whose hooks raise and jobs that block their worker's event loop; "
-        "then audit every job. Exits 1 if an invariant breaks.",
+        "outage, with jobs whose hooks raise and jobs that block their worker's event loop, "
+        "while canceling jobs as they wait and as they run; then audit every job and its "
+        "state. Exits 1 if an invariant breaks.",
     )
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs to enqueue (20000)")
     parser.add_argument("--workers", type=int, default=4, help="worker processes (4)")
     parser.add_argument("--concurrency", type=int, default=8, help="jobs per worker (8)")
     parser.add_argument("--seed", type=int, help="seed of the job mix and fault plan (random)")
     parser.add_argument("--faults", type=int, help="faults to inject (jobs/250, 5 to 24)")
+    parser.add_argument(
+        "--cancels", type=int, help="jobs to cancel during the run (jobs/50, at least 8)"
+    )
+    parser.add_argument(
+        "--keep-finished",
+        type=float,
+        default=3600.0,
+        help="QWORKER_KEEP_FINISHED_S: seconds done and canceled jobs keep their records "
+        "(3600; 0 deletes them at once)",
+    )
     parser.add_argument("--lease", type=float, default=2.0, help="worker lease, seconds (2)")
     parser.add_argument("--work-ms", type=int, default=100, help="mean job duration, ms (100)")
     parser.add_argument("--grace", type=float, default=5.0, help="shutdown grace, seconds (5)")
@@ -36,8 +54,9 @@ def parse_args(argv: list[str] | None) -> Config:
         action="append",
         default=[],
         choices=OPTIONAL_PARTS,
-        help="leave out jobs whose hooks raise, blocker jobs, or the new-worker-in-outage "
-        "fault, to look at the others alone (repeatable)",
+        help="leave out jobs whose hooks raise, blocker jobs, the new-worker-in-outage "
+        "fault, or the cancels (and the long jobs they aim at), to look at the others alone "
+        "(repeatable)",
     )
     args = parser.parse_args(argv)
     if args.jobs < 100:
@@ -51,6 +70,11 @@ def parse_args(argv: list[str] | None) -> Config:
     faults = default_faults(args.jobs) if args.faults is None else args.faults
     if faults < kinds:
         parser.error(f"--faults must be at least {kinds}: one of each kind")
+    cancels = default_cancels(args.jobs) if args.cancels is None else args.cancels
+    if CANCELS in without:
+        cancels = 0
+    if cancels < 0 or args.keep_finished < 0:
+        parser.error("--cancels and --keep-finished must not be negative")
     return Config(
         jobs=args.jobs,
         workers=args.workers,
@@ -65,6 +89,8 @@ def parse_args(argv: list[str] | None) -> Config:
         directory=args.dir,
         keep=args.keep,
         without=without,
+        keep_finished_s=args.keep_finished,
+        cancels=cancels,
     )
 
 

@@ -12,7 +12,7 @@ JOB_TYPE = "chaos"
 # Jobs that block their worker's event loop need a short timeout of their own: a second type.
 BLOCKER_JOB_TYPE = "chaos-blocker"
 JobKind = Literal[
-    "ok", "flaky", "doomed", "limited", "hook-limit", "hook-retry", "hook-reset", "blocker"
+    "ok", "flaky", "doomed", "limited", "hook-limit", "hook-retry", "hook-reset", "blocker", "long"
 ]
 # Kinds whose job code raises outside ``execute()`` (or raises a RateLimitedJobError whose
 # reset_at is no time at all) on its first ``fail_first`` attempts. Such a raise must count as
@@ -30,6 +30,10 @@ HOLD_MAX_S = 60.0
 # While this file exists, the next blocker job to run takes it (one process wins the unlink)
 # and blocks its worker's event loop: the injector decides when a loop blocks.
 BLOCK_REQUEST_FILE = "block-request"
+
+# A long job works this long (longer than the lease, so its heartbeat renews it): running when
+# a cancel comes, its worker must stop it. The driver cancels a few of them as they run.
+LONG_WORK_MS = 3000
 
 # Short retries, so that failing jobs reach their final state within seconds. The same
 # max_retries as qworker's default, which lease recovery applies to every job.

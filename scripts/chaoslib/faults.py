@@ -101,8 +101,7 @@ class FaultInjector:
 
     async def _wait_for_progress(self, fraction: float) -> bool:
         while True:
-            stats = await self.view.stats()
-            final = stats.total_processed + stats.dead_letter
+            final = await self.view.final_count()
             if final >= self.cfg.jobs:
                 return False
             if final >= fraction * self.cfg.jobs:

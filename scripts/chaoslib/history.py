@@ -88,6 +88,37 @@ class DeadEntry:
     error_message: str
 
 
+@dataclass(frozen=True)
+class JobFinal:
+    """A job's record (its hash) as the run leaves it: the fields the audit reads."""
+
+    state: str
+    attempts: int = 0
+    error_type: str | None = None
+    # Set when the job was canceled while waiting: the state it left.
+    canceled_from: str | None = None
+    # Set when a cancel was asked for while it ran.
+    cancel_requested_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """One ``QueueService.cancel_job`` call of the driver, with its reply."""
+
+    job_id: str
+    # What the plan aimed at (queued, waiting, running, long), and the run's clock then.
+    target: str
+    at_s: float
+    # Wall-clock ms (the execution records' clock) when the call was first sent and answered.
+    sent_ms: int
+    replied_ms: int
+    # canceled | requested | finished | missing | unanswered
+    outcome: str
+    previous_state: str
+    # Calls it took (a call Redis did not answer is sent again: cancel is idempotent).
+    calls: int = 1
+
+
 @dataclass
 class FinalState:
     """Where Redis keeps each job once the run is over."""
@@ -95,7 +126,12 @@ class FinalState:
     # Structure name (p1..p4, retry, scheduled, parked, inflight) -> ids, duplicates included.
     places: dict[str, list[str]] = field(default_factory=dict)
     dead: dict[str, DeadEntry] = field(default_factory=dict)
-    job_hashes: set[str] = field(default_factory=set)
+    # Every job's record, by id (enqueued ones, and any other id found in a structure);
+    # a job without a record is absent.
+    records: dict[str, JobFinal] = field(default_factory=dict)
+    # The lists of recently finished ids (done, canceled) that the finishing scripts keep,
+    # capped (keys.RECENT_FINISHED_MAX): Redis's own log of which jobs it acknowledged.
+    recent: dict[str, list[str]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     # The limiters' own logs, by rate key: (member, reserved_at_ms); members are "ms:job id".
     reservations: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -118,6 +154,29 @@ class History:
     # The run was stopped before every job was final (a job looped): jobs still queued then
     # are not judged, only the ones that got somewhere.
     stopped: bool = False
+    cancels: list[CancelRequest] = field(default_factory=list)
+    # How long done and canceled records are kept (0: deleted at once, so a done job has none).
+    keep_finished_s: float = 3600.0
+
+    def final_state(self, job_id: str) -> str | None:
+        """The state its record names; None without a record."""
+        record = self.final.records.get(job_id)
+        return record.state if record is not None else None
+
+    @property
+    def cancel_asked(self) -> dict[str, CancelRequest]:
+        """The driver's cancel request of each job it asked to cancel (one per job)."""
+        return {request.job_id: request for request in self.cancels}
+
+    @property
+    def canceled(self) -> frozenset[str]:
+        """Jobs whose record says canceled: the cancels that took effect. Without kept records
+        (keep_finished_s 0) every job the driver asked to cancel may have been."""
+        if self.keep_finished_s <= 0:
+            return frozenset(self.cancel_asked)
+        return frozenset(
+            i for i, record in self.final.records.items() if record.state == "canceled"
+        )
 
     @property
     def unsettled(self) -> frozenset[str]:
@@ -220,3 +279,5 @@ class RunFacts:
     error_summaries: list[str] = field(default_factory=list)
     # Why the run was stopped before every job was final (a job looping), if it was.
     stopped_early: str = ""
+    # Planned cancels not made: every job was final already, or no candidate was there.
+    skipped_cancels: int = 0

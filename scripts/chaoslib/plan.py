@@ -12,7 +12,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaoslib.contract import ALWAYS, BLOCKER_TIMEOUT_S, HOOK_KINDS, RENEWAL_MARGIN_S, JobKind
+from chaoslib.contract import (
+    ALWAYS,
+    BLOCKER_TIMEOUT_S,
+    HOOK_KINDS,
+    LONG_WORK_MS,
+    RENEWAL_MARGIN_S,
+    JobKind,
+)
 
 WORKER_KILL = "worker-kill"
 WORKER_TERM = "worker-term"
@@ -37,7 +44,25 @@ WORKER_CRASH = "worker-crash"
 
 # What ``--without`` can leave out of a run (to look at one new fault at a time).
 HOOK_RAISES = "hook-raises"
-OPTIONAL_PARTS = (HOOK_RAISES, BLOCKED_LOOP, NEW_WORKER_IN_OUTAGE)
+CANCELS = "cancels"
+OPTIONAL_PARTS = (HOOK_RAISES, BLOCKED_LOOP, NEW_WORKER_IN_OUTAGE, CANCELS)
+
+# What a planned cancel aims at: a job still queued (picked from the plan, far enough behind the
+# progress point), a job waiting in the retry or parked set, a job executing, or a long job
+# executing (picked from what is there when the cancel is due).
+CANCEL_QUEUED = "queued"
+CANCEL_WAITING = "waiting"
+CANCEL_RUNNING = "running"
+CANCEL_LONG = "long"
+CANCEL_TARGETS = (
+    (CANCEL_QUEUED, 35),
+    (CANCEL_WAITING, 15),
+    (CANCEL_RUNNING, 30),
+    (CANCEL_LONG, 20),
+)
+# Cancels come between these fractions of the jobs being final.
+FIRST_CANCEL_AT = 0.02
+LAST_CANCEL_AT = 0.9
 
 # Faults strike between these fractions of the jobs being final, so that each one finds work
 # in flight and the run still has jobs left to show the recovery.
@@ -59,6 +84,10 @@ class Config:
     directory: Path | None = None
     keep: bool = False
     without: frozenset[str] = frozenset()
+    # QWORKER_KEEP_FINISHED_S of the workers and the driver: how long done and canceled jobs
+    # keep their records (0: deleted at once).
+    keep_finished_s: float = 3600.0
+    cancels: int = 0
 
     @property
     def slots(self) -> int:
@@ -126,6 +155,9 @@ def job_mix(jobs: int, without: frozenset[str] = frozenset()) -> dict[JobKind, i
         # Run briefly unless the injector asks for a block: enough of them, spread over the
         # queue, that one comes soon after a request.
         mix["blocker"] = max(20, jobs // 100)
+    if CANCELS not in without:
+        # Few (each holds a slot for seconds), but some are always running to be canceled.
+        mix["long"] = max(5, jobs // 400)
     return mix
 
 
@@ -146,10 +178,18 @@ def plan_jobs(cfg: Config, rng: random.Random) -> list[PlannedJob]:
                 priority=rng.randint(1, 4),
                 kind=kind,
                 fail_first=_fail_first(kind, rng),
-                work_ms=cfg.block_ms if kind == "blocker" else rng.randint(0, 2 * cfg.work_ms),
+                work_ms=_work_ms(kind, cfg, rng),
             )
         )
     return planned
+
+
+def _work_ms(kind: JobKind, cfg: Config, rng: random.Random) -> int:
+    if kind == "blocker":
+        return cfg.block_ms
+    if kind == "long":
+        return LONG_WORK_MS
+    return rng.randint(0, 2 * cfg.work_ms)
 
 
 def _fault_group(kind: str) -> int:
@@ -200,3 +240,43 @@ def _hold_s(kind: str, cfg: Config, rng: random.Random) -> float:
         # Always longer than the lease: every lease has expired when Redis is back.
         return rng.uniform(1.1 * cfg.lease_s, 1.4 * cfg.lease_s)
     return rng.uniform(0.1, 1.0)
+
+
+@dataclass(frozen=True)
+class PlannedCancel:
+    at_fraction: float
+    target: str
+    # Which of the candidates found when the cancel is due (a fraction of their sorted list).
+    pick: float
+    # For a queued target: the planned job (its seq), chosen now.
+    seq: int | None = None
+
+
+def default_cancels(jobs: int) -> int:
+    """About 2% of the jobs."""
+    return max(8, jobs // 50)
+
+
+def plan_cancels(cfg: Config, jobs: list[PlannedJob], rng: random.Random) -> list[PlannedCancel]:
+    """Seeded cancels at rising progress points. A queued target is a job so far behind the
+    progress point in claim order (priority, then enqueue order) that it is still waiting then,
+    unless faults or retries reorder a lot; the others are picked from what is there."""
+    if CANCELS in cfg.without:
+        return []
+    targets = [target for target, _weight in CANCEL_TARGETS]
+    weights = [weight for _target, weight in CANCEL_TARGETS]
+    points = sorted(rng.uniform(FIRST_CANCEL_AT, LAST_CANCEL_AT) for _ in range(cfg.cancels))
+    in_claim_order = sorted(jobs, key=lambda job: (job.priority, job.seq))
+    chosen: set[int] = set()
+    plan = []
+    for at in points:
+        target = rng.choices(targets, weights)[0]
+        seq = None
+        if target == CANCEL_QUEUED:
+            ahead = min(int((at + 0.05) * len(jobs)), len(jobs) - 1)
+            seq = in_claim_order[rng.randrange(ahead, len(jobs))].seq
+            if seq in chosen:
+                continue
+            chosen.add(seq)
+        plan.append(PlannedCancel(at, target, rng.random(), seq))
+    return plan

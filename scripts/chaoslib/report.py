@@ -20,6 +20,7 @@ def render(
     lines += [f"  {line}" for line in setup]
     lines += _jobs(history)
     lines += _faults(history, facts)
+    lines += _cancels(history, facts)
     lines += _throughput(cfg, facts)
     lines.append("invariants:")
     for result in results:
@@ -58,6 +59,21 @@ def _faults(history: History, facts: RunFacts) -> list[str]:
             f"  t+{event.at_s:6.1f}s {event.kind:<20} {len(event.touched):3d} in flight  {detail}"
         )
     return lines
+
+
+def _cancels(history: History, facts: RunFacts) -> list[str]:
+    """The cancels asked, by what the plan aimed at; the cancel check tells how they ended."""
+    if not history.cancels and not facts.skipped_cancels:
+        return ["cancels: none planned"]
+    targets = Counter(request.target for request in history.cancels)
+    first = min((request.at_s for request in history.cancels), default=0.0)
+    last = max((request.at_s for request in history.cancels), default=0.0)
+    return [
+        f"cancels: {len(history.cancels)} asked through QueueService.cancel_job between "
+        f"t+{first:.1f}s and t+{last:.1f}s, aimed at "
+        + ", ".join(f"{target} {n}" for target, n in sorted(targets.items()))
+        + (f"; {facts.skipped_cancels} skipped (no candidate, or all final)")
+    ]
 
 
 def _throughput(cfg: Config, facts: RunFacts) -> list[str]:

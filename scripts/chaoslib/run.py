@@ -4,6 +4,7 @@ until every job is final, then collect the history, check it and print the accou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -18,10 +19,20 @@ from pathlib import Path
 import chaos_jobs
 
 from chaoslib import contract
+from chaoslib.cancels import Canceller
 from chaoslib.checks import CheckResult, run_checks
 from chaoslib.faults import FaultInjector
 from chaoslib.history import FaultEvent, History, JobMeta, RunFacts, read_records
-from chaoslib.plan import WORKER_CRASH, Config, PlannedFault, PlannedJob, plan_faults, plan_jobs
+from chaoslib.plan import (
+    WORKER_CRASH,
+    Config,
+    PlannedCancel,
+    PlannedFault,
+    PlannedJob,
+    plan_cancels,
+    plan_faults,
+    plan_jobs,
+)
 from chaoslib.redis_proc import RedisProcess
 from chaoslib.report import render
 from chaoslib.view import RedisView
@@ -51,6 +62,7 @@ def worker_env(cfg: Config, redis_url: str, run_dir: Path) -> dict[str, str]:
         "QWORKER_LEASE_SECONDS": str(cfg.lease_s),
         "QWORKER_JOB_MODULES": "chaos_jobs",
         "QWORKER_SHUTDOWN_GRACE_SECONDS": str(cfg.grace_s),
+        "QWORKER_KEEP_FINISHED_S": str(cfg.keep_finished_s),
         "QWORKER_LOG_FORMAT": "json",
         # No tweet is ever posted here; without it ``qworker work`` wants X credentials.
         "QWORKER_DRY_RUN": "true",
@@ -96,17 +108,27 @@ class Driver:
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
 
-    async def drive(self, plan: list[PlannedFault]) -> RunFacts:
+    def executing(self) -> set[str]:
+        """Jobs whose execution has started and not ended, as the records show so far, but
+        for one blocking its worker's loop: canceled, it would not run elsewhere, and the
+        blocked-loop check wants to see that it does."""
+        return set().union(*self.watch.open_runs.values()) - self.watch.blocking_now
+
+    async def drive(
+        self, plan: list[PlannedFault], canceller: Canceller, cancels: list[PlannedCancel]
+    ) -> RunFacts:
         self.started = time.monotonic()
         for index in range(self.cfg.workers):
             self.pool.start(index)
         inject = asyncio.create_task(self.injector.run(plan))
+        cancel = asyncio.create_task(canceller.run(cancels))
         try:
-            final_s = await self._until_final(inject)
+            final_s = await self._until_final(inject, cancel)
         finally:
-            if not inject.done():
-                inject.cancel()
-                await asyncio.gather(inject, return_exceptions=True)
+            for task in (inject, cancel):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(inject, cancel, return_exceptions=True)
             await self.injector.close()
         stop_codes = await self.pool.stop_all(self.cfg.grace_s + 10)
         return RunFacts(
@@ -117,17 +139,21 @@ class Driver:
             stop_codes=stop_codes,
             worker_starts=self.pool.started,
             stopped_early=self.stopped_early,
+            skipped_cancels=len(canceller.skipped),
         )
 
-    async def _until_final(self, inject: asyncio.Task[None]) -> float | None:
+    async def _until_final(
+        self, inject: asyncio.Task[None], cancel: asyncio.Task[None]
+    ) -> float | None:
         deadline = self.started + self.cfg.timeout_s
         calm = 0
         while time.monotonic() < deadline:
             await self._restart_crashed()
             if await self._runaway():
                 return None
-            if inject.done():
+            if inject.done() and cancel.done():
                 inject.result()  # a failure of the injector itself ends the run here
+                cancel.result()  # and of the canceller
                 stats = await self.view.stats()
                 busy = (stats.total_jobs, stats.retry, stats.scheduled, stats.parked)
                 calm = calm + 1 if not any(busy) and not stats.in_flight else 0
@@ -234,8 +260,14 @@ async def collect_history(
     """Run the plan; returns the history and what the driver saw."""
     rng = random.Random(cfg.seed)
     planned_jobs, planned_faults = plan_jobs(cfg, rng), plan_faults(cfg, rng)
+    planned_cancels = plan_cancels(cfg, planned_jobs, rng)
     redis.start()
-    settings = Settings(redis_url=redis.url, namespace=NAMESPACE, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        redis_url=redis.url,
+        namespace=NAMESPACE,
+        keep_finished_s=cfg.keep_finished_s,
+        _env_file=None,  # type: ignore[call-arg]
+    )
     command = worker_command(cfg.concurrency)
     # One slot more than the workers: the new-worker-in-outage fault starts a worker there.
     pool = WorkerPool(command, worker_env(cfg, redis.url, run_dir), run_dir, cfg.workers + 1)
@@ -244,8 +276,12 @@ async def collect_history(
             view = RedisView(service)
             jobs = await enqueue(service, planned_jobs)
             driver = Driver(cfg, pool, redis, view)
-            facts = await driver.drive(planned_faults)
-            final = await view.final_state()
+            blocking = driver.watch.blocking_now.copy
+            canceller = Canceller(
+                service, view, jobs, driver.executing, blocking, driver.elapsed_s, cfg.jobs
+            )
+            facts = await driver.drive(planned_faults, canceller, planned_cancels)
+            final = await view.final_state(list(jobs))
     finally:
         pool.kill_all()
     redis.shutdown()
@@ -264,6 +300,8 @@ async def collect_history(
         min_interval_ms=contract.LIMITED_MIN_INTERVAL_MS,
         lease_s=cfg.lease_s,
         stopped=bool(facts.stopped_early),
+        cancels=canceller.requests,
+        keep_finished_s=cfg.keep_finished_s,
     )
     return history, facts
 
@@ -301,6 +339,7 @@ def save_summary(run_dir: Path, history: History, results: list[CheckResult]) ->
             }
             for event in history.faults
         ],
+        "cancels": [dataclasses.asdict(request) for request in history.cancels],
         "checks": [
             {"name": r.name, "ok": r.ok, "lines": r.lines, "violations": r.violations}
             for r in results

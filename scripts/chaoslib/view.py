@@ -1,4 +1,5 @@
-"""The run's own window on Redis: progress, the in-flight set, and the final state.
+"""The run's own window on Redis: progress, the in-flight set, and the final state (every
+structure, and each job's record read by its id).
 
 Redis goes away on purpose during the run, so every read retries until Redis answers again.
 Key names come from ``QueueKeys``; nothing here formats a key itself.
@@ -12,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from chaoslib.contract import RATE_KEYS
-from chaoslib.history import DeadEntry, FinalState
+from chaoslib.history import DeadEntry, FinalState, JobFinal
 from qworker.connection import CONNECTION_ERRORS
 from qworker.errors import RedisUnavailable
-from qworker.models import JobRecord, QueueStats
+from qworker.models import JobError, QueueStats
 from qworker.service import QueueService
 
 T = TypeVar("T")
@@ -79,10 +80,27 @@ class RedisView:
             i for i, owner in zip(ids, found, strict=True) if (owner or "").startswith(prefixes)
         }
 
-    async def final_state(self) -> FinalState:
-        return await retrying(self._final_state)
+    async def final_count(self) -> int:
+        """Jobs final so far: acknowledged done, dead-lettered or canceled."""
+        stats = await self.stats()
+        return stats.total_processed + stats.dead_letter + stats.canceled
 
-    async def _final_state(self) -> FinalState:
+    async def waiting_ids(self) -> set[str]:
+        """The jobs in the retry and parked sets: waiting for a time."""
+
+        async def read() -> list[list[str]]:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zrange(self.keys.retry, 0, -1)
+            pipe.zrange(self.keys.parked, 0, -1)
+            return cast(list[list[str]], await pipe.execute())
+
+        return {job_id for ids in await retrying(read) for job_id in ids}
+
+    async def final_state(self, job_ids: list[str]) -> FinalState:
+        """Every structure, and the records of ``job_ids`` and of every id found anywhere."""
+        return await retrying(lambda: self._final_state(job_ids))
+
+    async def _final_state(self, job_ids: list[str]) -> FinalState:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
         for key in k.priorities:
@@ -90,17 +108,25 @@ class RedisView:
         for key in (k.retry, k.scheduled, k.parked, k.inflight, k.dead_letter):
             pipe.zrange(key, 0, -1)
         pipe.hgetall(k.stats)
+        for state in RECENT_STATES:
+            pipe.lrange(k.recent(state), 0, -1)
         for rate_key in RATE_KEYS:
             pipe.zrange(k.rate_log(rate_key), 0, -1, withscores=True)
         replies = await pipe.execute()
         logs = replies[-len(RATE_KEYS) :]
-        *lists, retry, scheduled, parked, inflight, dead_ids, counters = replies[: -len(RATE_KEYS)]
+        recent = replies[-len(RATE_KEYS) - len(RECENT_STATES) : -len(RATE_KEYS)]
+        *lists, retry, scheduled, parked, inflight, dead_ids, counters = replies[
+            : -len(RATE_KEYS) - len(RECENT_STATES)
+        ]
         places = {f"p{p}": ids for p, ids in enumerate(lists, start=1)}
         places |= {"retry": retry, "scheduled": scheduled, "parked": parked, "inflight": inflight}
+        found = {job_id for ids in places.values() for job_id in ids} | set(dead_ids)
+        records = await self._records([*job_ids, *sorted(found - set(job_ids))])
         return FinalState(
             places=places,
-            dead=await self._dead_entries(dead_ids),
-            job_hashes=await self._job_hashes(),
+            dead={job_id: dead_entry(job_id, records.get(job_id)) for job_id in dead_ids},
+            records={job_id: final for job_id, (final, _error) in records.items()},
+            recent=dict(zip(RECENT_STATES, recent, strict=True)),
             counters={name: int(value) for name, value in counters.items()},
             reservations={
                 rate_key: [(member, int(score)) for member, score in log]
@@ -108,31 +134,46 @@ class RedisView:
             },
         )
 
-    async def _dead_entries(self, dead_ids: list[str]) -> dict[str, DeadEntry]:
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in dead_ids:
-            pipe.hgetall(self.keys.job(job_id))
-        entries = {}
-        for job_id, fields in zip(dead_ids, await pipe.execute(), strict=True):
-            if not fields:
-                # An id in the dead-letter set without its hash is a finding, not a crash here.
-                entries[job_id] = DeadEntry(job_id, -1, None, "<no job hash>")
-                continue
-            record = JobRecord.from_hash(job_id, fields)
-            error = record.error
-            entries[job_id] = DeadEntry(
-                job_id,
-                record.attempts,
-                error.type if error else None,
-                error.message if error else "",
-            )
-        return entries
-
-    async def _job_hashes(self) -> set[str]:
-        prefix = self.keys.job_prefix
-        found = set()
-        for pattern in self.keys.scan_patterns:
-            async for key in self.redis.scan_iter(pattern, 1000):
-                if key.startswith(prefix):
-                    found.add(key.removeprefix(prefix))
+    async def _records(self, job_ids: list[str]) -> dict[str, tuple[JobFinal, JobError | None]]:
+        """The records of these ids (HMGET by id, pipelined in chunks; never KEYS or SCAN)."""
+        found: dict[str, tuple[JobFinal, JobError | None]] = {}
+        for start in range(0, len(job_ids), RECORD_CHUNK):
+            chunk = job_ids[start : start + RECORD_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in chunk:
+                pipe.hmget(self.keys.job(job_id), RECORD_FIELDS)
+            for job_id, values in zip(chunk, await pipe.execute(), strict=True):
+                fields = dict(zip(RECORD_FIELDS, values, strict=True))
+                if fields["enqueued_at_ms"] is not None:
+                    found[job_id] = job_final(fields)
         return found
+
+
+# The fields the audit reads; every record has enqueued_at_ms (cancel.lua tells a record by it).
+RECORD_FIELDS = (
+    "enqueued_at_ms", "state", "attempts", "error", "canceled_from", "cancel_requested_at_ms",
+)  # fmt: skip
+RECORD_CHUNK = 2000
+RECENT_STATES = ("done", "canceled")
+
+
+def job_final(fields: dict[str, str | None]) -> tuple[JobFinal, JobError | None]:
+    error = JobError.model_validate_json(fields["error"]) if fields["error"] else None
+    requested = fields["cancel_requested_at_ms"]
+    final = JobFinal(
+        # A record older than job states has none: it counts as queued (as JobRecord reads it).
+        state=fields["state"] or "queued",
+        attempts=int(fields["attempts"] or 0),
+        error_type=error.type if error else None,
+        canceled_from=fields["canceled_from"] or None,
+        cancel_requested_at_ms=int(requested) if requested else None,
+    )
+    return final, error
+
+
+def dead_entry(job_id: str, record: tuple[JobFinal, JobError | None] | None) -> DeadEntry:
+    if record is None:
+        # An id in the dead-letter set without its record is a finding, not a crash here.
+        return DeadEntry(job_id, -1, None, "<no job hash>")
+    final, error = record
+    return DeadEntry(job_id, final.attempts, final.error_type, error.message if error else "")

@@ -25,6 +25,8 @@ class RecordWatch:
         self.tries: Counter[str] = Counter()
         # Executions started and not yet ended, by process token.
         self.open_runs: dict[str, set[str]] = {}
+        # Jobs whose execution is blocking its worker's event loop now (asked for by a fault).
+        self.blocking_now: set[str] = set()
 
     def poll(self) -> list[Execution]:
         """Read what was appended since the last poll; returns the blocking executions that
@@ -44,8 +46,10 @@ class RecordWatch:
                     open_runs.add(run.job_id)
                     if run.block_ms:
                         blocking.append(run)
+                        self.blocking_now.add(run.job_id)
                 else:
                     open_runs.discard(run.job_id)
+                    self.blocking_now.discard(run.job_id)
         self._hooks.clear()  # counted; the audit reads the files again at the end
         return blocking
 

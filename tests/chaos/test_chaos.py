@@ -3,9 +3,11 @@
 The run (``scripts/chaos --jobs 2000 --workers 3 --seed 1``) starts its own redis-server with
 AOF fsync always, runs real worker processes, kills, stops and pauses them and Redis, starts a
 worker while Redis is down, runs jobs whose hooks raise and jobs that block their worker's event
-loop, and exits non-zero if any job is lost, doubled, run twice without a fault, tried more often
-than its attempts allow, run twice at once on live workers, left behind a blocked loop, out of
-priority order, over its rate limit, or wrongly dead-lettered. The checker tests show that each
+loop, cancels jobs as they wait and as they run, and exits non-zero if any job is lost, doubled,
+in a state that disagrees with its place, run twice without a fault, tried more often than its
+attempts allow, run twice at once on live workers, left behind a blocked loop, out of priority
+order, over its rate limit, wrongly dead-lettered, or canceled wrongly (run after its cancel,
+both canceled and done, canceled unasked). The checker tests show that each
 check does catch what it is there to catch, so a passing run means something.
 """
 
@@ -27,6 +29,7 @@ if str(REPO / "scripts") not in sys.path:
 
 from chaoslib.checks import (  # noqa: E402 - needs scripts/ on the path first
     check_blocked_loops,
+    check_cancels,
     check_dead_letter,
     check_executions,
     check_final_places,
@@ -38,12 +41,14 @@ from chaoslib.checks import (  # noqa: E402 - needs scripts/ on the path first
 )
 from chaoslib.contract import ALWAYS, LIMITED_RATE_KEY, METERED_RATE_KEY  # noqa: E402
 from chaoslib.history import (  # noqa: E402
+    CancelRequest,
     DeadEntry,
     Execution,
     FaultEvent,
     FinalState,
     History,
     HookRaise,
+    JobFinal,
     JobMeta,
 )
 
@@ -73,6 +78,12 @@ def test_small_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
     # Hooks did raise, in the gate and in the retry decision.
     assert re.search(r"get_rate_limit raised [1-9]", done.stdout), report
     assert re.search(r"get_retry_config raised [1-9]", done.stdout), report
+    # Cancels were asked during the run, of waiting and of running jobs, and took effect.
+    assert re.search(r"cancels: [1-9]\d* asked through QueueService.cancel_job", done.stdout)
+    assert re.search(r"\[PASS\] cancels: ", done.stdout), report
+    assert re.search(r"canceled while waiting [1-9]", done.stdout), report
+    assert re.search(r"canceled while running \(by its worker\) [1-9]", done.stdout), report
+    assert re.search(r"done [1-9]\d*, dead [1-9]\d*, canceled [1-9]", done.stdout), report
 
 
 # -- the checker, on made-up histories --------------------------------------------------------
@@ -96,10 +107,15 @@ def history(
     final: FinalState | None = None,
     faults: list[FaultEvent] | None = None,
     hooks: list[HookRaise] | None = None,
+    cancels: list[CancelRequest] | None = None,
+    keep_finished_s: float = 3600.0,
 ) -> History:
     if final is None:
-        done = len({r.job_id for r in runs if r.ok})
-        final = FinalState(counters={"processed": done, "dead": 0})
+        done = {r.job_id for r in runs if r.ok}
+        final = FinalState(
+            records={job_id: JobFinal("done", 1) for job_id in done},
+            counters={"processed": len(done), "dead": 0},
+        )
     return History(
         jobs={meta.id: meta for meta in jobs},
         executions=runs,
@@ -111,6 +127,8 @@ def history(
         min_interval_ms=100,
         hook_raises=hooks or [],
         lease_s=2.0,
+        cancels=cancels or [],
+        keep_finished_s=keep_finished_s,
     )
 
 
@@ -129,7 +147,7 @@ def test_a_clean_history_passes_every_check() -> None:
 def test_a_job_that_never_ran_and_is_nowhere_is_lost() -> None:
     a, b = job(1), job(2)
     result = check_final_places(history([a, b], [ran(a, 10)]))
-    assert result.violations == [f"job {b.id} (ok): lost"]
+    assert result.violations == [f"job {b.id} (ok): lost (no record)"]
 
 
 def test_a_job_in_two_places_or_acknowledged_twice_is_caught() -> None:
@@ -137,7 +155,7 @@ def test_a_job_in_two_places_or_acknowledged_twice_is_caught() -> None:
     final = FinalState(
         places={"p2": [a.id]},
         dead={a.id: DeadEntry(a.id, 4, "DoomedJobError", "")},
-        job_hashes={a.id},
+        records={a.id: JobFinal("queued")},
         counters={"processed": 2, "dead": 1},
     )
     violations = check_final_places(history([a], [ran(a, 10)], final=final)).violations
@@ -234,12 +252,134 @@ def test_lease_recovery_may_bury_a_job_only_if_faults_used_up_its_attempts() -> 
 def test_a_job_that_ran_may_end_dead_only_if_faults_used_up_its_attempts() -> None:
     a = job(1)
     final = FinalState(
-        dead={a.id: DeadEntry(a.id, 4, "LeaseExpired", "")}, counters={"processed": 0, "dead": 1}
+        dead={a.id: DeadEntry(a.id, 4, "LeaseExpired", "")},
+        records={a.id: JobFinal("dead", 4, "LeaseExpired")},
+        counters={"processed": 0, "dead": 1},
     )
     once = check_final_places(history([a], [ran(a, 10)], final=final, faults=[fault_touching(a)]))
     assert once.violations == [f"job {a.id} (ok): done and dead"]
     four = [fault_touching(a) for _ in range(4)]
     assert check_final_places(history([a], [ran(a, 10)], final=final, faults=four)).ok
+
+
+# -- job states --------------------------------------------------------------------------------
+
+
+def test_a_state_must_agree_with_the_place_of_its_job() -> None:
+    a, b, c, d = job(1), job(2), job(3), job(4)
+    final = FinalState(
+        places={"retry": [a.id], "p2": [b.id]},
+        records={
+            a.id: JobFinal("queued"),
+            b.id: JobFinal("done"),
+            c.id: JobFinal("running"),
+            d.id: JobFinal("done"),
+        },
+        counters={"processed": 1},
+    )
+    runs = [ran(d, 10)]
+    violations = check_final_places(history([a, b, c, d], runs, final=final)).violations
+    assert violations == [
+        f"job {a.id} (ok): state queued in retry (a job there is retry)",
+        f"job {b.id} (ok): state done in p2 (a job there is queued)",
+        f"job {c.id} (ok): orphaned (state running, in no queue)",
+    ]
+
+
+def test_a_done_job_keeps_its_record_unless_records_are_not_kept() -> None:
+    a = job(1)
+    final = FinalState(counters={"processed": 1})
+    kept = check_final_places(history([a], [ran(a, 10)], final=final))
+    assert kept.violations[0] == f"job {a.id} (ok): lost (no record)"
+    assert check_final_places(history([a], [ran(a, 10)], final=final, keep_finished_s=0)).ok
+    # A record that says done, with no successful execution on record, is no done job.
+    unran = FinalState(records={a.id: JobFinal("done", 1)}, counters={"processed": 1})
+    assert not check_final_places(history([a], [], final=unran)).ok
+
+
+# -- cancels ------------------------------------------------------------------------------------
+
+
+def asked(meta: JobMeta, outcome: str, before: str, sent_ms: int = 100) -> CancelRequest:
+    return CancelRequest(meta.id, "queued", 1.0, sent_ms, sent_ms + 2, outcome, before)
+
+
+def canceled_final(*metas: JobMeta, error_type: str | None = None) -> FinalState:
+    records = {m.id: JobFinal("canceled", error_type=error_type) for m in metas}
+    return FinalState(
+        records=records,
+        recent={"canceled": [m.id for m in metas]},
+        counters={"canceled": len(metas)},
+    )
+
+
+def test_a_job_canceled_while_waiting_ends_canceled_and_never_starts_again() -> None:
+    a = job(1)
+    request = asked(a, "canceled", "queued")
+    clean = history([a], [], final=canceled_final(a), cancels=[request])
+    for check in (check_final_places, check_cancels, check_executions, check_dead_letter):
+        assert check(clean).ok, check(clean).violations
+    late = history([a], [ran(a, 150, ok=None)], final=canceled_final(a), cancels=[request])
+    assert check_cancels(late).violations == [
+        f"job {a.id}: 1 execution(s) began after its cancel (canceled, was queued), 0 allowed; "
+        "first on pid 1"
+    ]
+    # A worker a fault stalled while it held the job may start it: excused.
+    stalled = history(
+        [a], [ran(a, 150, ok=None)], final=canceled_final(a), cancels=[request],
+        faults=[fault_touching(a)],
+    )  # fmt: skip
+    assert check_cancels(stalled).ok
+    # Canceled while waiting, yet done: the cancel did not hold.
+    done = history([a], [ran(a, 50)], cancels=[request])
+    assert check_cancels(done).violations == [f"job {a.id}: canceled while queued, ends done"]
+
+
+def test_a_running_job_asked_to_cancel_ends_canceled_or_done_never_dead() -> None:
+    a, b, c = job(1), job(2, kind="flaky", fail_first=1), job(3)
+    cut = [ran(a, 90, ok=None), ran(b, 90, ok=False)]
+    final = canceled_final(a, b, error_type="Canceled")
+    final.records[c.id] = JobFinal("done", 1)
+    final.recent["done"] = [c.id]
+    final.counters["processed"] = 1
+    requests = [asked(a, "requested", "running"), asked(b, "requested", "running")]
+    requests.append(asked(c, "requested", "running"))
+    result = check_cancels(history([a, b, c], [*cut, ran(c, 95)], final=final, cancels=requests))
+    assert result.ok, result.violations
+    assert "ended: canceled while running (by its worker) 2; done anyway" in result.lines[1]
+    assert check_executions(history([a, b, c], [*cut, ran(c, 95)], final=final)).ok
+    dead = FinalState(records={a.id: JobFinal("dead", 4)}, dead={a.id: DeadEntry(a.id, 4, "", "")})
+    violations = check_cancels(history([a], cut[:1], final=dead, cancels=requests[:1])).violations
+    assert violations == [f"job {a.id}: asked to cancel while running, ends dead"]
+
+
+def test_canceled_means_asked_for_and_never_acknowledged_done() -> None:
+    a, b = job(1), job(2)
+    # Nobody asked to cancel b.
+    unasked = history(
+        [a, b], [], final=canceled_final(a, b), cancels=[asked(a, "canceled", "queued")]
+    )
+    assert check_cancels(unasked).violations == [
+        f"job {b.id} ends canceled, but no cancel was asked for it"
+    ]
+    # Ran to success, no fault touched it, yet canceled: its ack cannot have been lost.
+    request = asked(a, "requested", "running", sent_ms=5)
+    succeeded = history([a], [ran(a, 10)], final=canceled_final(a), cancels=[request])
+    assert any("an execution that succeeded" in v for v in check_cancels(succeeded).violations)
+    touched = history(
+        [a], [ran(a, 10)], final=canceled_final(a), cancels=[request], faults=[fault_touching(a)]
+    )
+    assert check_cancels(touched).ok, check_cancels(touched).violations
+    # Redis finished it both ways.
+    both = canceled_final(a)
+    both.recent["done"] = [a.id]
+    violations = check_cancels(history([a], [], final=both, cancels=[request])).violations
+    assert f"job {a.id} was finished both done and canceled" in violations
+    # The counters must agree with the final states.
+    miscounted = canceled_final(a)
+    miscounted.counters["canceled"] = 2
+    result = check_final_places(history([a], [], final=miscounted, cancels=[request]))
+    assert result.violations == ["'canceled' counter 2 != 1 canceled jobs"]
 
 
 # -- jobs whose hooks raise --------------------------------------------------------------------
@@ -327,3 +467,16 @@ def test_a_blocked_loop_must_lose_its_job_and_the_jobs_behind_it() -> None:
     assert len(violations) == 2
     assert violations[0].startswith(f"job {blocker.id} blocked pid 1's event loop for 8.0s")
     assert violations[1].startswith("1 of the 1 job(s) pid 1 had claimed but not begun")
+
+
+def test_without_kept_records_executions_and_cancels_tell_the_ends() -> None:
+    a, b, c = job(1), job(2), job(3)
+    requests = [asked(a, "requested", "running", sent_ms=5), asked(b, "canceled", "queued")]
+    final = FinalState(counters={"processed": 2, "canceled": 1})
+    gone = history(
+        [a, b, c], [ran(a, 10), ran(c, 10)], final=final, cancels=requests, keep_finished_s=0
+    )
+    result = check_final_places(gone)
+    assert result.ok, result.violations
+    assert "done 1, dead 0, canceled 1, done or canceled (no record kept) 1" in result.lines[0]
+    assert check_cancels(gone).ok, check_cancels(gone).violations
