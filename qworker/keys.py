@@ -119,7 +119,7 @@ class QueueKeys:
 
     def recent(self, state: str) -> str:
         """List of the most recently finished job ids in ``state`` (done, canceled), newest
-        first, capped at RECENT_FINISHED_MAX."""
+        first, trimmed back to RECENT_FINISHED_MAX whenever it is 1,000 over."""
         return f"{self.prefix}{LUA_KEY_NAMES['RECENT']}{state}"
 
     def unique(self, unique_key: str) -> str:

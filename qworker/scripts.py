@@ -16,7 +16,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Generic, TypeVar
 
-from qworker.keys import LUA_KEY_NAMES, QueueKeys
+from qworker.keys import LUA_KEY_NAMES, RECENT_FINISHED_MAX, QueueKeys
 
 T = TypeVar("T")
 
@@ -49,14 +49,15 @@ SCRIPT_NAMES = (
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
-# ``--#include keys`` stands for the key names of keys.py, as the Lua table KEY_NAMES.
+# ``--#include keys`` stands for the key names of keys.py, as the Lua table KEY_NAMES, and the
+# length of the lists of recently finished jobs, RECENT_MAX.
 _INCLUDE = re.compile(r"^--#include (\w+)$", re.MULTILINE)
 
 
 def key_names_prelude() -> str:
     """The Lua that ``--#include keys`` stands for."""
     entries = ", ".join(f"{name} = '{suffix}'" for name, suffix in LUA_KEY_NAMES.items())
-    return f"local KEY_NAMES = {{{entries}}}"
+    return f"local KEY_NAMES = {{{entries}}}\nlocal RECENT_MAX = {RECENT_FINISHED_MAX}"
 
 
 def _included(match: re.Match[str]) -> str:
@@ -175,6 +176,13 @@ def _parse_step(reply: Any) -> JobStep:
     return JobStep(str(reply[0]), str(reply[1]))
 
 
+def _unique_spec(item: EnqueueItem) -> str:
+    """enqueue.lua's one argument for a unique key: 'UNTIL:FOR_MS:KEY', or '' for none."""
+    if not item.unique_key:
+        return ""
+    return f"{item.unique_until}:{item.unique_for_ms or ''}:{item.unique_key}"
+
+
 def _time(now_ms: int | str | None) -> int | str:
     """None asks the script to read Redis's own clock (TIME): one clock for every host."""
     return "" if now_ms is None else now_ms
@@ -210,9 +218,7 @@ class QueueScripts:
                 item.payload,
                 "" if item.max_retries is None else item.max_retries,
                 "" if item.run_at_ms is None else item.run_at_ms,
-                item.unique_key or "",
-                item.unique_for_ms or "",
-                item.unique_until,
+                _unique_spec(item),
             ]
         return self._call(
             "enqueue",
@@ -239,10 +245,12 @@ class QueueScripts:
         """``finished``: (job id, owner token, result JSON or '') triples. Replies with the ids
         no longer owned."""
         k = self.keys
+        with_result = [v for triple in finished if triple[2] for v in triple]
+        without = [v for job_id, owner, result in finished if not result for v in (job_id, owner)]
         return self._call(
             "complete",
             [k.inflight, k.stats, k.fence],
-            [k.job_prefix, _time(now_ms), keep_ms, *(v for triple in finished for v in triple)],
+            [k.job_prefix, _time(now_ms), keep_ms, len(with_result) // 3, *with_result, *without],
             _as_str_list,
         )
 

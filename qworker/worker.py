@@ -106,8 +106,10 @@ class Worker:
         self._cancelled: list[RunningJob] = []
         self._claim_seq = itertools.count()
         self._owned_lock = threading.Lock()
+        # finished_at_ms is the worker's clock: a record, not a decision hosts must agree on,
+        # so the settlement spares the script a TIME call.
         self._settlements = SettlementBuffer(
-            self.scripts, self.settings.keep_finished_ms, clock.script_now_ms
+            self.scripts, self.settings.keep_finished_ms, clock.now_ms
         )
         self._job_finished = asyncio.Event()
         self._stop_requested = asyncio.Event()

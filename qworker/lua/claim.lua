@@ -20,8 +20,9 @@ ARGV[4]     lease_ms: the lease runs until now + lease_ms
 ARGV[5]     max_jobs
 ARGV[6]     id_base: a unique string; a hand-pushed payload gets the id id_base .. '-' .. n
 Returns     flat array: the number of entries in the pauses hash (the worker lifts ended
-            pauses while there are any), then two entries per job: id, then the job hash as a
-            field/value array. The owner token of a claim is worker_id .. ':' .. 'claims'.
+            pauses while there are any), then two entries per job: id, then the job hash as it
+            was read, as a field/value array, ending with 'claims' and the new claim count (the
+            owner token of a claim is worker_id .. ':' .. claims).
 ]]
 --#include job_end
 local job_prefix = ARGV[1]
@@ -48,7 +49,11 @@ end
 -- Reads: the oldest entries of each list (at its right end), and what each is. Entries of a
 -- paused type do not count towards max_jobs: the claim reads on behind them, up to MAX_HELD.
 local MAX_HELD = 1000
-local plan, held = {}, {}  -- plan: {priority, entry, job_id, adopt, unique_key}; held: {id, type}
+-- The fields of a record the claim decides by (the worker is sent them all).
+local WANTED = {enqueued_at_ms = true, job_type = true, unique_key = true, unique_until = true,
+  seq = true, claims = true}
+-- plan: {priority, entry, job_id, fields (nil: adopt it)}; held: {id, type, seq}
+local plan, held = {}, {}
 local taken_per_list = {0, 0, 0, 0}
 for priority = 1, 4 do
   local entries = {}
@@ -60,22 +65,28 @@ for priority = 1, 4 do
     for i = #entries, 1, -1 do
       local entry = entries[i]
       local job_id = entry
-      local record = {}
+      -- The whole record is read once: what decides the claim, and what the worker is sent.
+      local fields = nil
       if string.len(entry) <= 64 then
-        record = redis.call('HMGET', job_prefix .. entry, 'enqueued_at_ms', 'job_type',
-          'unique_key', 'unique_until', 'seq')
+        local flat = redis.call('HGETALL', job_prefix .. entry)
+        local wanted_fields = {}
+        for f = 1, #flat, 2 do
+          if WANTED[flat[f]] then wanted_fields[flat[f]] = flat[f + 1] end
+        end
+        if wanted_fields.enqueued_at_ms then
+          fields = wanted_fields
+          fields.flat = flat
+        end
       end
       -- Anything that is not the id of a stored job was pushed by another program: adopt it.
-      local adopt = not record[1]
-      if adopt then
+      if not fields then
         job_id = id_base .. '-' .. (#plan + 1)
         redis.call('EXISTS', job_prefix .. job_id)  -- a read first, like every key written below
       end
-      if not adopt and record[2] and paused_types[record[2]] then
-        held[#held + 1] = {job_id, record[2], tonumber(record[5]) or 0}
+      if fields and fields.job_type and paused_types[fields.job_type] then
+        held[#held + 1] = {job_id, fields.job_type, tonumber(fields.seq) or 0}
       else
-        local unique_key = record[4] == 'started' and record[3] or nil
-        plan[#plan + 1] = {priority, entry, job_id, adopt, unique_key}
+        plan[#plan + 1] = {priority, entry, job_id, fields}
       end
       taken_per_list[priority] = taken_per_list[priority] + 1
     end
@@ -93,20 +104,36 @@ for _, job in ipairs(held) do
   stamp(job_prefix .. job[1], 'paused', now_ms)
 end
 local claimed = {#pauses / 2}
+local leases = {}  -- score, member pairs for one ZADD
 for _, step in ipairs(plan) do
-  local priority, entry, job_id, adopt, unique_key = step[1], step[2], step[3], step[4], step[5]
+  local priority, entry, job_id, fields = step[1], step[2], step[3], step[4]
   local job_key = job_prefix .. job_id
-  if adopt then
+  if not fields then
+    fields = {flat = {'payload', entry, 'priority', tostring(priority), 'attempts', '0',
+      'enqueued_at_ms', tostring(now_ms)}}
     redis.call('HSET', job_key, 'payload', entry, 'priority', priority,
       'attempts', 0, 'enqueued_at_ms', now_ms)
   end
-  local claims = redis.call('HINCRBY', job_key, 'claims', 1)
-  redis.call('HSET', job_key, 'owner', worker_id .. ':' .. claims, 'started_at_ms', now_ms,
+  local claims = (tonumber(fields.claims) or 0) + 1
+  local owner = worker_id .. ':' .. claims
+  redis.call('HSET', job_key, 'claims', claims, 'owner', owner, 'started_at_ms', now_ms,
     'state', 'running', 'state_at_ms', now_ms)
-  release_unique(job_id, unique_key)
-  redis.call('ZADD', inflight_key, lease_deadline_ms, job_id)
+  if fields.unique_until == 'started' then
+    release_unique(job_id, fields.unique_key)
+  end
+  leases[#leases + 1] = lease_deadline_ms
+  leases[#leases + 1] = job_id
+  -- The record as read (no second read), with the claim count that names this claim (a later
+  -- pair wins in the worker's dict); the worker needs nothing else this claim changed.
+  local flat = fields.flat
+  flat[#flat + 1] = 'claims'
+  flat[#flat + 1] = tostring(claims)
   claimed[#claimed + 1] = job_id
-  claimed[#claimed + 1] = redis.call('HGETALL', job_key)
+  claimed[#claimed + 1] = flat
+end
+
+if #leases > 0 then
+  call_in_chunks('ZADD', inflight_key, leases, 2)
 end
 
 if #plan == 0 and #held == 0 then

@@ -7,7 +7,9 @@ KEYS[3]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2]     now_ms ('' for Redis's own clock, TIME): finished_at_ms
 ARGV[3]     keep_ms: how long the record of a done job stays readable
-ARGV[4..]   triples: job id, owner token, result as JSON ('' for none)
+ARGV[4]     n: how many of the jobs have a result (they come first)
+ARGV[5..]   n triples: job id, owner token, result as JSON; then pairs: job id, owner token
+            (jobs without a result: most jobs, so most send two values, not three)
 Returns     array of the ids that were NOT acknowledged because this worker no longer owns them
 ]]
 --#include job_end
@@ -19,20 +21,26 @@ local stats_key = KEYS[2]
 
 -- Reads first: which of these jobs are still ours, and what their ending must also do.
 local ours, lost = {}, {}
-for i = 4, #ARGV, 3 do
+local with_results_end = 4 + 3 * tonumber(ARGV[4])
+local i = 5
+while i <= #ARGV do
   local job_id = ARGV[i]
+  local result, step = '', 2
+  if i < with_results_end then
+    result, step = ARGV[i + 2], 3
+  end
   local fields = redis.call('HMGET', job_prefix .. job_id, 'owner', 'attempts', unpack(END_FIELDS))
   if fields[1] == ARGV[i + 1] then
-    ours[#ours + 1] = {job_id, ARGV[i + 2], {fields[3], fields[4], fields[5]}, fields[2]}
+    ours[#ours + 1] = {job_id, result, {fields[3], fields[4], fields[5]}, fields[2]}
   else
     lost[#lost + 1] = job_id
   end
+  i = i + step
 end
 local done_ids = {}
 for _, job in ipairs(ours) do
   local job_id, result = job[1], job[2]
   local job_key = job_prefix .. job_id
-  redis.call('ZREM', inflight_key, job_id)
   -- attempts counted the failed ones: the record shows this one too
   local extra = {'attempts', (tonumber(job[4]) or 0) + 1}
   if result ~= '' then
@@ -42,6 +50,7 @@ for _, job in ipairs(ours) do
   done_ids[#done_ids + 1] = job_id
 end
 if #ours > 0 then
+  call_in_chunks('ZREM', inflight_key, done_ids, 1)
   redis.call('HINCRBY', stats_key, 'processed', #ours)
   record_recent('done', done_ids, keep_ms)
 end

@@ -5,7 +5,6 @@ among the recently finished. A script including this has the job key prefix as A
 ]]
 --#include keys
 local NS = string.sub(ARGV[1], 1, -1 - string.len(KEY_NAMES.JOB_DATA))
-local RECENT_MAX = 10000
 local SIGNAL_TTL_MS = 60000
 
 local function redis_now_ms()
@@ -71,11 +70,22 @@ local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields, extr
   end
 end
 
--- List finished ids (newest first) for `jobs list --state done|canceled`.
+-- One command for many members (ZADD/ZREM/LPUSH ...), in chunks the Lua stack can unpack.
+local function call_in_chunks(command, key, items, per_item)
+  local chunk = 1000 * per_item
+  for first = 1, #items, chunk do
+    redis.call(command, key, unpack(items, first, math.min(first + chunk - 1, #items)))
+  end
+end
+
+-- List finished ids (newest first) for `jobs list --state done|canceled`. Trimmed back to
+-- RECENT_MAX once a batch of RECENT_SLACK more has come: one command per call, not two.
+local RECENT_SLACK = 1000
 local function record_recent(state, job_ids, keep_ms)
   if #job_ids > 0 and keep_ms > 0 then
     local key = NS .. KEY_NAMES.RECENT .. state
-    redis.call('LPUSH', key, unpack(job_ids))
-    redis.call('LTRIM', key, 0, RECENT_MAX - 1)
+    if redis.call('LPUSH', key, unpack(job_ids)) > RECENT_MAX + RECENT_SLACK then
+      redis.call('LTRIM', key, 0, RECENT_MAX - 1)
+    end
   end
 end
