@@ -16,12 +16,12 @@ import typer
 from typer.core import TyperGroup
 
 from qworker import __version__
-from qworker.cli import clear, demo, dlq, enqueue, retry, stats, work
+from qworker.cli import clear, demo, dlq, enqueue, metrics, retry, stats, work
 from qworker.cli._common import CliState
 from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, WarningLines, report
 
 # The order commands are listed in --help: the life of a job.
-COMMAND_ORDER = ("enqueue", "work", "stats", "retry-drain", "dlq", "clear", "demo")
+COMMAND_ORDER = ("enqueue", "work", "stats", "metrics", "retry-drain", "dlq", "clear", "demo")
 
 
 class QworkerGroup(TyperGroup):
@@ -187,6 +187,7 @@ def _global_options(
 app.add_typer(enqueue.app, name="enqueue")
 app.command("work", epilog=work.EXAMPLE)(work.work)
 app.command("stats", epilog=stats.EXAMPLE)(stats.stats)
+app.add_typer(metrics.app, name="metrics")
 app.command("retry-drain", epilog=retry.EXAMPLE)(retry.retry_drain)
 app.add_typer(dlq.app, name="dlq")
 app.command("clear", epilog=clear.EXAMPLE)(clear.clear)
