@@ -43,7 +43,7 @@ class WorkerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         # No ``*_created`` series: they double what is scraped and no dashboard uses them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry if registry is not None else _process_registry()
         r = self.registry
         self.jobs = Counter(
