@@ -109,7 +109,8 @@ class JobExecutor:
         """Run one job to its settlement; True when it is done."""
         if self.metrics is not None:
             fields = running.claimed.fields
-            self.metrics.job_started(fields.get("job_type"), _ready_at_ms(fields), _wall_ms())
+            ready_at_ms = _ready_at_ms(fields)
+            self.metrics.job_started(fields.get("job_type"), ready_at_ms, self.clock.now_ms())
         job = self.decode(running)
         if job is None:
             return False
@@ -509,10 +510,6 @@ def _ready_at_ms(fields: dict[str, str]) -> int:
         if value and value.isdigit():
             ready_ms = max(ready_ms, int(value))
     return ready_ms
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _timeout_of(job: BaseJob[Any]) -> float | None:
