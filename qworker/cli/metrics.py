@@ -79,18 +79,23 @@ def serve(
         settings.namespace or "(none)",
         server.url,
     )
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
-        while not stop.wait(1.0):
-            pass
+        wait_for_stop_signal()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.close()
         collector.client.close()
     log.info("metrics server stopped")
     raise typer.Exit(EXIT_OK)
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+def wait_for_stop_signal() -> None:
+    """Block until SIGTERM or SIGINT (a stop asked for, not an error: exit 0 follows)."""
+    stop = threading.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
