@@ -108,9 +108,8 @@ class JobExecutor:
     async def run(self, running: RunningJob) -> bool:
         """Run one job to its settlement; True when it is done."""
         if self.metrics is not None:
-            fields = running.claimed.fields
-            ready_at_ms = _ready_at_ms(fields)
-            self.metrics.job_started(fields.get("job_type"), ready_at_ms, self.clock.now_ms())
+            ready_at_ms = _ready_at_ms(running.claimed.fields)
+            running.wait_s = max(self.clock.now_ms() - ready_at_ms, 0) / 1000
         job = self.decode(running)
         if job is None:
             return False
@@ -202,7 +201,9 @@ class JobExecutor:
             running.deadline = time.perf_counter() + timeout_s
         running.ran = True
         try:
-            outcome = await (job.execute() if self.metrics is None else self._timed(job))
+            if self.metrics is not None:
+                running.executing_since = time.perf_counter()
+            outcome = await job.execute()
         except asyncio.CancelledError:
             running.deadline = None
             if not running.timed_out or running.cancel_delivered:
@@ -238,15 +239,6 @@ class JobExecutor:
         self._log_done(running, job)
         return True
 
-    async def _timed(self, job: BaseJob[Any]) -> Any:
-        """``execute()``, its duration recorded however it ends (metrics on only)."""
-        began = time.perf_counter()
-        try:
-            return await job.execute()
-        finally:
-            if self.metrics is not None:
-                self.metrics.job_executed(job.params.job_type, time.perf_counter() - began)
-
     def _count(self, running: RunningJob, outcome: str) -> None:
         """One more job settled here with ``outcome``; for the metrics, an attempt that ran out
         of its time (then retried or dead) ends as ``timeout``, and one deferred for a worker
@@ -257,7 +249,13 @@ class JobExecutor:
                 outcome = "timeout"
             elif outcome == "deferred":
                 outcome = "parked"
-            self.metrics.job_ended(running.claimed.fields.get("job_type"), outcome)
+            since = running.executing_since
+            self.metrics.job_settled(
+                running.claimed.fields.get("job_type"),
+                outcome,
+                time.perf_counter() - since if since else None,
+                running.wait_s,
+            )
 
     def _log_done(self, running: RunningJob, job: BaseJob[Any]) -> None:
         if running.cancel_held:
@@ -502,14 +500,13 @@ class JobExecutor:
 
 
 def _ready_at_ms(fields: dict[str, str]) -> int:
-    """When a job could first have started this attempt: its enqueue time, or the time its
-    delay, backoff or rate limit ended (the latest of them), in ms."""
-    ready_ms = 0
-    for name in ("enqueued_at_ms", "run_at_ms", "due_at_ms"):
-        value = fields.get(name)
-        if value and value.isdigit():
-            ready_ms = max(ready_ms, int(value))
-    return ready_ms
+    """When a job could first have started this attempt, in ms: the end of its last backoff
+    or rate-limit wait (always the latest), else of its delay, else its enqueue time."""
+    value = fields.get("due_at_ms") or fields.get("run_at_ms") or fields.get("enqueued_at_ms")
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _timeout_of(job: BaseJob[Any]) -> float | None:

@@ -84,24 +84,30 @@ class WorkerMetrics(Collector):
 
     # -- the worker's calls ----------------------------------------------------------------
 
-    def job_started(self, job_type: str | None, ready_at_ms: int, now_ms: int) -> None:
-        waits = self._waits.get(job_type)
-        if waits is None:
-            waits = _histogram_of(self._waits, job_type, WAIT_BUCKETS_S)
-        waits.observe(max(now_ms - ready_at_ms, 0) / 1000)
-
-    def job_executed(self, job_type: str | None, duration_s: float) -> None:
-        durations = self._durations.get(job_type)
-        if durations is None:
-            durations = _histogram_of(self._durations, job_type, DURATION_BUCKETS_S)
-        durations.observe(duration_s)
-
-    def job_ended(self, job_type: str | None, outcome: str) -> None:
+    def job_settled(
+        self, job_type: str | None, outcome: str, duration_s: float | None, wait_s: float | None
+    ) -> None:
+        """A job's attempt ended here: its outcome, how long execute() ran (None: it never
+        started) and how long it waited to start (None: not measured). One call per job."""
         key = (job_type, outcome)
         count = self._jobs.get(key)
         if count is None and len(self._jobs) >= MAX_TYPES * len(OUTCOMES):
             key, count = (None, outcome), self._jobs.get((None, outcome))
         self._jobs[key] = (count or 0) + 1
+        if duration_s is not None:
+            durations = self._durations.get(job_type)
+            if durations is None:
+                durations = _histogram_of(self._durations, job_type, DURATION_BUCKETS_S)
+            durations.observe(duration_s)
+        if wait_s is not None:
+            waits = self._waits.get(job_type)
+            if waits is None:
+                waits = _histogram_of(self._waits, job_type, WAIT_BUCKETS_S)
+            waits.observe(wait_s)
+
+    def job_ended(self, job_type: str | None, outcome: str) -> None:
+        """A job left this worker without an attempt of its own ending (handed back)."""
+        self.job_settled(job_type, outcome, None, None)
 
     def lease_lost(self, jobs: int) -> None:
         with self._lost_lock:
