@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Annotated
@@ -62,34 +61,28 @@ def demo(
 
     env = parts.DemoEnvironment()
     metrics, server = _serve_metrics(env, metrics_port, metrics_host)  # exit 2 if port in use
-    parts.register_demo_job_type()
+    parts.register_demo_job_type()  # until the end: scrapes after the demo name its type
     try:
         _run_demo(env, timeout, metrics)
-    except BaseException:
+        if server is not None:
+            from qworker.cli.metrics import wait_for_stop_signal
+
+            wait_for_stop_signal(
+                f"metrics on {server.url} (the queue as the demo left it); Ctrl-C stops"
+            )
+    finally:
         if server is not None:
             server.close()
-        raise
-    if server is not None:
-        from qworker.cli.metrics import wait_for_stop_signal
-
-        sys.stderr.write(f"metrics on {server.url} (the queue as the demo left it); Ctrl-C stops\n")
-        sys.stderr.flush()
-        try:
-            wait_for_stop_signal()
-        finally:
-            server.close()
+        parts.unregister_demo_job_type()
 
 
 def _run_demo(env: DemoEnvironment, timeout_s: float, metrics: WorkerMetrics | None) -> None:
-    from qworker import demo as parts
-
     events = EventLog()
     events.install()
     try:
         run(_demo(env, events, timeout_s, metrics))
     finally:
         events.remove()
-        parts.unregister_demo_job_type()
 
 
 def _serve_metrics(

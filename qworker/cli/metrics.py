@@ -88,11 +88,15 @@ def serve(
     raise typer.Exit(EXIT_OK)
 
 
-def wait_for_stop_signal() -> None:
-    """Block until SIGTERM or SIGINT (a stop asked for, not an error: exit 0 follows)."""
+def wait_for_stop_signal(announce: str = "") -> None:
+    """Block until SIGTERM or SIGINT (a stop asked for, not an error: exit 0 follows);
+    ``announce`` goes to stderr once the signals are caught."""
     stop = threading.Event()
     signals = (signal.SIGTERM, signal.SIGINT)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
+    if announce:
+        sys.stderr.write(f"{announce}\n")
+        sys.stderr.flush()
     try:
         while not stop.wait(1.0):
             pass
