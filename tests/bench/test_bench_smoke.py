@@ -45,15 +45,17 @@ def test_every_figure_is_there(report: dict[str, Any]) -> None:
         "enqueue_bulk",
         "drain_c1",
         "drain",
+        "drain_metrics",
         "scale",
         "scale_cluster",
         "latency",
         "commands_per_job",
         "cold_start",
     }
-    for name in ("enqueue_single", "enqueue_bulk", "drain_c1", "drain"):
+    for name in ("enqueue_single", "enqueue_bulk", "drain_c1", "drain", "drain_metrics"):
         assert _median(results[name]["jobs_per_s"]) > 0
         assert _median(results[name]["redis_commands_per_job"]) > 0
+    assert isinstance(results["drain_metrics"]["cost_pct"], float)
     assert set(results["scale"]) == {"1", "2", "4"}
     assert results["scale"]["4"]["workers"] == 4
     cluster = results["scale_cluster"]
