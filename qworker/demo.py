@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import fakeredis
 import redis
@@ -25,6 +25,9 @@ from qworker.jobs.tweet import TweetJob, TweetJobParams
 from qworker.models import QueueStats
 from qworker.service import QueueService
 from qworker.worker import Worker
+
+if TYPE_CHECKING:
+    from qworker.metrics.worker import WorkerMetrics
 
 DEMO_JOB_TYPE = "demo_tweet"
 DEMO_NAMESPACE = "demo"
@@ -114,13 +117,14 @@ class DemoEnvironment:
     def sync_client(self) -> redis.Redis:
         return fakeredis.FakeRedis(server=self.server, decode_responses=True)
 
-    def worker(self, concurrency: int = 2) -> Worker:
+    def worker(self, concurrency: int = 2, metrics: WorkerMetrics | None = None) -> Worker:
         return Worker(
             self.service,
             settings=self.settings,
             concurrency=concurrency,
             heartbeat_client=self.sync_client,
             idle_poll_s=0.2,
+            metrics=metrics,
         )
 
     async def enqueue_samples(self) -> list[str]:

@@ -16,7 +16,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qworker.clients import ClientContainer
 from qworker.clock import Clock
@@ -63,6 +63,9 @@ from qworker.scripts import ScriptCall
 from qworker.service import QueueService
 from qworker.unknown_types import UNKNOWN_SINCE_FIELD, UnknownTypes
 
+if TYPE_CHECKING:
+    from qworker.metrics.worker import WorkerMetrics
+
 log = logging.getLogger("qworker.worker")
 
 # checkpoint.lua marks a job that has checkpoints, so most jobs skip looking for them.
@@ -82,6 +85,7 @@ class JobExecutor:
         rng: random.Random,
         settlements: SettlementBuffer,
         stopping: Callable[[], bool],
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.service = service
         self.redis = service.redis
@@ -96,12 +100,16 @@ class JobExecutor:
         self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
         # How many jobs this worker settled, by outcome: done, retried, dead, parked, deferred.
         self.outcomes: Counter[str] = Counter()
+        self.metrics = metrics
         self.unknown_types = UnknownTypes(
             self.keys, self.scripts, settings.unknown_type_grace_s, settings.keep_finished_ms
         )
 
     async def run(self, running: RunningJob) -> bool:
         """Run one job to its settlement; True when it is done."""
+        if self.metrics is not None:
+            ready_at_ms = _ready_at_ms(running.claimed.fields)
+            running.wait_s = max(self.clock.now_ms() - ready_at_ms, 0) / 1000
         job = self.decode(running)
         if job is None:
             return False
@@ -155,7 +163,7 @@ class JobExecutor:
             error = self.unknown_types.dead_letter_error(exc)
             self._bury(running, error, attempt_failed=False, before=calls)
         elif self.settlements.add(running, *calls):
-            self.outcomes[outcome] += 1
+            self._count(running, outcome)
         self._log_outcome(running, exc.job_type, outcome, "unknown job type")
 
     async def _clear_unknown_mark(self, running: RunningJob) -> None:
@@ -185,12 +193,16 @@ class JobExecutor:
             if limiter is not None and reservation is not None:
                 await self._release(limiter, reservation)
             self.settlements.still_ours(running)  # the mark has served
+            if self.metrics is not None:
+                self.metrics.job_ended(job.params.job_type, "handed_back")
             self._log_outcome(running, job, "handed back", "while the event loop was stuck")
             return False
         if timeout_s is not None:
             running.deadline = time.perf_counter() + timeout_s
         running.ran = True
         try:
+            if self.metrics is not None:
+                running.executing_since = time.perf_counter()
             outcome = await job.execute()
         except asyncio.CancelledError:
             running.deadline = None
@@ -227,6 +239,24 @@ class JobExecutor:
         self._log_done(running, job)
         return True
 
+    def _count(self, running: RunningJob, outcome: str) -> None:
+        """One more job settled here with ``outcome``; for the metrics, an attempt that ran out
+        of its time (then retried or dead) ends as ``timeout``, and one deferred for a worker
+        that knows its type as ``parked``."""
+        self.outcomes[outcome] += 1
+        if self.metrics is not None:
+            if running.timed_out and outcome in ("retried", "dead"):
+                outcome = "timeout"
+            elif outcome == "deferred":
+                outcome = "parked"
+            since = running.executing_since
+            self.metrics.job_settled(
+                running.claimed.fields.get("job_type"),
+                outcome,
+                time.perf_counter() - since if since else None,
+                running.wait_s,
+            )
+
     def _log_done(self, running: RunningJob, job: BaseJob[Any]) -> None:
         if running.cancel_held:
             # The job record keeps cancel_requested_at_ms: job show says the same.
@@ -259,7 +289,7 @@ class JobExecutor:
             attempt_failed=False, keep_ms=self.settings.keep_finished_ms,
         )  # fmt: skip
         if self.settlements.add(running, call):
-            self.outcomes["canceled"] += 1
+            self._count(running, "canceled")
         job_type = running.claimed.fields.get("job_type") or "-"
         self._log_outcome(running, job_type, "canceled", detail)
 
@@ -392,7 +422,7 @@ class JobExecutor:
             now_ms, state="retry", keep_ms=self.settings.keep_finished_ms,
         )  # fmt: skip
         if self.settlements.add(running, call):
-            self.outcomes["retried"] += 1
+            self._count(running, "retried")
         self._log_outcome(running, job, "retry", f"in {decision.delay_s:.0f}s: {one_line(exc)}")
 
     def _log_outcome(
@@ -421,7 +451,7 @@ class JobExecutor:
 
     def _complete(self, running: RunningJob, result_json: str = "") -> None:
         if self.settlements.add_completed(running, result_json):
-            self.outcomes["done"] += 1
+            self._count(running, "done")
 
     def _park(self, running: RunningJob, until_ms: int, rate_key: str) -> None:
         call = self.scripts.defer(
@@ -430,7 +460,7 @@ class JobExecutor:
             rate_key=rate_key,
         )  # fmt: skip
         if self.settlements.add(running, call):
-            self.outcomes["parked"] += 1
+            self._count(running, "parked")
 
     def _bury(
         self,
@@ -446,17 +476,17 @@ class JobExecutor:
             keep_ms=self.settings.keep_finished_ms,
         )  # fmt: skip
         if self.settlements.add(running, *before, call):
-            self.outcomes["dead"] += 1
+            self._count(running, "dead")
 
     def hand_back_all(self, jobs: list[RunningJob]) -> None:
         """Hand back several jobs in one call, keeping their order at the front of the list
         (each goes on the front, so the last goes first). A job that had started counts one
         hand-back; one handed back ``max_handbacks`` times goes to the dead-letter queue."""
-        triples = [
-            (running.claimed.id, running.owner, running.ran)
-            for running in reversed(jobs)
-            if self.settlements.still_ours(running)
-        ]
+        ours = [running for running in reversed(jobs) if self.settlements.still_ours(running)]
+        triples = [(running.claimed.id, running.owner, running.ran) for running in ours]
+        if self.metrics is not None:
+            for running in ours:
+                self.metrics.job_ended(running.claimed.fields.get("job_type"), "handed_back")
         if triples:
             limit = self.settings.max_handbacks
             error = error_json(
@@ -467,6 +497,16 @@ class JobExecutor:
             keep_ms = self.settings.keep_finished_ms
             call = self.scripts.hand_back(triples, limit, error, self.clock.now_ms(), keep_ms)
             self.settlements.calls.append(call)
+
+
+def _ready_at_ms(fields: dict[str, str]) -> int:
+    """When a job could first have started this attempt, in ms: the end of its last backoff
+    or rate-limit wait (always the latest), else of its delay, else its enqueue time."""
+    value = fields.get("due_at_ms") or fields.get("run_at_ms") or fields.get("enqueued_at_ms")
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _timeout_of(job: BaseJob[Any]) -> float | None:

@@ -60,6 +60,10 @@ class RunningJob:
     shields: int = 0
     # Set when a cancel arrived while the job was inside a shield (it was not delivered yet).
     cancel_held: bool = False
+    # For the worker's metrics only (else left as is): how long the job waited to start, and
+    # the perf_counter() time execute() was entered.
+    wait_s: float | None = None
+    executing_since: float = 0.0
 
     @property
     def key(self) -> tuple[str, str]:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
@@ -41,6 +41,9 @@ from qworker.policy import DEFAULT_MAX_RETRIES
 from qworker.redis_link import RedisLink
 from qworker.scripts import ClaimedJob, ClaimReply, ScriptCall
 from qworker.service import QueueService
+
+if TYPE_CHECKING:
+    from qworker.metrics.worker import WorkerMetrics
 
 log = logging.getLogger("qworker.worker")
 
@@ -71,6 +74,7 @@ class Worker:
         heartbeat_client: Callable[[], redis.Redis] | None = None,
         prefetch: int | None = None,
         recovery_grace_s: float | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValidationFailed(f"concurrency must be at least 1, not {concurrency}")
@@ -122,7 +126,12 @@ class Worker:
             rng=self.rng,
             settlements=self._settlements,
             stopping=self._stop_requested.is_set,
+            metrics=metrics,
         )
+        # Prometheus metrics of this process (qworker work --metrics-port), or None.
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.bind_worker(concurrency, self._running_count)
         self._next_promotion = 0.0
         self._next_recovery = 0.0
         # Expired leases are looked for a few times per lease, and at least every 15 s.
@@ -276,6 +285,8 @@ class Worker:
             except redis.RedisError as exc:
                 # Connection loss, a restart still loading its data, a replica that became
                 # read-only in a failover: all pass with time, so wait and try again.
+                if self.metrics is not None:
+                    self.metrics.redis_error()
                 await self.link.down(exc)
 
     async def _step(self) -> bool:
@@ -556,6 +567,10 @@ class Worker:
                 self._running.pop(running.key, None)
             self._job_finished.set()
 
+    def _running_count(self) -> int:
+        """Jobs running now (not those prefetched, waiting for a slot)."""
+        return max(len(self._running) - len(self._waiting), 0)
+
     def _owned_jobs(self) -> list[RunningJob]:
         with self._owned_lock:
             return list(self._running.values())
@@ -565,6 +580,8 @@ class Worker:
         with self._owned_lock:
             mine = [claim for claim in claims if claim in self._running]
         self._settlements.mark_lost(mine)
+        if self.metrics is not None and mine:
+            self.metrics.lease_lost(len(mine))
         job_ids = [job_id for job_id, _owner in mine]
         log.warning("lease lost for %s: the job was recovered; cancelling it here", job_ids)
         if self._event_loop is not None and mine:

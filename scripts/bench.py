@@ -133,15 +133,36 @@ def drain_figures(env: m.Env, sizes: Sizes, concurrency: int, *, scale: bool) ->
         label = f"drain, {workers} process(es) at -c {c}"
         return repeat(sizes.runs, lambda: m.drain(env, jobs, workers, c), label)
 
+    # The drain at -c N runs without and with --metrics-port in turns, so both see the same
+    # machine: the cost of the worker metrics is the difference.
+    label = f"drain, 1 process at -c {concurrency}, without and with --metrics-port"
+    pairs = repeat(
+        sizes.runs,
+        lambda: (
+            m.drain(env, jobs, 1, concurrency),
+            m.drain(env, jobs, 1, concurrency, metrics=True),
+        ),
+        label,
+    )
     results = {
         "drain_c1": drain_summary(runs(1, 1)),
-        "drain": drain_summary(runs(1, concurrency)),
+        "drain": drain_summary([plain for plain, _ in pairs]),
+        "drain_metrics": drain_summary([metered for _, metered in pairs]),
     }
+    results["drain_metrics"]["cost_pct"] = metrics_cost_pct(pairs)
     if scale:
         results["scale"] = {"1": results["drain"]}
         for workers in SCALE_WORKERS[1:]:
             results["scale"][str(workers)] = drain_summary(runs(workers, concurrency))
     return results
+
+
+def metrics_cost_pct(pairs: list[tuple[m.DrainRun, m.DrainRun]]) -> float:
+    """How much slower the drain is with --metrics-port, in % of the drain without it
+    (medians of the runs; negative: within the noise, faster)."""
+    plain = statistics.median(p.jobs_per_s for p, _ in pairs)
+    metered = statistics.median(w.jobs_per_s for _, w in pairs)
+    return (1 - metered / plain) * 100
 
 
 def drain_summary(runs: list[m.DrainRun]) -> dict[str, Any]:

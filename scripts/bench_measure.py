@@ -244,10 +244,14 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "<no log>"
 
 
-def spawn_worker(env: Env, concurrency: int, *, burst: bool, tag: str, **extra: str) -> Child:
+def spawn_worker(
+    env: Env, concurrency: int, *, burst: bool, tag: str, metrics: bool = False, **extra: str
+) -> Child:
     args = [*env.qworker, "work", "-c", str(concurrency), "--import", "bench_jobs"]
     if burst:
         args.append("--burst")
+    if metrics:
+        args += ["--metrics-port", "0"]  # any free port: the cost is the counting, not a scrape
     log_path = env.workdir / f"worker-{tag}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -275,7 +279,9 @@ def poll_until(check: Callable[[], bool], interval_s: float, children: list[Chil
     return time.perf_counter()
 
 
-def drain(env: Env, jobs: int, workers: int, concurrency: int) -> DrainRun:
+def drain(
+    env: Env, jobs: int, workers: int, concurrency: int, *, metrics: bool = False
+) -> DrainRun:
     """Queue ``jobs`` no-op jobs, start ``workers`` burst workers, time them to an empty queue.
 
     The clock starts at the first claim (the ready list shrinks), so interpreter start-up is
@@ -298,7 +304,8 @@ def drain(env: Env, jobs: int, workers: int, concurrency: int) -> DrainRun:
 
         t_spawn = time.perf_counter()
         children = [
-            spawn_worker(env, concurrency, burst=True, tag=f"drain-{i}") for i in range(workers)
+            spawn_worker(env, concurrency, burst=True, tag=f"drain-{i}", metrics=metrics)
+            for i in range(workers)
         ]
         try:
             t_first = poll_until(claimed, POLL_START_S, children)

@@ -13,6 +13,7 @@ TARGETS = {
     "enqueue_bulk": ("≥ 50,000 jobs/s", "~13,500 (Huey); RQ ~9,000"),
     "drain_c1": ("", ""),
     "drain": ("≥ 10,000 jobs/s, crash-safe", "~4,300 (Huey, not crash-safe); ~2,000 (Dramatiq)"),
+    "drain_metrics": ("≤ 5% below row 3", ""),
     "latency": ("≤ 1 / 3 ms", "0.8 / 1.7 ms (Huey); 1.4 / 2.2 ms (SAQ)"),
     "rss": ("≤ 40 MB", "32 MB (arq, SAQ)"),
     "cold_start": ("≤ 150 ms", "195 ms (`rq enqueue`)"),
@@ -60,6 +61,15 @@ def table(results: dict[str, Any]) -> str:
                 f"3. drain, 1 `work --burst` process, -c {r['concurrency']} ({r['jobs']:,} jobs)",
                 _fmt(r["jobs_per_s"], " jobs/s"),
                 f"{r['jobs_per_s_with_startup']['median']:,.0f} jobs/s with start-up; "
+                + _cpu_note(r, "worker"),
+            )
+        if "drain_metrics" in results:
+            r = results["drain_metrics"]
+            add(
+                "drain_metrics",
+                "3b. the same drain with `--metrics-port` (runs taken in turns with row 3)",
+                _fmt(r["jobs_per_s"], " jobs/s"),
+                f"cost {r['cost_pct']:.1f}% of the drain without metrics; "
                 + _cpu_note(r, "worker"),
             )
     if "latency" in results:

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from qworker import __version__
-from qworker.cli import clear, demo, dlq, enqueue, job, jobs, pause, retry, stats, work
+from qworker.cli import clear, demo, dlq, enqueue, job, jobs, metrics, pause, retry, stats, work
 from qworker.cli._common import CliState
 from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, WarningLines, report
 from qworker.cli._help import plain_placeholders
@@ -30,6 +30,7 @@ COMMAND_ORDER = (
     "jobs",
     "pause",
     "resume",
+    "metrics",
     "retry-drain",
     "dlq",
     "clear",
@@ -206,6 +207,7 @@ app.add_typer(job.app, name="job")
 app.add_typer(jobs.app, name="jobs")
 app.command("pause", epilog=pause.PAUSE_EXAMPLE)(pause.pause)
 app.command("resume", epilog=pause.RESUME_EXAMPLE)(pause.resume)
+app.add_typer(metrics.app, name="metrics")
 app.command("retry-drain", epilog=retry.EXAMPLE)(retry.retry_drain)
 app.add_typer(dlq.app, name="dlq")
 app.command("clear", epilog=clear.EXAMPLE)(clear.clear)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from qworker.cli.stats import Snapshot
+    from qworker.demo import DemoEnvironment
+    from qworker.metrics.http import MetricsServer
+    from qworker.metrics.worker import WorkerMetrics
     from qworker.models import JobRecord
 
 EXAMPLE = "Example: qworker demo   (from a checkout: scripts/demo)"
@@ -36,30 +39,79 @@ def demo(
         float,
         typer.Option("--timeout", min=1, metavar="SECONDS", help="Give up after this long."),
     ] = 60.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Serve the worker's and the queue's Prometheus metrics on this port, and keep "
+            "serving them after the demo until Ctrl-C.",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", metavar="ADDRESS", help="Address of --metrics-port."),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the whole flow on an embedded Redis with the dry-run tweet client."""
     from qworker import demo as parts
 
-    parts.register_demo_job_type()
-    events = EventLog()
-    events.install()
+    env = parts.DemoEnvironment()
+    metrics, server = _serve_metrics(env, metrics_port, metrics_host)  # exit 2 if port in use
+    parts.register_demo_job_type()  # until the end: scrapes after the demo name its type
     try:
-        run(_demo(events, timeout))
+        _run_demo(env, timeout, metrics)
+        if server is not None:
+            from qworker.cli.metrics import wait_for_stop_signal
+
+            wait_for_stop_signal(
+                f"metrics on {server.url} (the queue as the demo left it); Ctrl-C stops"
+            )
     finally:
-        events.remove()
+        if server is not None:
+            server.close()
         parts.unregister_demo_job_type()
 
 
-async def _demo(events: EventLog, timeout_s: float) -> None:
+def _run_demo(env: DemoEnvironment, timeout_s: float, metrics: WorkerMetrics | None) -> None:
+    events = EventLog()
+    events.install()
+    try:
+        run(_demo(env, events, timeout_s, metrics))
+    finally:
+        events.remove()
+
+
+def _serve_metrics(
+    env: DemoEnvironment, port: int | None, host: str
+) -> tuple[WorkerMetrics | None, MetricsServer | None]:
+    """The worker's metrics and the queue's (read from the embedded Redis at each scrape) on
+    one endpoint: what ``work --metrics-port`` and ``metrics serve`` export on a real one."""
+    if port is None:
+        return None, None
+    from qworker.metrics.http import serve
+    from qworker.metrics.queue import QueueCollector
+    from qworker.metrics.worker import WorkerMetrics
+
+    metrics = WorkerMetrics()
+    metrics.registry.register(QueueCollector(env.sync_client(), env.service.keys))
+    return metrics, serve(metrics.registry, port, host)
+
+
+async def _demo(
+    env: DemoEnvironment, events: EventLog, timeout_s: float, metrics: WorkerMetrics | None
+) -> None:
     from rich.live import Live
 
     from qworker import demo as parts
     from qworker.cli import _render
     from qworker.cli.stats import collect
 
-    env = parts.DemoEnvironment()
     started = time.monotonic()
-    worker = env.worker()
+    worker = env.worker(metrics=metrics)
     task: asyncio.Task[None] | None = None
     try:
         job_ids = await env.enqueue_samples()

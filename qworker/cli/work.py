@@ -21,6 +21,8 @@ from qworker.errors import ConfigurationError
 if TYPE_CHECKING:
     from qworker.clients import ClientContainer
     from qworker.config import Settings
+    from qworker.metrics.http import MetricsServer
+    from qworker.metrics.worker import WorkerMetrics
     from qworker.rate_limiter import RateLimit
     from qworker.service import QueueService
 
@@ -85,6 +87,22 @@ def work(
             show_default=False,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Serve this worker's Prometheus metrics (jobs by outcome, durations, waits) "
+            "on this port. Queue metrics: qworker metrics serve.",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", metavar="ADDRESS", help="Address of --metrics-port."),
+    ] = "127.0.0.1",
 ) -> None:
     """Run a worker: take jobs by priority and run them until stopped."""
     from qworker.logs import configure_logging
@@ -104,6 +122,8 @@ def work(
         _require_tweet_credentials(settings)
     configure_logging(settings.log_format, logging.DEBUG if state.debug else logging.INFO)
 
+    metrics, server = _start_metrics(metrics_port, metrics_host)
+
     async def go() -> None:
         from qworker.worker import Worker
 
@@ -118,6 +138,7 @@ def work(
                 burst=burst,
                 job_modules=modules,
                 grace_s=settings.shutdown_grace_seconds,
+                metrics=metrics,
             )
             log.info(
                 _startup_line(settings, job_types, concurrency, burst, worker.clients),
@@ -130,10 +151,30 @@ def work(
                 },
             )
             worker.install_signal_handlers()
+            if server is not None:
+                log.info("worker metrics on %s", server.url)
             _freeze_startup_objects()
             await worker.run()
 
-    run(go())
+    try:
+        run(go())
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _start_metrics(
+    port: int | None, host: str
+) -> tuple[WorkerMetrics | None, MetricsServer | None]:
+    """The worker's metrics and their endpoint, bound before any job is taken (a port in use
+    stops the start with exit 2)."""
+    if port is None:
+        return None, None
+    from qworker.metrics.http import serve
+    from qworker.metrics.worker import WorkerMetrics
+
+    metrics = WorkerMetrics()
+    return metrics, serve(metrics.registry, port, host)
 
 
 def _freeze_startup_objects() -> None:

@@ -45,15 +45,17 @@ def test_every_figure_is_there(report: dict[str, Any]) -> None:
         "enqueue_bulk",
         "drain_c1",
         "drain",
+        "drain_metrics",
         "scale",
         "scale_cluster",
         "latency",
         "commands_per_job",
         "cold_start",
     }
-    for name in ("enqueue_single", "enqueue_bulk", "drain_c1", "drain"):
+    for name in ("enqueue_single", "enqueue_bulk", "drain_c1", "drain", "drain_metrics"):
         assert _median(results[name]["jobs_per_s"]) > 0
         assert _median(results[name]["redis_commands_per_job"]) > 0
+    assert isinstance(results["drain_metrics"]["cost_pct"], float)
     assert set(results["scale"]) == {"1", "2", "4"}
     assert results["scale"]["4"]["workers"] == 4
     cluster = results["scale_cluster"]
@@ -76,8 +78,9 @@ def test_commands_are_split_into_top_level_and_script_inner(report: dict[str, An
     assert single["top_level"].get("evalsha") == single["jobs"]
     batches = -(-bulk["jobs"] // report["sizes"]["bulk_batch"])
     assert bulk["top_level"].get("evalsha") == batches
-    # Each claimed job gets its claim counted inside claim.lua (HINCRBY), however few RPOPs.
-    assert drain["in_scripts"].get("hincrby", 0) >= drain["jobs"]
+    # Each claimed job is read (HGETALL) and written (HSET) inside claim.lua, however few RPOPs.
+    assert drain["in_scripts"].get("hgetall", 0) >= drain["jobs"]
+    assert drain["in_scripts"].get("hset", 0) >= drain["jobs"]
     assert drain["in_scripts"].get("rpop", 0) >= 1
     for phase in (single, bulk, drain):
         assert 0 < phase["top_level_per_job"] < phase["total_per_job"]
