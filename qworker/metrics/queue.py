@@ -23,6 +23,7 @@ from qworker.config import Settings
 from qworker.connection import sync_client
 from qworker.keys import (
     PRIORITIES,
+    STAT_CANCELED,
     STAT_DEAD,
     STAT_DEAD_DROPPED,
     STAT_FAILED,
@@ -38,6 +39,7 @@ REDIS_COUNTERS = (
     ("qworker_processed", STAT_PROCESSED, "Jobs done, counted in Redis by every worker."),
     ("qworker_failed", STAT_FAILED, "Failed attempts, counted in Redis by every worker."),
     ("qworker_dead", STAT_DEAD, "Jobs moved to the dead-letter queue."),
+    ("qworker_canceled", STAT_CANCELED, "Jobs canceled by an operator (qworker job cancel)."),
     (
         "qworker_dead_letter_dropped",
         STAT_DEAD_DROPPED,

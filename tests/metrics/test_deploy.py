@@ -25,7 +25,7 @@ def exported_names() -> set[str]:
     """Every series name the worker and the exporter can produce."""
     snapshot = QueueSnapshot(
         now_ms=0, queues={}, oldest_ms={}, counters={"processed": 0, "failed": 0, "dead": 0,
-        "dead_dropped": 0}, workers_alive=0,
+        "canceled": 0, "dead_dropped": 0}, workers_alive=0,
         rate_limits=[RateLimitSnapshot("k", {"day": 1, "hour": 1}, 0)],
     )  # fmt: skip
     worker: Iterable[Metric] = WorkerMetrics(CollectorRegistry()).registry.collect()

@@ -99,6 +99,7 @@ async def test_queue_gauges_counters_and_rate_limits(
     assert gauge("qworker_queue_oldest_age_seconds", priority="2") == 0
     assert gauge("qworker_processed_total") == 7
     assert gauge("qworker_dead_total") == 2
+    assert gauge("qworker_canceled_total") == 0
     assert gauge("qworker_failed_total") == 0
     assert gauge("qworker_rate_limit_used", key="api", window="hour") == 2  # one was refused
     assert gauge("qworker_rate_limit_limit", key="api", window="hour") == 2
