@@ -39,6 +39,19 @@ _OPTION_OF_SETTING = {
 }
 
 
+def priority_option(help_text: str) -> Any:
+    """``--priority/-p PRIORITY`` (1 to 4), spelled the same by every command that takes one."""
+    return typer.Option(
+        "--priority",
+        "-p",
+        min=1,
+        max=4,
+        metavar="PRIORITY",
+        help=help_text,
+        show_default=False,
+    )
+
+
 @dataclass
 class CliState:
     """The global options, kept on the Typer context for every command."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qworker.cli._common import state_of, with_service
+from qworker.cli._common import priority_option, state_of, with_service
 from qworker.cli._errors import EXIT_FAILED, CliError, UsageError
 
 if TYPE_CHECKING:
@@ -26,15 +26,7 @@ def clear(
     ctx: typer.Context,
     priorities: Annotated[
         list[int] | None,
-        typer.Option(
-            "--priority",
-            "-p",
-            min=1,
-            max=4,
-            metavar="PRIORITY",
-            help="Clear this priority list (repeatable).",
-            show_default=False,
-        ),
+        priority_option("Clear this priority list (repeatable)."),
     ] = None,
     retry: Annotated[bool, typer.Option("--retry", help="Clear the retry queue.")] = False,
     dead_letter: Annotated[

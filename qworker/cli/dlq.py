@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qworker.cli._common import state_of, with_service
+from qworker.cli._common import priority_option, state_of, with_service
 from qworker.cli._errors import EXIT_FAILED, UsageError
 
 if TYPE_CHECKING:
@@ -168,15 +168,7 @@ def dlq_requeue(
     ] = False,
     priority: Annotated[
         int | None,
-        typer.Option(
-            "--priority",
-            "-p",
-            min=1,
-            max=4,
-            metavar="PRIORITY",
-            help="Put them on this priority instead of their own.",
-            show_default=False,
-        ),
+        priority_option("Put them on this priority instead of their own."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qworker.cli._common import state_of, with_service
+from qworker.cli._common import priority_option, state_of, with_service
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -80,15 +80,7 @@ def jobs_list(
     ] = None,
     priority: Annotated[
         int | None,
-        typer.Option(
-            "--priority",
-            "-p",
-            min=1,
-            max=4,
-            metavar="PRIORITY",
-            help="Only jobs of this priority.",
-            show_default=False,
-        ),
+        priority_option("Only jobs of this priority."),
     ] = None,
     limit: Annotated[
         int,

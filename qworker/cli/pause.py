@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qworker.cli._common import parse_positive_duration_s, state_of, with_service
+from qworker.cli._common import parse_positive_duration_s, priority_option, state_of, with_service
 from qworker.cli._errors import CliError, UsageError
 
 if TYPE_CHECKING:
@@ -20,15 +20,7 @@ RESUME_EXAMPLE = "Example: qworker resume --priority 4"
 
 PriorityOption = Annotated[
     int | None,
-    typer.Option(
-        "--priority",
-        "-p",
-        min=1,
-        max=4,
-        metavar="PRIORITY",
-        help="A priority: 1 (urgent) to 4 (low).",
-        show_default=False,
-    ),
+    priority_option("A priority: 1 (urgent) to 4 (low)."),
 ]
 JobTypeOption = Annotated[
     str | None,
