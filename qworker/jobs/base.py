@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -245,7 +247,13 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def load_job_modules(names: list[str]) -> None:
-    """Import plugin modules; each registers its job types when imported."""
+    """Import plugin modules; each registers its job types when imported. The working
+    directory is searched first, as ``python -m`` would (and rq, arq, Dramatiq and Celery do):
+    ``qworker work --import myjobs`` next to ``myjobs.py`` finds it."""
+    if names:
+        here = os.getcwd()
+        if here not in sys.path and "" not in sys.path:
+            sys.path.insert(0, here)
     for name in names:
         try:
             importlib.import_module(name)

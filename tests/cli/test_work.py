@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -166,3 +167,38 @@ def test_a_signal_stops_the_worker_gracefully_with_exit_0(cli: Cli, signum: int)
     assert signal.Signals(signum).name in stderr
     assert "Traceback" not in stderr
     assert cli.json("stats")["workers"] == []
+
+
+def test_import_finds_a_module_in_the_working_directory(
+    redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    """``qworker work --import myjobs`` run next to ``myjobs.py`` finds it (the console script,
+    unlike ``python -m``, does not put the working directory on the import path by itself)."""
+    (tmp_path / "myjobs.py").write_text(
+        "from typing import Literal\n"
+        "from qworker import BaseJob, BaseJobParams, JobFactory\n"
+        "class HelloParams(BaseJobParams):\n"
+        "    job_type: Literal['hello'] = 'hello'\n"
+        "    name: str\n"
+        "class HelloJob(BaseJob[HelloParams]):\n"
+        "    async def execute(self) -> str:\n"
+        "        return f'hello {self.params.name}'\n"
+        "JobFactory.register_job_type('hello', HelloJob, HelloParams)\n"
+    )
+    qworker = [str(Path(sys.executable).parent / "qworker"), "--redis-url", redis_url]
+    qworker += ["--namespace", namespace]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QWORKER_")}
+    env.pop("PYTHONPATH", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*qworker, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    enqueued = run("enqueue", "json", '{"job_type": "hello", "name": "ada"}', "--import", "myjobs")
+    assert enqueued.returncode == 0, enqueued.stderr
+    job_id = enqueued.stdout.strip()
+    worked = run("work", "--burst", "--dry-run", "--import", "myjobs")
+    assert worked.returncode == 0, worked.stderr
+    shown = run("job", "show", job_id, "--json")
+    assert json.loads(shown.stdout)["result"] == "hello ada"
