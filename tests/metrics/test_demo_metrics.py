@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -32,11 +33,15 @@ def test_the_demo_serves_its_metrics_until_ctrl_c() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QWORKER_")}
     demo = subprocess.Popen(
         [sys.executable, "-m", "qworker", "demo", "--metrics-port", str(port)],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**env, "COLUMNS": "100"},
     )
+    assert demo.stderr is not None
+    stderr_lines: list[str] = []
+    reader = threading.Thread(target=lambda: stderr_lines.extend(demo.stderr or []), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + DEMO_TIMEOUT_S
         text = ""
@@ -48,18 +53,26 @@ def test_the_demo_serves_its_metrics_until_ctrl_c() -> None:
                 text = ""
             if "qworker_dead_total 1.0" in text and "qworker_processed_total 11.0" in text:
                 break
-            assert demo.poll() is None, demo.communicate()
+            assert demo.poll() is None, stderr_lines
             time.sleep(0.2)
         done = 'qworker_jobs_total{job_type="demo_tweet",outcome="done"}'
         assert value(text, done) == 11
         assert value(text, "qworker_processed_total") == 11
         assert value(text, "qworker_dead_total") == 1
         assert value(text, "qworker_up") == 1
+        # Ctrl-C once the demo is over and only the metrics are served (it says so on stderr).
+        while not any("Ctrl-C stops" in line for line in stderr_lines):
+            assert time.monotonic() < deadline and demo.poll() is None, stderr_lines
+            time.sleep(0.1)
         demo.send_signal(signal.SIGINT)
-        _out, err = demo.communicate(timeout=15)
+        demo.wait(timeout=15)
+        reader.join(timeout=5)
+        err = "".join(stderr_lines)
     finally:
         if demo.poll() is None:
             demo.kill()
-            demo.communicate()
+            demo.wait()
+        reader.join(timeout=5)
+        demo.stderr.close()
     assert demo.returncode == 0, err
     assert "Traceback" not in err
