@@ -65,9 +65,18 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     dry_run: bool = False
 
-    tweet_max_per_day: int | None = Field(default=17, ge=0)
-    tweet_max_per_hour: int | None = Field(default=3, ge=0)
+    # X's side of the tweet job (qworker/jobs/x_plan.py): the plan gives the posting windows
+    # their defaults ("plan"; a number or empty for none overrides it), the longest post in
+    # X's weighted length, and on pay-per-use the prices and the monthly budget in US dollars.
+    x_plan: Literal["free", "pay-per-use", "custom"] = "free"
+    tweet_max_per_day: Annotated[int, Field(ge=0)] | Literal["plan"] | None = "plan"
+    tweet_max_per_hour: Annotated[int, Field(ge=0)] | Literal["plan"] | None = "plan"
+    tweet_max_per_15_minutes: Annotated[int, Field(ge=0)] | Literal["plan"] | None = "plan"
     tweet_min_interval_minutes: float = Field(default=0.0, ge=0)
+    tweet_max_length: int = Field(default=280, ge=1, le=25_000)
+    x_price_per_post_usd: float = Field(default=0.015, ge=0)
+    x_price_per_post_with_url_usd: float = Field(default=0.20, ge=0)
+    x_monthly_budget_usd: float | None = Field(default=None, ge=0)
 
     twitter_api_key: SecretStr | None = Field(default=None, validation_alias="TWITTER_API_KEY")
     twitter_api_secret: SecretStr | None = Field(
@@ -113,7 +122,13 @@ class Settings(BaseSettings):
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         return [parse_address(address) for address in self.redis_sentinels]
 
-    @field_validator("tweet_max_per_day", "tweet_max_per_hour", mode="before")
+    @field_validator(
+        "tweet_max_per_day",
+        "tweet_max_per_hour",
+        "tweet_max_per_15_minutes",
+        "x_monthly_budget_usd",
+        mode="before",
+    )
     @classmethod
     def _empty_means_unlimited(cls, value: object) -> object:
         return None if value == "" else value

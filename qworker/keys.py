@@ -37,6 +37,7 @@ LUA_KEY_NAMES = {
     "HELD": "jobs_held:",
     "RECENT": "jobs_recent_",
     "CANCEL_REQUESTS": "jobs_cancel_requests",
+    "MEDIA": "jobs_media:",
 }
 
 
@@ -165,6 +166,21 @@ class QueueKeys:
         """Hash of every rate-limit key in use to the limits its workers enforce (for stats)."""
         return f"{self.prefix}jobs_rate_keys"
 
+    def x_limits(self, rate_key: str) -> str:
+        """Hash of X's limits as its response headers last reported them, limit name to
+        'remaining|reset_ms' (the tweet job's x_gate.lua and x_settle.lua)."""
+        return f"{self.rate_prefix}{rate_key}:x_limits"
+
+    def x_spend(self, month: str) -> str:
+        """Hash of one calendar month's spend on X (``2026-12``): micro_usd, posts and
+        posts_with_url."""
+        return f"{self.prefix}jobs_x_spend:{month}"
+
+    def media(self, job_id: str) -> str:
+        """Hash of the media files a tweet job carries (index -> bytes, plus their types and
+        alt texts); deleted when the job ends (job_end.lua)."""
+        return f"{self.prefix}{LUA_KEY_NAMES['MEDIA']}{job_id}"
+
     def worker(self, worker_id: str) -> str:
         """Hash describing one live worker; expires unless its heartbeat renews it."""
         return f"{self.prefix}jobs_worker:{worker_id}"
@@ -180,6 +196,8 @@ class QueueKeys:
             f"{prefix}jobs_held:*",
             f"{prefix}jobs_unique:*",
             f"{prefix}jobs_signal:*",
+            f"{prefix}jobs_x_spend:*",
+            f"{prefix}jobs_media:*",
         ]
 
     @property

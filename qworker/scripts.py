@@ -46,6 +46,8 @@ SCRIPT_NAMES = (
     "run_now",
     "watch",
     "lift_pauses",
+    "x_gate",
+    "x_settle",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
@@ -510,6 +512,53 @@ class QueueScripts:
             [k.pauses, *k.priorities, k.wakeup, k.fence],
             [k.job_prefix, _time(now_ms), limit, end_now],
             _as_int_triple,
+        )
+
+    # -- the tweet job's X side (qworker/jobs/x_account.py) ----------------------------------
+
+    def x_gate(
+        self,
+        rate_key: str,
+        month: str,
+        now_ms: int,
+        max_per_15_minutes: int | None,
+        price_micro_usd: int,
+        budget_micro_usd: int | None,
+        month_end_ms: int,
+        spend_field: str,
+    ) -> ScriptCall[tuple[int, int]]:
+        """Replies (0, 0) to go, or (reason, until_ms): 1 window, 2 X's limit, 3 budget."""
+        k = self.keys
+        return self._call(
+            "x_gate",
+            [k.rate_log(rate_key), k.x_limits(rate_key), k.x_spend(month), k.fence],
+            [
+                now_ms,
+                "" if max_per_15_minutes is None else max_per_15_minutes,
+                price_micro_usd,
+                "" if budget_micro_usd is None else budget_micro_usd,
+                month_end_ms,
+                spend_field,
+            ],
+            _as_int_pair,
+        )
+
+    def x_settle(
+        self,
+        rate_key: str,
+        month: str,
+        now_ms: int,
+        refund_micro_usd: int,
+        spend_field: str,
+        limits: Sequence[tuple[str, int, int]],
+    ) -> ScriptCall[int]:
+        """``limits``: (name, remaining, reset_ms) triples. Replies the block now in force."""
+        k = self.keys
+        return self._call(
+            "x_settle",
+            [k.x_limits(rate_key), k.rate_blocked(rate_key), k.x_spend(month), k.fence],
+            [now_ms, refund_micro_usd, spend_field, *(v for limit in limits for v in limit)],
+            _as_int,
         )
 
 

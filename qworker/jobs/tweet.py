@@ -16,13 +16,15 @@ How a tweet is posted at most once, even across crashes:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import itertools
 import logging
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import field_validator
@@ -37,6 +39,18 @@ from qworker.errors import (
     RetryableJobError,
 )
 from qworker.jobs.base import BaseJob, BaseJobParams, JobFactory
+from qworker.jobs.tweet_text import MAX_WEIGHTED_LENGTH, has_invalid_characters, parse_tweet
+from qworker.jobs.x_account import (
+    CLIENT_NAME as X_ACCOUNT_CLIENT,
+)
+from qworker.jobs.x_account import (
+    Charge,
+    GateRefusal,
+    RemoteLimit,
+    XAccount,
+    limits_from_headers,
+)
+from qworker.jobs.x_plan import counts_spend, price_micro_usd, tweet_rate_limit
 from qworker.policy import (
     DEFAULT_BASE_DELAY_S,
     DEFAULT_MAX_RETRIES,
@@ -54,7 +68,7 @@ log = logging.getLogger("qworker.tweet")
 
 JOB_TYPE = "tweet"
 CLIENT_NAME = "twitter"
-MAX_TWEET_CHARS = 280
+MAX_TWEET_CHARS = MAX_WEIGHTED_LENGTH
 MAX_MEDIA_IDS = 4
 # Checkpoint names, stored on the job record (see the module docstring for why there are two).
 TWEET_ID_CHECKPOINT = "tweet_id"
@@ -82,6 +96,21 @@ DESCRIBE_CHARS = 20
 
 
 # -- parameters --------------------------------------------------------------------------------
+@functools.cache
+def configured_max_length() -> int:
+    """QWORKER_TWEET_MAX_LENGTH (environment or .env), read once per process. Parameters are
+    validated where no Settings object is at hand (at enqueue, and when a worker decodes a
+    job), so producer and worker both read the variable itself."""
+    from pydantic import ValidationError
+
+    from qworker.config import Settings
+
+    try:
+        return Settings().tweet_max_length
+    except ValidationError:  # another setting is wrong: that error is reported where it matters
+        return MAX_WEIGHTED_LENGTH
+
+
 class TweetJobParams(BaseJobParams):
     """One tweet: its text, up to four uploaded media ids, and optionally the tweet it answers."""
 
@@ -93,14 +122,21 @@ class TweetJobParams(BaseJobParams):
     @field_validator("content")
     @classmethod
     def _check_content(cls, content: str) -> str:
-        # X counts characters after NFC normalisation, so a decomposed "é" is one character.
-        length = len(unicodedata.normalize("NFC", content))
-        if length == 0:
-            raise ValueError("content is empty; a tweet needs 1 to 280 characters")
+        if not content:
+            raise ValueError("content is empty; a tweet needs some text")
         if not content.strip():
             raise ValueError("content is only whitespace; X rejects blank tweets")
-        if length > MAX_TWEET_CHARS:
-            raise ValueError(f"content is {length} characters; the limit is {MAX_TWEET_CHARS}")
+        # X's own count (tweet_text.py): CJK and emoji weigh 2, every URL 23.
+        parsed = parse_tweet(content)
+        limit = configured_max_length()
+        if parsed.weighted_length > limit:
+            raise ValueError(
+                f"content has weighted length {parsed.weighted_length} > {limit} (X counts "
+                "CJK characters and emoji as 2 and every URL as 23; QWORKER_TWEET_MAX_LENGTH "
+                "sets a longer limit for accounts allowed longer posts)"
+            )
+        if has_invalid_characters(content):
+            raise ValueError("content holds a character X refuses (U+FFFE, U+FEFF or U+FFFF)")
         return content
 
     @field_validator("media_ids", "reply_to", mode="before")
@@ -148,30 +184,84 @@ class TweetJob(BaseJob[TweetJobParams]):
             log.info("%s: already posted as %s; not posting again", self.describe(), posted_id)
             return {"tweet_id": posted_id}
         client = self._client()
+        account = self._account()
         maybe_sent_before = self.context.checkpoints.get(SENDING_CHECKPOINT) == "1"
         # From here until the tweet id is recorded, a cancel waits: a tweet that was posted
         # must be reported posted, never canceled.
         with self.context.cancel_shield():
-            await self.context.checkpoint(SENDING_CHECKPOINT, "1")
+            charge = await self._gate(account)
+            limits: list[RemoteLimit] = []
             try:
-                tweet_id = await client.post_tweet(
+                await self.context.checkpoint(SENDING_CHECKPOINT, "1")
+                posted = await client.post_tweet(
                     self.params.content,
                     media_ids=self.params.media_ids,
                     reply_to=self.params.reply_to,
+                    limits_out=limits,
                 )
             except DuplicateContentError as exc:
+                await self._settle(account, limits, charge, refund=True)
                 if maybe_sent_before:
                     raise AlreadyDone(
                         f"already posted: an earlier attempt reached the API and X now says: {exc}"
                     ) from None
                 raise
             except JobError as exc:
+                await self._settle(account, limits, charge, refund=not_posted(exc))
                 if not exc.reached_remote and not maybe_sent_before:
                     await self._forget_sending()
                 raise
-            await self.context.checkpoint(TWEET_ID_CHECKPOINT, tweet_id)
-        log.info("%s: posted as %s", self.describe(), tweet_id)
-        return {"tweet_id": tweet_id}
+            except BaseException:
+                await self._settle(account, limits, charge, refund=False)
+                raise
+            await self.context.checkpoint(TWEET_ID_CHECKPOINT, posted.tweet_id)
+            await self._settle(account, posted.limits, charge, refund=False)
+        log.info("%s: posted as %s", self.describe(), posted.tweet_id)
+        return {"tweet_id": posted.tweet_id}
+
+    def _account(self) -> XAccount | None:
+        """The X account's shared state in Redis; none in a dry run (nothing reaches X)."""
+        if self.config.dry_run:
+            return None
+        account: XAccount = self.clients.get(X_ACCOUNT_CLIENT)
+        return account
+
+    async def _gate(self, account: XAccount | None) -> Charge | None:
+        """Take this post's place in X's windows and the month's budget, or park the job (as a
+        rate limit: not a failure) until they allow it."""
+        if account is None:
+            return None
+        has_url = parse_tweet(self.params.content).has_url
+        price = price_micro_usd(self.config, has_url=has_url) if counts_spend(self.config) else 0
+        try:
+            decision = await account.gate(self.config, price_micro_usd=price, has_url=has_url)
+        except Exception as exc:  # Redis unreachable: nothing was sent, try again later
+            raise RetryableJobError(
+                f"could not check X's limits in Redis: {type(exc).__name__}: {exc}",
+                reached_remote=False,
+            ) from exc
+        if isinstance(decision, GateRefusal):
+            raise RateLimitedJobError(
+                f"not posted yet: {decision.reason}", reset_at=decision.until_ms / 1000
+            )
+        return decision
+
+    async def _settle(
+        self,
+        account: XAccount | None,
+        limits: list[RemoteLimit],
+        charge: Charge | None,
+        *,
+        refund: bool,
+    ) -> None:
+        """Share what X's headers said with every worker, and give back the price of a post X
+        did not make. Best effort: the post's own outcome must not hang on this bookkeeping."""
+        if account is None:
+            return
+        try:
+            await account.settle(limits, charge, refund=refund)
+        except Exception as exc:
+            log.warning("could not record X's rate-limit headers or spend: %s", exc)
 
     def _client(self) -> TwitterClient:
         try:
@@ -195,12 +285,9 @@ class TweetJob(BaseJob[TweetJobParams]):
         return JOB_TYPE
 
     def get_rate_limit(self) -> RateLimit:
-        """The account's posting limits from settings; dry runs obey them too."""
-        return RateLimit(
-            max_per_day=self.config.tweet_max_per_day,
-            max_per_hour=self.config.tweet_max_per_hour,
-            min_interval_minutes=self.config.tweet_min_interval_minutes,
-        )
+        """The account's posting windows: QWORKER_X_PLAN's defaults, overridden by the
+        QWORKER_TWEET_MAX_* settings given (x_plan.py); dry runs obey them too."""
+        return tweet_rate_limit(self.config)
 
     def get_retry_config(self) -> dict[str, Any]:
         # The seed's schedule: retried after 1, 2 and 4 minutes, then dead-lettered.
@@ -213,15 +300,34 @@ class TweetJob(BaseJob[TweetJobParams]):
         return f'tweet "{text}"'
 
 
+def not_posted(exc: JobError) -> bool:
+    """Whether X surely made no post: the request never reached it, or X answered with a
+    refusal (4xx, 429). A 5xx or a lost answer may hide a post, and keeps its price counted."""
+    return not exc.reached_remote or isinstance(exc, PermanentJobError | RateLimitedJobError)
+
+
 # -- clients -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Posted:
+    tweet_id: str
+    # The limits X's response headers reported (x_account.py shares them with every worker).
+    limits: list[RemoteLimit] = dataclasses.field(default_factory=list)
+
+
 class TwitterClient(Protocol):
     """What the tweet job needs from a client. Failures are raised as ``qworker.errors``
     job errors (``DuplicateContentError`` for duplicate text), never as tweepy's."""
 
     async def post_tweet(
-        self, text: str, *, media_ids: Sequence[str] | None = None, reply_to: str | None = None
-    ) -> str:
-        """Post ``text`` and return the new tweet's id."""
+        self,
+        text: str,
+        *,
+        media_ids: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        limits_out: list[RemoteLimit] | None = None,
+    ) -> Posted:
+        """Post ``text``; the new tweet's id. The limits X reported in its answer, even a
+        refusal, are appended to ``limits_out``."""
         ...
 
 
@@ -283,27 +389,41 @@ class TweepyTwitterClient:
         return f"{type(self).__name__}(OAuth 1.0a user context)"
 
     async def post_tweet(
-        self, text: str, *, media_ids: Sequence[str] | None = None, reply_to: str | None = None
-    ) -> str:
-        return await asyncio.to_thread(self._post_blocking, text, media_ids, reply_to)
+        self,
+        text: str,
+        *,
+        media_ids: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        limits_out: list[RemoteLimit] | None = None,
+    ) -> Posted:
+        limits = limits_out if limits_out is not None else []
+        return await asyncio.to_thread(self._post_blocking, text, media_ids, reply_to, limits)
 
     def close(self) -> None:
         self._client.session.close()
 
     def _post_blocking(
-        self, text: str, media_ids: Sequence[str] | None, reply_to: str | None
-    ) -> str:
+        self,
+        text: str,
+        media_ids: Sequence[str] | None,
+        reply_to: str | None,
+        limits: list[RemoteLimit],
+    ) -> Posted:
         import requests
         import tweepy
 
         try:
             with self._lock:
-                answer = self._client.create_tweet(
-                    text=text,
-                    media_ids=list(media_ids) if media_ids else None,
-                    in_reply_to_tweet_id=reply_to,
-                    user_auth=True,
-                )
+                self._client.session.last_headers = {}
+                try:
+                    answer = self._client.create_tweet(
+                        text=text,
+                        media_ids=list(media_ids) if media_ids else None,
+                        in_reply_to_tweet_id=reply_to,
+                        user_auth=True,
+                    )
+                finally:
+                    limits.extend(limits_from_headers(self._client.session.last_headers))
         except tweepy.HTTPException as exc:
             response = exc.response
             raise http_error_to_job_error(
@@ -316,7 +436,7 @@ class TweepyTwitterClient:
             ) from None
         except requests.RequestException as exc:
             raise transport_error_to_job_error(exc) from exc
-        return _tweet_id(answer)
+        return Posted(_tweet_id(answer), list(limits))
 
 
 def _tweet_id(answer: object) -> str:
@@ -332,11 +452,16 @@ def _session_with_timeouts(connect_s: float, read_s: float) -> requests.Session:
     import requests
 
     class TimeoutSession(requests.Session):
-        """A session whose requests time out unless the caller says otherwise."""
+        """A session whose requests time out unless the caller says otherwise, and which keeps
+        the headers of its last response (tweepy hands back only the body)."""
+
+        last_headers: Mapping[str, str] = {}
 
         def request(self, *args: Any, **kwargs: Any) -> requests.Response:
             kwargs.setdefault("timeout", (connect_s, read_s))
-            return super().request(*args, **kwargs)
+            response = super().request(*args, **kwargs)
+            self.last_headers = response.headers
+            return response
 
     return TimeoutSession()
 
@@ -465,8 +590,13 @@ class DryRunTwitterClient:
         return f"{type(self).__name__}()"
 
     async def post_tweet(
-        self, text: str, *, media_ids: Sequence[str] | None = None, reply_to: str | None = None
-    ) -> str:
+        self,
+        text: str,
+        *,
+        media_ids: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        limits_out: list[RemoteLimit] | None = None,
+    ) -> Posted:
         if self.ALWAYS_FAIL_MARKER in text:
             raise PermanentJobError(f"dry run: the content contains {self.ALWAYS_FAIL_MARKER}")
         if self.FAIL_ONCE_MARKER in text:
@@ -487,7 +617,7 @@ class DryRunTwitterClient:
             reply_to,
             tweet_id,
         )
-        return tweet_id
+        return Posted(tweet_id)
 
 
 JobFactory.register_job_type(JOB_TYPE, TweetJob, TweetJobParams)
@@ -497,6 +627,7 @@ __all__ = [
     "MIN_RATE_LIMIT_WAIT_S",
     "DryRunTwitterClient",
     "DuplicateContentError",
+    "Posted",
     "TweepyTwitterClient",
     "TweetJob",
     "TweetJobParams",

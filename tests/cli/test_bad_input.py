@@ -66,7 +66,7 @@ BAD_INPUTS: dict[str, Case] = {
     "module not importable": Case(
         ("enqueue", "json", '{"job_type": "x"}', "--import", "no_such_module"), ("cannot import",)
     ),
-    "tweet too long": Case(("enqueue", "tweet", "x" * 281), ("281 characters",)),
+    "tweet too long": Case(("enqueue", "tweet", "x" * 281), ("weighted length 281 > 280",)),
     "payload over the limit": Case(
         ("enqueue", "tweet", "y" * 100),
         ("the limit is 60", "QWORKER_MAX_PAYLOAD_BYTES"),

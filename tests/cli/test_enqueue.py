@@ -81,7 +81,7 @@ def test_json_loads_plugins_from_import_and_from_settings(cli: Cli) -> None:
     ("args", "fragments"),
     [
         (["tweet", "hi", "--priority", "7"], ["--priority"]),
-        (["tweet", "x" * 281], ["content is 281 characters; the limit is 280"]),
+        (["tweet", "x" * 281], ["content has weighted length 281 > 280"]),
         (["tweet", "   "], ["content is only whitespace"]),
         (["tweet", "hi", "--media-id", "abc"], ["media ids are digits only"]),
         (["tweet", "hi", "--delay", "5 parsecs"], ["cannot read the duration"]),
@@ -115,7 +115,7 @@ def test_a_malformed_redis_url_is_exit_2(cli: Cli) -> None:
 
 def test_validation_comes_before_connecting(cli: Cli) -> None:
     result = cli.raw("--redis-url", "redis://127.0.0.1:1/0", "enqueue", "tweet", "x" * 300)
-    one_error_line(result, 2, "content is 300 characters")
+    one_error_line(result, 2, "content has weighted length 300 > 280")
 
 
 def test_enqueue_imports_no_rich_tweepy_or_worker(redis_url: str, namespace: str) -> None:

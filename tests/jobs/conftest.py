@@ -8,7 +8,10 @@ from collections.abc import Iterator
 import pytest
 import responses
 
+from qworker.clients import ClientContainer
 from qworker.jobs.tweet import CREDENTIAL_ENV_VARS
+from qworker.jobs.x_account import CLIENT_NAME as X_ACCOUNT_CLIENT
+from tests.jobs.support import fake_x_account
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +40,12 @@ def logs(
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="qworker")
     return caplog
+
+
+@pytest.fixture(autouse=True)
+def _no_real_x_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job built without a provided ``x_account`` keeps X's shared state in an in-memory
+    Redis: a test never reaches the server of the default URL."""
+    monkeypatch.setitem(
+        ClientContainer._factories, X_ACCOUNT_CLIENT, lambda _settings: fake_x_account()
+    )

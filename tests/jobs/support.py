@@ -6,14 +6,20 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from fakeredis import FakeServer
+from fakeredis.aioredis import FakeRedis
 from oauthlib.common import Request as OAuthRequest  # type: ignore[import-untyped]
 from oauthlib.oauth1.rfc5849 import signature, utils  # type: ignore[import-untyped]
 from requests import PreparedRequest
 
 from qworker.clients import ClientContainer
+from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings
 from qworker.jobs.base import JobContext
 from qworker.jobs.tweet import TweetJob, TweetJobParams
+from qworker.jobs.x_account import CLIENT_NAME as X_ACCOUNT_CLIENT
+from qworker.jobs.x_account import XAccount
+from qworker.keys import QueueKeys
 
 TWEETS_URL = "https://api.twitter.com/2/tweets"
 
@@ -56,11 +62,17 @@ def make_job(
     **params: Any,
 ) -> TweetJob:
     settings = settings or make_settings()
-    job = TweetJob(
-        TweetJobParams(content=content, **params), settings, clients or ClientContainer(settings)
-    )
+    if clients is None:
+        clients = ClientContainer(settings)
+        # X's shared state in an in-memory Redis: a unit test never reaches a real server.
+        clients.provide(X_ACCOUNT_CLIENT, fake_x_account())
+    job = TweetJob(TweetJobParams(content=content, **params), settings, clients)
     job.context = context or JobContext(job_id="job-1")
     return job
+
+
+def fake_x_account(clock: Clock = SYSTEM_CLOCK) -> XAccount:
+    return XAccount(FakeRedis(server=FakeServer(), decode_responses=True), QueueKeys("t"), clock)
 
 
 async def execute_and_close(job: TweetJob) -> bool:

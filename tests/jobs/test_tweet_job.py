@@ -435,7 +435,7 @@ def test_add_to_queue_validates_and_enqueues() -> None:
 
 def test_add_to_queue_refuses_a_long_tweet() -> None:
     service = FakeQueueService()
-    with pytest.raises(ValidationFailed, match="content is 281 characters; the limit is 280"):
+    with pytest.raises(ValidationFailed, match="content has weighted length 281 > 280"):
         run(TweetJob.add_to_queue(service, content="x" * 281))  # type: ignore[arg-type]
     assert service.added == []
 

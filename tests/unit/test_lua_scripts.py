@@ -87,6 +87,8 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "run_now": s.run_now("id1", 0),
         "watch": s.watch("id1"),
         "lift_pauses": s.lift_pauses(0, 10, "type:x"),
+        "x_gate": s.x_gate("tweet", "2026-12", 0, 100, 15_000, None, 1, "posts"),
+        "x_settle": s.x_settle("tweet", "2026-12", 0, 0, "posts", [("x-rate-limit", 0, 1)]),
     }
 
 
