@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +24,7 @@ from qworker.cli._errors import UsageError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from qworker.jobs.x_account import MonthSpend
     from qworker.models import Pause, QueueStats, RateLimitStats, RedisMemory, WorkerInfo
     from qworker.service import QueueService
 
@@ -39,6 +41,8 @@ class Snapshot:
     now_ms: int
     # None when Redis does not say (INFO not allowed for this user, or an embedded server).
     memory: RedisMemory | None = None
+    # The month's spend on X posts: on pay-per-use, or once any post was counted this month.
+    x_spend: MonthSpend | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +50,7 @@ class Snapshot:
             "rate_limits": [limit.model_dump(mode="json") for limit in self.rate_limits],
             "workers": [worker.model_dump(mode="json") for worker in self.workers],
             "redis_memory": self.memory.model_dump(mode="json") if self.memory else None,
+            "x_spend": dataclasses.asdict(self.x_spend) if self.x_spend else None,
         }
 
 
@@ -56,7 +61,17 @@ async def collect(service: QueueService) -> Snapshot:
         workers=await service.list_workers(),
         now_ms=service.clock.now_ms(),
         memory=await service.get_memory(),
+        x_spend=await _x_spend(service),
     )
+
+
+async def _x_spend(service: QueueService) -> MonthSpend | None:
+    from qworker.jobs.x_account import read_month_spend
+    from qworker.jobs.x_plan import PAY_PER_USE
+
+    settings = service.settings
+    spend = await read_month_spend(service.redis, service.keys, settings, service.clock.now_ms())
+    return spend if settings.x_plan == PAY_PER_USE or spend.posts or spend.posts_with_url else None
 
 
 def stats(
@@ -158,6 +173,7 @@ def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
         pauses_table(snapshot.stats.pauses, snapshot.now_ms),
         totals_table(snapshot.stats),
         rate_limits_table(snapshot.rate_limits, snapshot.now_ms),
+        *([x_spend_table(snapshot.x_spend)] if snapshot.x_spend else []),
         workers_table(snapshot.workers, snapshot.now_ms),
         memory_table(snapshot.memory),
     )
@@ -293,6 +309,19 @@ def rate_limits_table(limits: list[RateLimitStats], now_ms: int) -> RenderableTy
     if not rows:
         return empty("Rate limits", "no job type has run under a rate limit yet")
     return table("Rate limits", columns, rows)
+
+
+def x_spend_table(spend: MonthSpend) -> RenderableType:
+    """The month's spend on X posts against QWORKER_X_MONTHLY_BUDGET_USD."""
+    from qworker.cli._render import Col, table
+
+    budget = "no budget" if spend.budget_usd is None else f"${spend.budget_usd:,.2f}"
+    if spend.budget_reached:
+        budget += "  reached: tweets wait for next month"
+    posts = f"{spend.posts + spend.posts_with_url} ({spend.posts_with_url} with a URL)"
+    rows = [(spend.month, posts, f"${spend.spent_usd:,.3f}", budget)]
+    columns = [Col("month"), Col("posts"), Col("spent", justify="right"), Col("budget")]
+    return table("X spend (pay-per-use)", columns, rows)
 
 
 def workers_table(workers: list[WorkerInfo], now_ms: int) -> RenderableType:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.connection import ScriptRunner
-from qworker.jobs.x_plan import Month, budget_micro_usd, month_of, plan_windows, usd
+from qworker.jobs.x_plan import (
+    Month,
+    budget_micro_usd,
+    month_of,
+    plan_windows,
+    price_micro_usd,
+    usd,
+)
 from qworker.keys import QueueKeys
 from qworker.scripts import QueueScripts
 
@@ -88,6 +95,8 @@ class MonthSpend:
     posts_with_url: int
     spent_usd: float
     budget_usd: float | None
+    # Not even a post without a URL fits in what is left: tweets wait for the next month.
+    budget_reached: bool
 
 
 class XAccount:
@@ -159,12 +168,15 @@ async def read_month_spend(
     month = month_of(now_ms)
     values = await redis.hmget(keys.x_spend(month.name), ["micro_usd", "posts", "posts_with_url"])
     micro, posts, with_url = (int(value or 0) for value in values)
+    budget = budget_micro_usd(settings)
+    cheapest = price_micro_usd(settings, has_url=False)
     return MonthSpend(
         month=month.name,
         posts=posts,
         posts_with_url=with_url,
         spent_usd=usd(micro),
         budget_usd=settings.x_monthly_budget_usd,
+        budget_reached=budget is not None and micro + cheapest > budget,
     )
 
 

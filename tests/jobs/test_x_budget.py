@@ -7,7 +7,6 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -109,6 +108,7 @@ async def test_the_budget_parks_the_rest_until_the_month_turns(
     december = await read_month_spend(service.redis, service.keys, service.settings, clock.now_ms())
     assert (december.month, december.posts, december.spent_usd) == ("2026-12", 3, 0.045)
     assert december.budget_usd == 0.05
+    assert december.budget_reached
     # Parked is no failure: neither attempt counted.
     records = [await service.get_job(job_id) for job_id in job_ids[3:]]
     assert [record.attempts for record in records if record] == [0, 0]
