@@ -16,6 +16,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -164,6 +165,25 @@ def enqueue_tweet(
         list[str] | None,
         typer.Option("--media-id", metavar="ID", help="An uploaded media id (repeatable)."),
     ] = None,
+    media_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--media",
+            metavar="FILE",
+            help="An image to attach, stored with the job (repeatable: up to 4 JPEG, PNG or "
+            "WebP images of 5 MB, or 1 GIF of 15 MB).",
+            show_default=False,
+        ),
+    ] = None,
+    alts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alt",
+            metavar="TEXT",
+            help="Alt text of the --media file in the same place (repeatable; 1,000 characters).",
+            show_default=False,
+        ),
+    ] = None,
     delay: DelayOption = None,
     at: AtOption = None,
     as_json: JsonOption = False,
@@ -190,8 +210,17 @@ def enqueue_tweet(
     job_data: dict[str, Any] = {"job_type": "tweet", "content": content}
     if media_ids:
         job_data["media_ids"] = list(media_ids)
+    blobs: list[bytes] = []
+    if media_files or alts:
+        from qworker.jobs.tweet_media import read_media_files
+
+        if durable:
+            raise UsageError("--durable does not take --media yet; queue the tweet without it")
+        refs, blobs = read_media_files(media_files or [], alts or [])
+        job_data["media"] = [ref.model_dump(exclude_none=True) for ref in refs]
     unique = Unique(unique_key, unique_for, unique_until)
-    _enqueue(ctx, job_data, Plan(priority, delay, at, job_id, durable, unique), as_json, [])
+    plan = Plan(priority, delay, at, job_id, durable, unique)
+    _enqueue(ctx, job_data, plan, as_json, [], media=blobs)
 
 
 @app.command(
@@ -275,7 +304,12 @@ def _argument_bytes(text: str) -> bytes:
 
 
 def _enqueue(
-    ctx: typer.Context, job_data: Any, plan: Plan, as_json: bool, imports: list[str]
+    ctx: typer.Context,
+    job_data: Any,
+    plan: Plan,
+    as_json: bool,
+    imports: list[str],
+    media: list[bytes] | None = None,
 ) -> None:
     from qworker.jobs.base import JobFactory, load_job_modules
     from qworker.producing import check_job_id
@@ -292,16 +326,32 @@ def _enqueue(
     params = JobFactory.validate_params(job_data)
 
     async def action(service: QueueService) -> tuple[EnqueueResult, JobRecord | None]:
-        result = await service.enqueue_job(
-            params,
-            plan.priority,
-            delay_s=delay_s,
-            run_at_ms=run_at_ms,
-            job_id=plan.job_id,
-            unique_key=plan.unique.key,
-            unique_for_s=unique_for_s,
-            unique_until=unique_until,
-        )
+        if media:  # a tweet's files go into Redis with the job, in one step
+            from qworker.jobs.tweet_media import enqueue_with_media
+
+            result = await enqueue_with_media(
+                service,
+                params,
+                media,
+                priority=plan.priority,
+                delay_s=delay_s,
+                run_at_ms=run_at_ms,
+                job_id=plan.job_id,
+                unique_key=plan.unique.key,
+                unique_for_s=unique_for_s,
+                unique_until=unique_until,
+            )
+        else:
+            result = await service.enqueue_job(
+                params,
+                plan.priority,
+                delay_s=delay_s,
+                run_at_ms=run_at_ms,
+                job_id=plan.job_id,
+                unique_key=plan.unique.key,
+                unique_for_s=unique_for_s,
+                unique_until=unique_until,
+            )
         return result, (await service.get_job(result.job_id) if as_json else None)
 
     try:

@@ -19,15 +19,21 @@ import asyncio
 import dataclasses
 import functools
 import itertools
+import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import field_validator
+from pydantic import (
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from qworker.clients import ClientContainer
 from qworker.errors import (
@@ -39,6 +45,7 @@ from qworker.errors import (
     RetryableJobError,
 )
 from qworker.jobs.base import BaseJob, BaseJobParams, JobFactory
+from qworker.jobs.tweet_media import MediaRef, UploadedMedia, check_media, load_media, media_intact
 from qworker.jobs.tweet_text import MAX_WEIGHTED_LENGTH, has_invalid_characters, parse_tweet
 from qworker.jobs.x_account import (
     CLIENT_NAME as X_ACCOUNT_CLIENT,
@@ -73,6 +80,10 @@ MAX_MEDIA_IDS = 4
 # Checkpoint names, stored on the job record (see the module docstring for why there are two).
 TWEET_ID_CHECKPOINT = "tweet_id"
 SENDING_CHECKPOINT = "tweet_sending"
+# The ids X gave the job's media, and until when they may be posted with (JSON).
+MEDIA_CHECKPOINT = "media_ids"
+# An uploaded id is reused only while this much of its validity is left.
+MEDIA_REUSE_MARGIN_S = 600.0
 
 # tweepy sets no timeout at all; without one a stalled connection would hold a worker thread
 # forever. The read timeout stays well under BaseJob.timeout_s so the request ends first.
@@ -118,6 +129,24 @@ class TweetJobParams(BaseJobParams):
     content: str
     media_ids: list[str] | None = None
     reply_to: str | None = None
+    # Files stored with the job in Redis (tweet_media.py), uploaded by the worker.
+    media: list[MediaRef] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_media(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A tweet without files is stored as before: workers of the previous release read it.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("media") is None:
+            data.pop("media", None)
+        return data
+
+    @model_validator(mode="after")
+    def _check_media(self) -> TweetJobParams:
+        if self.media:
+            if self.media_ids:
+                raise ValueError("give media files or uploaded media ids, not both")
+            check_media(self.media)
+        return self
 
     @field_validator("content")
     @classmethod
@@ -185,6 +214,7 @@ class TweetJob(BaseJob[TweetJobParams]):
             return {"tweet_id": posted_id}
         client = self._client()
         account = self._account()
+        media_ids = await self._media_ids(client, account)
         maybe_sent_before = self.context.checkpoints.get(SENDING_CHECKPOINT) == "1"
         # From here until the tweet id is recorded, a cancel waits: a tweet that was posted
         # must be reported posted, never canceled.
@@ -195,7 +225,7 @@ class TweetJob(BaseJob[TweetJobParams]):
                 await self.context.checkpoint(SENDING_CHECKPOINT, "1")
                 posted = await client.post_tweet(
                     self.params.content,
-                    media_ids=self.params.media_ids,
+                    media_ids=media_ids,
                     reply_to=self.params.reply_to,
                     limits_out=limits,
                 )
@@ -218,6 +248,38 @@ class TweetJob(BaseJob[TweetJobParams]):
             await self._settle(account, posted.limits, charge, refund=False)
         log.info("%s: posted as %s", self.describe(), posted.tweet_id)
         return {"tweet_id": posted.tweet_id}
+
+    async def _media_ids(self, client: TwitterClient, account: XAccount | None) -> list[str]:
+        """The ids to post with: given ones, or those of the job's own media, uploaded once
+        and checkpointed so that a retry within their validity does not upload again."""
+        if not self.params.media:
+            return list(self.params.media_ids or [])
+        recorded = _valid_media_ids(
+            self.context.checkpoints.get(MEDIA_CHECKPOINT), len(self.params.media), time.time()
+        )
+        if recorded is not None:
+            log.info("%s: reusing uploaded media %s", self.describe(), ", ".join(recorded))
+            return recorded
+        blobs = await self._stored_media(account)
+        uploaded: list[UploadedMedia] = []
+        for ref, blob in zip(self.params.media, blobs, strict=True):
+            uploaded.append(await client.upload_media(blob, ref.mime, ref.alt))
+        ids = [media.media_id for media in uploaded]
+        valid_until_s = time.time() + min(media.expires_after_s for media in uploaded)
+        record = json.dumps({"ids": ids, "valid_until_s": valid_until_s})
+        await self.context.checkpoint(MEDIA_CHECKPOINT, record)
+        return ids
+
+    async def _stored_media(self, account: XAccount | None) -> list[bytes]:
+        if account is None:  # a dry run uploads nothing, so it needs no bytes either
+            return [b""] * len(self.params.media or [])
+        blobs = await load_media(account.redis, account.keys.media(self.context.job_id))
+        if not media_intact(self.params.media or [], blobs):
+            raise PermanentJobError(
+                f"the media of job {self.context.job_id} are no longer stored (deleted when "
+                "it ended, or expired); enqueue the tweet again with its --media files"
+            )
+        return blobs
 
     def _account(self) -> XAccount | None:
         """The X account's shared state in Redis; none in a dry run (nothing reaches X)."""
@@ -300,6 +362,20 @@ class TweetJob(BaseJob[TweetJobParams]):
         return f'tweet "{text}"'
 
 
+def _valid_media_ids(recorded: str | None, count: int, now_s: float) -> list[str] | None:
+    """The checkpointed media ids if they are all there and still usable for a while."""
+    if not recorded:
+        return None
+    try:
+        record = json.loads(recorded)
+        ids, valid_until_s = list(record["ids"]), float(record["valid_until_s"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if len(ids) != count or valid_until_s - MEDIA_REUSE_MARGIN_S <= now_s:
+        return None
+    return [str(media_id) for media_id in ids]
+
+
 def not_posted(exc: JobError) -> bool:
     """Whether X surely made no post: the request never reached it, or X answered with a
     refusal (4xx, 429). A 5xx or a lost answer may hide a post, and keeps its price counted."""
@@ -328,6 +404,10 @@ class TwitterClient(Protocol):
     ) -> Posted:
         """Post ``text``; the new tweet's id. The limits X reported in its answer, even a
         refusal, are appended to ``limits_out``."""
+        ...
+
+    async def upload_media(self, data: bytes, mime: str, alt: str | None) -> UploadedMedia:
+        """Upload one image or GIF (with its alt text); its media id."""
         ...
 
 
@@ -384,6 +464,8 @@ class TweepyTwitterClient:
         self._client.session = _session_with_timeouts(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
         # Each worker thread may post at once, and requests.Session is not thread-safe.
         self._lock = threading.Lock()
+        # How a GIF upload waits for X's processing (tests wait by hand).
+        self.sleep: Callable[[float], None] = time.sleep
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(OAuth 1.0a user context)"
@@ -399,8 +481,57 @@ class TweepyTwitterClient:
         limits = limits_out if limits_out is not None else []
         return await asyncio.to_thread(self._post_blocking, text, media_ids, reply_to, limits)
 
+    async def upload_media(self, data: bytes, mime: str, alt: str | None) -> UploadedMedia:
+        return await asyncio.to_thread(self._upload_blocking, data, mime, alt)
+
     def close(self) -> None:
         self._client.session.close()
+
+    def _upload_blocking(self, data: bytes, mime: str, alt: str | None) -> UploadedMedia:
+        """tweepy 4's Client has no v2 media upload: send it on tweepy's own session, signed
+        with the OAuth 1.0a user context tweepy signs ``create_tweet`` with."""
+        import requests
+        import tweepy
+
+        from qworker.jobs.tweet_media import upload_blocking
+
+        client = self._client
+        auth = tweepy.OAuth1UserHandler(
+            client.consumer_key,
+            client.consumer_secret,
+            client.access_token,
+            client.access_token_secret,
+        ).apply_auth()
+
+        def send(method: str) -> Callable[..., requests.Response]:
+            def request(url: str, **kwargs: Any) -> requests.Response:
+                response: requests.Response = client.session.request(
+                    method, url, auth=auth, **kwargs
+                )
+                if response.status_code >= 400:
+                    raise tweepy.HTTPException(response)
+                return response
+
+            return request
+
+        try:
+            with self._lock:
+                return upload_blocking(send("POST"), send("GET"), data, mime, alt, self.sleep)
+        except tweepy.HTTPException as exc:
+            response = exc.response
+            error = http_error_to_job_error(
+                response.status_code,
+                response.reason or "",
+                response.headers,
+                [str(message) for message in exc.api_messages],
+                list(exc.api_codes),
+                now_s=time.time(),
+            )
+            raise error from None
+        except requests.RequestException as exc:
+            raise transport_error_to_job_error(exc) from exc
+        except (ValueError, TimeoutError) as exc:
+            raise RetryableJobError(f"media upload: {exc}") from exc
 
     def _post_blocking(
         self,
@@ -618,6 +749,12 @@ class DryRunTwitterClient:
             tweet_id,
         )
         return Posted(tweet_id)
+
+    async def upload_media(self, data: bytes, mime: str, alt: str | None) -> UploadedMedia:
+        with self._lock:
+            media_id = f"dry-run-media-{next(self._ids)}"
+        log.info("dry run: would upload a %s (alt text %r) as %s", mime, alt, media_id)
+        return UploadedMedia(media_id, expires_after_s=86_400.0)
 
 
 JobFactory.register_job_type(JOB_TYPE, TweetJob, TweetJobParams)

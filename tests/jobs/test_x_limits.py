@@ -58,12 +58,18 @@ def other_workers_limiter(
 
 
 async def test_a_used_up_window_in_a_success_blocks_every_worker(
-    api: responses.RequestsMock, redis: aioredis.Redis, redis_url: str, keys: QueueKeys,
+    api: responses.RequestsMock,
+    redis: aioredis.Redis,
+    redis_url: str,
+    keys: QueueKeys,
     clock: ManualClock,
-) -> None:  # fmt: skip
+) -> None:
     reset_s = NOW_S + 600
-    headers = {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
-               "x-rate-limit-reset": str(reset_s)}  # fmt: skip
+    headers = {
+        "x-rate-limit-limit": "100",
+        "x-rate-limit-remaining": "0",
+        "x-rate-limit-reset": str(reset_s),
+    }
     api.post(TWEETS_URL, json=created("1"), status=201, headers=headers)
 
     await execute_and_close(job_on_redis(redis_url, keys, clock))
@@ -76,15 +82,21 @@ async def test_a_used_up_window_in_a_success_blocks_every_worker(
 
 
 async def test_the_daily_caps_block_until_their_own_reset(
-    api: responses.RequestsMock, redis: aioredis.Redis, redis_url: str, keys: QueueKeys,
+    api: responses.RequestsMock,
+    redis: aioredis.Redis,
+    redis_url: str,
+    keys: QueueKeys,
     clock: ManualClock,
-) -> None:  # fmt: skip
+) -> None:
     user_reset_s, app_reset_s = NOW_S + 20_000, NOW_S + 50_000
     headers = {
-        "x-rate-limit-remaining": "57", "x-rate-limit-reset": str(NOW_S + 600),
-        "x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(user_reset_s),
-        "x-app-limit-24hour-remaining": "0", "x-app-limit-24hour-reset": str(app_reset_s),
-    }  # fmt: skip
+        "x-rate-limit-remaining": "57",
+        "x-rate-limit-reset": str(NOW_S + 600),
+        "x-user-limit-24hour-remaining": "0",
+        "x-user-limit-24hour-reset": str(user_reset_s),
+        "x-app-limit-24hour-remaining": "0",
+        "x-app-limit-24hour-reset": str(app_reset_s),
+    }
     api.post(TWEETS_URL, json=created("1"), status=201, headers=headers)
 
     await execute_and_close(job_on_redis(redis_url, keys, clock))
@@ -94,9 +106,12 @@ async def test_the_daily_caps_block_until_their_own_reset(
 
 
 async def test_remaining_counts_down_across_workers_without_new_headers(
-    api: responses.RequestsMock, redis: aioredis.Redis, redis_url: str, keys: QueueKeys,
+    api: responses.RequestsMock,
+    redis: aioredis.Redis,
+    redis_url: str,
+    keys: QueueKeys,
     clock: ManualClock,
-) -> None:  # fmt: skip
+) -> None:
     """X said 2 remain: two more posts (any worker) may go, the third waits for the reset."""
     reset_s = NOW_S + 600
     headers = {"x-rate-limit-remaining": "2", "x-rate-limit-reset": str(reset_s)}
@@ -125,9 +140,12 @@ async def test_a_later_answer_from_an_older_window_changes_nothing(
 
 
 async def test_a_429_shares_its_headers_too(
-    api: responses.RequestsMock, redis: aioredis.Redis, redis_url: str, keys: QueueKeys,
+    api: responses.RequestsMock,
+    redis: aioredis.Redis,
+    redis_url: str,
+    keys: QueueKeys,
     clock: ManualClock,
-) -> None:  # fmt: skip
+) -> None:
     reset_s = NOW_S + 300
     headers = {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset_s)}
     api.post(TWEETS_URL, json={"detail": "Too Many Requests"}, status=429, headers=headers)

@@ -1,7 +1,8 @@
 --[[ job_end (included): the state stamp every move writes, and what every script that ends a
-job (done, dead or canceled) does besides moving it: release its unique key, wake the clients
-waiting for it, forget a cancel request, keep its record for keep_ms (done, canceled) and list it
-among the recently finished. A script including this has the job key prefix as ARGV[1].
+job (done, dead or canceled) does besides moving it: release its unique key, delete the media it
+carries, wake the clients waiting for it, forget a cancel request, keep its record for keep_ms
+(done, canceled) and list it among the recently finished. A script including this has the job
+key prefix as ARGV[1].
 ]]
 --#include keys
 local NS = string.sub(ARGV[1], 1, -1 - string.len(KEY_NAMES.JOB_DATA))
@@ -44,6 +45,8 @@ end
 local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields, extra)
   local waiters, unique_key, cancel_requested = end_fields[1], end_fields[2], end_fields[3]
   release_unique(job_id, unique_key)
+  -- Files a job carries (a tweet's images) go with its end, whatever the state.
+  redis.call('DEL', NS .. KEY_NAMES.MEDIA .. job_id)
   local waiting = tonumber(waiters) or 0
   if waiting > 0 then
     local signal_key = NS .. KEY_NAMES.SIGNAL .. job_id
