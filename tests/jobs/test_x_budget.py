@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from qworker.clients import ClientContainer
 from qworker.clock import ManualClock
 from qworker.config import Settings
-from qworker.errors import RetryableJobError
+from qworker.errors import PermanentJobError, RetryableJobError
 from qworker.jobs.tweet import CLIENT_NAME, Posted
 from qworker.jobs.x_account import CLIENT_NAME as X_ACCOUNT
 from qworker.jobs.x_account import RemoteLimit, XAccount, read_month_spend
@@ -143,8 +143,9 @@ async def test_a_post_with_a_url_costs_its_own_price(
     [
         (RetryableJobError("X answered 503", retry_after=600), 1),  # maybe posted: kept
         (RetryableJobError("no connection", reached_remote=False), 0),  # never sent: given back
+        (PermanentJobError("X answered 403 Forbidden"), 0),  # refused: given back
     ],
-    ids=["maybe-posted", "never-sent"],
+    ids=["maybe-posted", "never-sent", "refused"],
 )
 async def test_a_failed_post_keeps_its_price_only_if_x_may_have_made_it(
     service: QueueService,

@@ -13,7 +13,14 @@ from qworker.clients import ClientContainer
 from qworker.clock import ManualClock
 from qworker.errors import RateLimitedJobError
 from qworker.jobs.tweet import TweetJob
-from qworker.jobs.x_account import CLIENT_NAME, XAccount, limits_from_headers
+from qworker.jobs.x_account import (
+    CLIENT_NAME,
+    GATE_REASONS,
+    Charge,
+    GateRefusal,
+    XAccount,
+    limits_from_headers,
+)
 from qworker.keys import QueueKeys
 from qworker.rate_limiter import RateLimit, RateLimiter
 from tests.jobs.support import TWEETS_URL, execute_and_close, make_job, make_settings
@@ -160,3 +167,25 @@ async def test_a_429_shares_its_headers_too(
 def test_headers_without_a_pair_are_ignored() -> None:
     assert limits_from_headers({"x-rate-limit-remaining": "3"}) == []
     assert limits_from_headers({"x-rate-limit-remaining": "x", "x-rate-limit-reset": "9"}) == []
+
+
+async def test_the_plans_15_minute_window_is_shared_by_every_worker(
+    redis: aioredis.Redis, keys: QueueKeys, clock: ManualClock
+) -> None:
+    """pay-per-use's 100 posts per 15 minutes, here 2: a third post waits until the first one
+    leaves the window, whichever worker asks."""
+    settings = make_settings(x_plan="pay-per-use", tweet_max_per_15_minutes=2)
+    limiter = other_workers_limiter(redis, keys, clock)
+    workers = [XAccount(redis, keys, clock), XAccount(redis, keys, clock)]
+    first_ms = clock.now_ms()
+    for n, account in enumerate([*workers, workers[0]]):
+        reservation = await limiter.reserve(f"job-{n}")
+        assert reservation.granted
+        decision = await account.gate(settings, price_micro_usd=0, has_url=False)
+        clock.advance(60)
+    assert decision == GateRefusal(GATE_REASONS[1], first_ms + 900_000)
+    await limiter.release(reservation)  # as the worker gives back a refused attempt's slot
+
+    clock.set_ms(first_ms + 900_001)
+    assert (await limiter.reserve("job-late")).granted
+    assert isinstance(await workers[1].gate(settings, price_micro_usd=0, has_url=False), Charge)
