@@ -177,8 +177,8 @@ class QueueKeys:
         return f"{self.prefix}jobs_x_spend:{month}"
 
     def media(self, job_id: str) -> str:
-        """Hash of the media files a tweet job carries (index -> bytes, plus their types and
-        alt texts); deleted when the job ends (job_end.lua)."""
+        """Hash of the media files a tweet job carries, index to bytes (the payload names their
+        types and alt texts); deleted when the job ends (job_end.lua)."""
         return f"{self.prefix}{LUA_KEY_NAMES['MEDIA']}{job_id}"
 
     def worker(self, worker_id: str) -> str:
