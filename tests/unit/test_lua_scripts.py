@@ -15,6 +15,7 @@ from qworker.scripts import (
     SCRIPT_NAMES,
     EnqueueItem,
     QueueScripts,
+    ScheduledJob,
     ScriptCall,
     key_names_prelude,
     load_script,
@@ -87,6 +88,12 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "run_now": s.run_now("id1", 0),
         "watch": s.watch("id1"),
         "lift_pauses": s.lift_pauses(0, 10, "type:x"),
+        "schedule_upsert": s.schedule_upsert("daily", 0, "spec", 60_000, 0, {"job_type": "x"}),
+        "schedule_fire": s.schedule_fire(
+            "daily", 0, version=1, due_ms=0, jobs=[ScheduledJob("id1", 0, 0, 1)]
+        ),
+        "schedule_pause": s.schedule_pause("daily", pause=True, next_due_ms=None, now_ms=0),
+        "schedule_remove": s.schedule_remove("daily"),
     }
 
 
