@@ -21,6 +21,7 @@ from qworker.schedules import (
 from qworker.scripts import FireReply, ScheduledJob
 
 if TYPE_CHECKING:
+    from qworker.config import Settings
     from qworker.jobs.base import BaseJobParams
     from qworker.service import QueueService
 
@@ -44,7 +45,7 @@ class UpsertResult:
 
 
 def build_schedule(
-    service: QueueService,
+    settings: Settings,
     name: str,
     job_data: dict[str, Any] | BaseJobParams,
     *,
@@ -83,7 +84,10 @@ def build_schedule(
             raise ValidationFailed(f"{label} must be between 1970 and the year 9999")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise ValidationFailed("--end must be after --start")
-    item = prepare(job_data, priority, None, None, service.settings, service._clients)
+    from qworker.clients import ClientContainer
+
+    # The job is built only to ask its retry config, as an enqueue does; no client is made.
+    item = prepare(job_data, priority, None, None, settings, ClientContainer(settings))
     return Schedule(
         name=name,
         cron=cron,

@@ -81,7 +81,7 @@ async def test_four_workers_fire_each_due_time_exactly_once_through_kills(
         start_ms = (time.time_ns() // 1_000_000 // 1000 + 6) * 1000  # workers start meanwhile
         expected = [start_ms + 1000 * k for k in range(DUE_TIMES)]
         schedule = build_schedule(
-            service,
+            settings,
             "tick",
             {"job_type": "origin"},
             every="1s",

@@ -28,7 +28,9 @@ async def add(
 ) -> None:
     if "cron" not in options and "every" not in options:
         options["every"] = "1m"
-    schedule = build_schedule(store.service, name, job or {"job_type": "origin"}, **options)
+    schedule = build_schedule(
+        store.service.settings, name, job or {"job_type": "origin"}, **options
+    )
     await store.upsert(schedule)
 
 
@@ -49,7 +51,7 @@ def due_of(jobs: list[dict[str, str]]) -> list[int]:
 async def test_add_then_update_keeps_the_due_time_unless_the_calendar_changes(
     store: ScheduleStore, clock: ManualClock
 ) -> None:
-    schedule = build_schedule(store.service, "digest", {"job_type": "origin"}, every="1m")
+    schedule = build_schedule(store.service.settings, "digest", {"job_type": "origin"}, every="1m")
     first = await store.upsert(schedule)
     assert first.outcome == "added" and first.next_due_ms == clock.now_ms() + 60_000
     clock.advance(30)
