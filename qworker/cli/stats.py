@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from qworker.models import Pause, QueueStats, RateLimitStats, RedisMemory, WorkerInfo
+    from qworker.schedules import Schedule
     from qworker.service import QueueService
 
 EXAMPLE = "Example: qworker stats --watch --interval 2   (or: qworker stats --json | jq .retry_due)"
@@ -39,10 +40,14 @@ class Snapshot:
     now_ms: int
     # None when Redis does not say (INFO not allowed for this user, or an embedded server).
     memory: RedisMemory | None = None
+    schedules: list[Schedule] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        from qworker.cli._schedule_view import schedule_json
+
         return {
             **self.stats.model_dump(mode="json"),
+            "schedules": [schedule_json(schedule) for schedule in self.schedules],
             "rate_limits": [limit.model_dump(mode="json") for limit in self.rate_limits],
             "workers": [worker.model_dump(mode="json") for worker in self.workers],
             "redis_memory": self.memory.model_dump(mode="json") if self.memory else None,
@@ -50,12 +55,15 @@ class Snapshot:
 
 
 async def collect(service: QueueService) -> Snapshot:
+    from qworker.schedule_store import ScheduleStore
+
     return Snapshot(
         stats=await service.get_queue_stats(),
         rate_limits=await service.get_rate_limit_stats(),
         workers=await service.list_workers(),
         now_ms=service.clock.now_ms(),
         memory=await service.get_memory(),
+        schedules=await ScheduleStore(service).list(),
     )
 
 
@@ -152,9 +160,11 @@ def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
     from rich.text import Text
 
     from qworker.cli._render import stack
+    from qworker.cli._schedule_view import schedules_table
 
     tables = stack(
         queues_table(snapshot.stats),
+        *([schedules_table(snapshot.schedules)] if snapshot.schedules else []),
         pauses_table(snapshot.stats.pauses, snapshot.now_ms),
         totals_table(snapshot.stats),
         rate_limits_table(snapshot.rate_limits, snapshot.now_ms),

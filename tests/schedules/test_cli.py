@@ -170,3 +170,11 @@ def test_bad_names_and_missing_schedules(cli: Cli) -> None:
     for command in ("show", "pause", "resume", "trigger", "remove"):
         result = cli("schedule", command, "ghost")
         assert result.exit_code == 1 and "no schedule named 'ghost'" in result.stderr, command
+
+
+def test_stats_shows_the_schedules_beside_the_queues(cli: Cli) -> None:
+    assert cli("schedule", "add", "nightly", "--cron", "0 3 * * *", *IMPORT, JOB).exit_code == 0
+    [shown] = cli.json("stats")["schedules"]
+    assert shown["name"] == "nightly" and shown["spec"] == "0 3 * * * (UTC)"
+    table = cli("stats", env={"COLUMNS": "160"})
+    assert "Schedules (1)" in table.stdout and "nightly" in table.stdout
