@@ -69,6 +69,11 @@ class Scheduler:
                     await self._close_pubsub()
                     await asyncio.sleep(RECHECK_UNSUBSCRIBED_S)
                     continue
+                except Exception:
+                    # A bug here must not silently end scheduling for the worker's lifetime.
+                    log.exception("scheduler step failed; trying again in a second")
+                    await asyncio.sleep(RECHECK_UNSUBSCRIBED_S)
+                    continue
                 await self._sleep_until(next_due_ms)
         finally:
             await self._close_pubsub()
