@@ -21,7 +21,7 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
     """The stored schedule, plus its due times spelled out (UTC and the schedule's zone)."""
     data = schedule.model_dump(mode="json")
     next_local, next_utc = _when(None if schedule.paused else schedule.next_due_ms, schedule.tz)
-    last_local, last_utc = _when(schedule.last_due_ms, schedule.tz)
+    last_local, last_utc = _when(schedule.last_fire_ms, schedule.tz)
     data.update(
         spec=schedule.spec,
         params=_params(schedule.payload),
@@ -57,12 +57,11 @@ def schedules_table(schedules: list[Schedule]) -> RenderableType:
     rows = []
     for s in schedules:
         next_local, next_utc = _next(s)
-        last = "-" if s.last_due_ms is None else local_text(s.last_due_ms, s.tz)
+        last = "-" if s.last_fire_ms is None else local_text(s.last_fire_ms, s.tz)
         rows.append(
             (
                 s.name,
                 s.spec,
-                s.job_type,
                 next_local,
                 next_utc,
                 last,
@@ -72,13 +71,12 @@ def schedules_table(schedules: list[Schedule]) -> RenderableType:
         )
     columns: list[Col | str] = [
         Col("name", no_wrap=True),
-        "spec",
-        "job",
+        Col("spec", no_wrap=True),
         Col("next fire", no_wrap=True),
         Col("next (UTC)", no_wrap=True),
         Col("last fire", no_wrap=True),
         Col("last job", no_wrap=True),
-        "paused",
+        Col("paused", no_wrap=True),
     ]
     return _render.table(title, columns, rows)
 
@@ -86,7 +84,7 @@ def schedules_table(schedules: list[Schedule]) -> RenderableType:
 def schedule_detail(schedule: Schedule) -> RenderableType:
     s = schedule
     next_local, next_utc = _next(s)
-    last_local, last_utc = _when(s.last_due_ms, s.tz)
+    last_local, last_utc = _when(s.last_fire_ms, s.tz)
     window = [
         ("starts", None if s.start_ms is None else utc_text(s.start_ms)),
         ("ends", None if s.end_ms is None else utc_text(s.end_ms)),
@@ -104,6 +102,7 @@ def schedule_detail(schedule: Schedule) -> RenderableType:
         *[(label, value) for label, value in window if value],
         ("next fire", f"{next_local}  {next_utc}" if next_utc != "-" else next_local),
         ("last fire", f"{last_local}  {last_utc}" if last_utc != "-" else "-"),
+        ("last due time fired", "-" if s.last_due_ms is None else utc_text(s.last_due_ms)),
         ("last job", s.last_job_id or "-"),
         ("jobs fired", s.fired),
         ("due times missed", s.missed_count),

@@ -152,7 +152,6 @@ _ADD_OPTIONS = (
 
 
 def _add(ctx: typer.Context, job_data: Any, **o: Any) -> None:
-    from qworker.schedule_limits import rate_limit_of, rate_limit_warning
     from qworker.schedule_store import build_schedule
 
     if o["cron"] is None and o["tz"] != "UTC":
@@ -172,11 +171,7 @@ def _add(ctx: typer.Context, job_data: Any, **o: Any) -> None:
         start_ms=parse_time_ms(o["start"]) if o["start"] else None,
         end_ms=parse_time_ms(o["end"]) if o["end"] else None,
     )
-    from qworker.cli import _render
-
-    warning = rate_limit_warning(schedule, rate_limit_of(schedule, settings), _render.now_ms())
-    if warning:
-        _render.message(f"warning: schedule {schedule.name} {warning} (added all the same)")
+    _warn_over_rate_limit(schedule, settings)
 
     async def action(service: QueueService) -> tuple[UpsertResult, Schedule]:
         result = await _store(service).upsert(schedule)
@@ -184,6 +179,17 @@ def _add(ctx: typer.Context, job_data: Any, **o: Any) -> None:
 
     result, stored = with_service(settings, action)
     _print_upsert(result, stored, o["as_json"])
+
+
+def _warn_over_rate_limit(schedule: Schedule, settings: Settings) -> None:
+    """A schedule that fires more often than its job's rate limit allows is stored all the
+    same (its jobs would wait, parked): say so on stderr, with both numbers."""
+    from qworker.cli import _render
+    from qworker.schedule_limits import rate_limit_of, rate_limit_warning
+
+    warning = rate_limit_warning(schedule, rate_limit_of(schedule, settings), _render.now_ms())
+    if warning:
+        _render.message(f"warning: schedule {schedule.name} {warning} (stored all the same)")
 
 
 def _print_upsert(result: UpsertResult, stored: Schedule, as_json: bool) -> None:
@@ -329,6 +335,8 @@ def schedule_sync(
     settings = _settings(ctx, imports)
     schedules = read_schedule_file(file, settings)
     wanted = {s.name for s in schedules}
+    for schedule in schedules:
+        _warn_over_rate_limit(schedule, settings)
 
     async def action(service: QueueService) -> list[tuple[str, str]]:
         store = _store(service)
