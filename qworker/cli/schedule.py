@@ -56,6 +56,7 @@ MissedOption = Annotated[
     Missed,
     typer.Option(
         "--missed",
+        metavar="once|skip|all",
         help="Due times no worker fired: once (one job for all), skip, or all (each).",
     ),
 ]
@@ -299,7 +300,9 @@ def schedule_trigger(ctx: typer.Context, name: NameArgument) -> None:
 def schedule_preview(
     expression: Annotated[str, typer.Argument(metavar="EXPR", help="5-field cron.")],
     tz: TzOption = "UTC",
-    count: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many.")] = 10,
+    count: Annotated[
+        int, typer.Option("-n", min=1, max=1000, metavar="N", help="How many (1-1000).")
+    ] = 10,
     from_: Annotated[
         str | None,
         typer.Option("--from", metavar="TIME", help="Start after this time (ISO-8601), not now."),

@@ -27,5 +27,6 @@ else
   redis.call('ZADD', due_key, next_due == '' and '+inf' or next_due, name)
 end
 redis.call('HINCRBY', schedule_key, 'version', 1)
-redis.call('PUBLISH', ARGV[5], name)
+-- pcall: an ACL user without channel rights still changes schedules (workers then poll)
+redis.pcall('PUBLISH', ARGV[5], name)
 return 1

@@ -9,5 +9,6 @@ Returns  1 removed, 0 no such schedule
 ]]
 local removed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-if removed == 1 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+-- pcall: an ACL user without channel rights still removes schedules (workers then poll)
+if removed == 1 then redis.pcall('PUBLISH', ARGV[2], ARGV[1]) end
 return removed

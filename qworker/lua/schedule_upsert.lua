@@ -43,5 +43,6 @@ redis.call('HSET', schedule_key, unpack(fields))
 redis.call('HINCRBY', schedule_key, 'version', 1)
 local paused = current[3] == '1'
 redis.call('ZADD', due_key, (next_due == '' or paused) and '+inf' or next_due, name)
-redis.call('PUBLISH', ARGV[6], name)
+-- pcall: an ACL user without channel rights still changes schedules (workers then poll)
+redis.pcall('PUBLISH', ARGV[6], name)
 return {outcome, next_due}

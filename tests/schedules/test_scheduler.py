@@ -7,8 +7,10 @@ import asyncio
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
 from qworker.config import Settings
+from qworker.keys import QueueKeys
 from qworker.schedule_store import ScheduleStore, build_schedule
 from qworker.scheduler import Scheduler
 from qworker.service import QueueService
@@ -57,3 +59,11 @@ def test_no_schedules_and_burst_workers_fire_none(service: QueueService) -> None
     assert Worker(service, schedules=False).scheduler is None
     assert Worker(service, burst=True).scheduler is None
     assert Worker(service).scheduler is not None
+
+
+def test_schedule_keys_share_the_namespace_slot() -> None:
+    """Every key a schedule script touches is in the namespace's one cluster slot."""
+    keys = QueueKeys("{qw}")
+    schedule_keys = [keys.schedules, keys.schedule("weekly-digest"), *keys.priorities, keys.fence]
+    assert {key_slot(key.encode()) for key in schedule_keys} == {key_slot(b"{qw}")}
+    assert keys.schedule("x").startswith("{qw}:jobs_")
