@@ -90,21 +90,23 @@ class Scheduler:
             if not due:
                 finite = [int(score) for _, score in entries if math.isfinite(score)]
                 return min(finite) if finite else None
-            for name in due:
-                await self._fire(name)
-        return self.now_ms() + 1000  # still more due: look again soon
+            moved = [await self._fire(name) for name in due]
+            if not any(moved):  # only schedules that cannot fire now (e.g. unreadable ones)
+                break
+        return self.now_ms() + 1000  # still due: look again in a second, not in a loop
 
-    async def _fire(self, name: str) -> None:
+    async def _fire(self, name: str) -> bool:
+        """Fire one schedule the sorted set says is due; False if it could not be moved on."""
         try:
             schedule = await self.store.get(name)
         except ScheduleNotFound:
-            return  # removed meanwhile
+            return False  # a name without its hash: not one qworker's scripts leave
         except ValueError as exc:  # a hash no qworker wrote; the others still fire
             log.error("schedule %s cannot be read (%s); skipping it", name, exc)
-            return
+            return False
         now_ms = self.now_ms()
         if schedule.paused or schedule.next_due_ms is None or schedule.next_due_ms > now_ms:
-            return
+            return True  # changed since the sorted set was read: look again
         script_now_ms = self.clock.script_now_ms()
         plan, reply = await self.store.fire_due(schedule, now_ms, script_now_ms)
         if script_now_ms is None:
@@ -119,6 +121,7 @@ class Scheduler:
                 utc_text(schedule.next_due_ms),
                 schedule.last_job_id,
             )
+        return reply.code != -1
 
     def _log_fired(self, schedule: Schedule, fires: list[Any], missed: int, dropped: int) -> None:
         for fire in fires:

@@ -269,3 +269,29 @@ async def test_a_fired_job_knows_its_schedule_and_due_time(
     record = await service.get_job(line["job_id"])
     assert record is not None and record.schedule == "digest"
     assert record.scheduled_for_ms == ms("2026-01-05T08:00:00")
+
+
+async def test_an_interval_stays_on_its_grid_however_late_it_is_fired(
+    store: ScheduleStore, service: QueueService, clock: ManualClock, make_scheduler: MakeScheduler
+) -> None:
+    await add(store, every="90s", missed="all", max_catchup=100)
+    anchor = clock.now_ms()
+    scheduler = make_scheduler()
+    for late_s in (90.7, 13.3, 170.1, 0.4, 299.9, 91.0):  # irregular, often late, looks
+        clock.advance(late_s)
+        await scheduler.tick()
+    due = due_of(await fired_jobs(service))
+    assert due == [anchor + 90_000 * k for k in range(1, len(due) + 1)]
+    assert len(due) == int((clock.now_ms() - anchor) // 90_000)
+
+
+async def test_an_unreadable_schedule_does_not_stop_the_others(
+    store: ScheduleStore, service: QueueService, clock: ManualClock, make_scheduler: MakeScheduler
+) -> None:
+    await add(store, "bad")
+    await add(store, "good")
+    await service.redis.hset(service.keys.schedule("bad"), "priority", "urgent")  # type: ignore[misc]
+    clock.advance(60)
+    scheduler = make_scheduler()
+    assert await scheduler.tick() == clock.now_ms() + 1000  # "bad" is still due: a second
+    assert [job["schedule"] for job in await fired_jobs(service)] == ["good"]
