@@ -55,6 +55,7 @@ class Scheduler:
         self.offset_ms = 0
         self.fired = 0
         self._pubsub: Any = None
+        self._can_subscribe = True
 
     def now_ms(self) -> int:
         return self.clock.now_ms() + self.offset_ms
@@ -166,11 +167,17 @@ class Scheduler:
     async def _subscribe(self) -> bool:
         if self._pubsub is not None:
             return True
+        if not self._can_subscribe:
+            return False
         try:
             pubsub = self.service.redis.pubsub()
             await pubsub.subscribe(self.keys.schedules_channel)
         except REDIS_ERRORS as exc:
             log.debug("cannot subscribe to schedule announcements (%s)", exc)
+            return False
+        except Exception as exc:  # a client without Pub/Sub: look once a second instead
+            log.info("schedule changes are looked for once a second (no Pub/Sub: %s)", exc)
+            self._can_subscribe = False
             return False
         self._pubsub = pubsub
         return True
