@@ -157,6 +157,10 @@ class Scheduler:
                 message = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=min(left, 1.0)
                 )
+            except redis.exceptions.NoPermissionError as exc:  # the subscription's reply
+                self._no_pubsub(exc)
+                await self._close_pubsub()
+                return
             except REDIS_ERRORS as exc:
                 log.debug("schedule announcements lost (%s); resubscribing", exc)
                 await self._close_pubsub()
@@ -176,11 +180,16 @@ class Scheduler:
             log.debug("cannot subscribe to schedule announcements (%s)", exc)
             return False
         except Exception as exc:  # a client without Pub/Sub: look once a second instead
-            log.info("schedule changes are looked for once a second (no Pub/Sub: %s)", exc)
-            self._can_subscribe = False
+            self._no_pubsub(exc)
             return False
         self._pubsub = pubsub
         return True
+
+    def _no_pubsub(self, exc: Exception) -> None:
+        """No Pub/Sub here (an ACL user without channels, a client without it): look for
+        schedule changes once a second, and stop asking for a subscription."""
+        log.info("schedule changes are looked for once a second (no Pub/Sub: %s)", exc)
+        self._can_subscribe = False
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
