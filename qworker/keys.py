@@ -186,6 +186,23 @@ class QueueKeys:
         return f"{self.prefix}jobs_worker:{worker_id}"
 
     @property
+    def schedules(self) -> str:
+        """Sorted set of every recurring schedule's name, scored by its next due time (ms);
+        +inf while paused or ended. Workers sleep until its first score."""
+        return f"{self.prefix}jobs_schedules"
+
+    def schedule(self, name: str) -> str:
+        """Hash of one recurring schedule: its calendar, its job, its policies, its last fire.
+        Schedules are configuration, not queue contents: ``clear`` leaves them."""
+        return f"{self.prefix}jobs_schedule:{name}"
+
+    @property
+    def schedules_channel(self) -> str:
+        """Pub/Sub channel (not a key) on which every change of a schedule is announced, so
+        sleeping schedulers wake for it instead of polling."""
+        return f"{self.prefix}jobs_schedules_changed"
+
+    @property
     def scan_patterns(self) -> list[str]:
         """Patterns that match every dynamic key of this namespace (for a full clear)."""
         prefix = glob_escape(self.prefix)

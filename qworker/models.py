@@ -72,6 +72,11 @@ class JobRecord(BaseModel):
     unique_key: str | None = None
     rate_key: str | None = None
     worker_id: str | None = Field(default=None, description="The worker holding a running job.")
+    schedule: str | None = Field(default=None, description="The schedule that enqueued it.")
+    scheduled_for_ms: int | None = Field(default=None, description="The due time it is for.")
+    schedule_covers: int | None = Field(
+        default=None, description="Due times it stands for, when it stands for missed ones."
+    )
     waiting: WaitReason | None = Field(
         default=None, description="Why it waits (filled in by QueueService.get_job)."
     )
@@ -121,6 +126,9 @@ class JobRecord(BaseModel):
             unique_key=fields.get("unique_key") or None,
             rate_key=fields.get("rate_key") or None,
             worker_id=owner.rpartition(":")[0] or None,
+            schedule=fields.get("schedule") or None,
+            scheduled_for_ms=_int_or_none(fields.get("scheduled_for_ms")),
+            schedule_covers=_int_or_none(fields.get("schedule_covers")),
             checkpoints={
                 name.removeprefix(CHECKPOINT_FIELD_PREFIX): value
                 for name, value in fields.items()

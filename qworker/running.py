@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis
@@ -77,7 +78,19 @@ class RedisJobContext(JobContext):
     def __init__(
         self, service: QueueService, running: RunningJob, checkpoints: dict[str, str]
     ) -> None:
-        super().__init__(running.claimed.id, running.attempt, checkpoints)
+        fields = running.claimed.fields
+        scheduled_for_ms = fields.get("scheduled_for_ms")
+        super().__init__(
+            running.claimed.id,
+            running.attempt,
+            checkpoints,
+            schedule=fields.get("schedule") or None,
+            scheduled_for=(
+                datetime.fromtimestamp(int(scheduled_for_ms) / 1000, UTC)
+                if scheduled_for_ms
+                else None
+            ),
+        )
         self._service = service
         self._running = running
 

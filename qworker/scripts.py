@@ -48,6 +48,10 @@ SCRIPT_NAMES = (
     "lift_pauses",
     "x_gate",
     "x_settle",
+    "schedule_upsert",
+    "schedule_fire",
+    "schedule_pause",
+    "schedule_remove",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
@@ -136,6 +140,35 @@ class JobStep:
 
     outcome: str
     state: str
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """One job a schedule fire enqueues: for ``scheduled_for_ms``, standing for ``covers`` due
+    times from ``first_ms``."""
+
+    job_id: str
+    scheduled_for_ms: int
+    first_ms: int
+    covers: int
+
+
+@dataclass(frozen=True)
+class FireReply:
+    """schedule_fire's reply: ``code`` (1 fired, 0 stale, -1 gone or paused, 2 not due yet,
+    3 skipped for overlap), the script's clock, and the jobs enqueued or ms to wait."""
+
+    code: int
+    now_ms: int
+    count: int
+
+
+def _parse_fire(reply: Any) -> FireReply:
+    return FireReply(int(reply[0]), int(reply[1]), int(reply[2]))
+
+
+def _as_str_pair(reply: Any) -> tuple[str, str]:
+    return str(reply[0]), str(reply[1])
 
 
 def _as_int(reply: Any) -> int:
@@ -561,6 +594,96 @@ class QueueScripts:
             _as_int,
         )
 
+    # -- schedules (qworker/schedule_store.py) ----------------------------------------------
+
+    def schedule_upsert(
+        self,
+        name: str,
+        now_ms: int,
+        spec_key: str,
+        next_due_ms: int | None,
+        anchor_ms: int,
+        config: dict[str, str],
+    ) -> ScriptCall[tuple[str, str]]:
+        """Replies ('added' or 'updated', the next due time in ms or '')."""
+        k = self.keys
+        return self._call(
+            "schedule_upsert",
+            [k.schedule(name), k.schedules, k.fence],
+            [
+                name,
+                now_ms,
+                spec_key,
+                "" if next_due_ms is None else next_due_ms,
+                anchor_ms,
+                k.schedules_channel,
+                *[v for pair in config.items() for v in pair],
+            ],
+            _as_str_pair,
+        )
+
+    def schedule_fire(
+        self,
+        name: str,
+        now_ms: int | None,
+        *,
+        trigger: bool = False,
+        version: int = 0,
+        due_ms: int = 0,
+        next_due_ms: int | None = None,
+        missed: int = 0,
+        overlapped: int = 0,
+        jobs: Sequence[ScheduledJob] = (),
+    ) -> ScriptCall[FireReply]:
+        k = self.keys
+        per_job = [
+            v for job in jobs for v in (job.job_id, job.scheduled_for_ms, job.first_ms, job.covers)
+        ]
+        return self._call(
+            "schedule_fire",
+            [k.schedule(name), k.schedules, *k.priorities, k.wakeup, k.seq, k.fence],
+            [
+                k.job_prefix,
+                _time(now_ms),
+                name,
+                "trigger" if trigger else "due",
+                version,
+                due_ms,
+                "" if next_due_ms is None else next_due_ms,
+                missed,
+                overlapped,
+                *per_job,
+            ],
+            _parse_fire,
+        )
+
+    def schedule_pause(
+        self, name: str, *, pause: bool, next_due_ms: int | None, now_ms: int
+    ) -> ScriptCall[int]:
+        """Replies 1 changed, 0 already so, -1 no such schedule."""
+        k = self.keys
+        return self._call(
+            "schedule_pause",
+            [k.schedule(name), k.schedules, k.fence],
+            [
+                name,
+                "1" if pause else "0",
+                "" if next_due_ms is None else next_due_ms,
+                now_ms,
+                k.schedules_channel,
+            ],
+            _as_int,
+        )
+
+    def schedule_remove(self, name: str) -> ScriptCall[int]:
+        k = self.keys
+        return self._call(
+            "schedule_remove",
+            [k.schedule(name), k.schedules, k.fence],
+            [name, k.schedules_channel],
+            _as_int,
+        )
+
 
 __all__ = [
     "SCRIPT_NAMES",
@@ -568,7 +691,9 @@ __all__ = [
     "ClaimedJob",
     "EnqueueItem",
     "EnqueueReply",
+    "FireReply",
     "JobStep",
     "QueueScripts",
+    "ScheduledJob",
     "ScriptCall",
 ]

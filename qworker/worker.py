@@ -39,6 +39,7 @@ from qworker.jobs.base import load_job_modules
 from qworker.models import RateLimitStats
 from qworker.policy import DEFAULT_MAX_RETRIES
 from qworker.redis_link import RedisLink
+from qworker.scheduler import Scheduler
 from qworker.scripts import ClaimedJob, ClaimReply, ScriptCall
 from qworker.service import QueueService
 
@@ -75,6 +76,7 @@ class Worker:
         prefetch: int | None = None,
         recovery_grace_s: float | None = None,
         metrics: WorkerMetrics | None = None,
+        schedules: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ValidationFailed(f"concurrency must be at least 1, not {concurrency}")
@@ -151,6 +153,9 @@ class Worker:
         self.link = RedisLink(
             self.service, clock, self._stop_requested, grace_s=grace_s, burst=burst
         )
+        # Fires recurring schedules beside the loop (qworker work --no-schedules: off). A burst
+        # worker drains and exits, so it fires none.
+        self.scheduler = Scheduler(self.service, clock) if schedules and not burst else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -209,10 +214,14 @@ class Worker:
         self._loop_alive_at = time.perf_counter()
         self._heartbeat.start()
         watchdog = asyncio.ensure_future(self._watchdog())
+        scheduling = asyncio.ensure_future(self.scheduler.run()) if self.scheduler else None
         try:
             await self._loop()
         finally:
             watchdog.cancel()
+            if scheduling is not None:
+                scheduling.cancel()
+                await asyncio.gather(scheduling, return_exceptions=True)
             await self._shutdown()
 
     async def _watchdog(self) -> None:

@@ -16,7 +16,20 @@ import typer
 from typer.core import TyperGroup
 
 from qworker import __version__
-from qworker.cli import clear, demo, dlq, enqueue, job, jobs, metrics, pause, retry, stats, work
+from qworker.cli import (
+    clear,
+    demo,
+    dlq,
+    enqueue,
+    job,
+    jobs,
+    metrics,
+    pause,
+    retry,
+    schedule,
+    stats,
+    work,
+)
 from qworker.cli._common import CliState
 from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, WarningLines, report
 from qworker.cli._help import plain_placeholders
@@ -210,6 +223,7 @@ app.command("resume", epilog=pause.RESUME_EXAMPLE)(pause.resume)
 app.add_typer(metrics.app, name="metrics")
 app.command("retry-drain", epilog=retry.EXAMPLE)(retry.retry_drain)
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(schedule.app, name="schedule")
 app.command("clear", epilog=clear.EXAMPLE)(clear.clear)
 app.command("demo", epilog=demo.EXAMPLE)(demo.demo)
 

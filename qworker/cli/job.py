@@ -110,6 +110,8 @@ def _job_view(job: JobRecord, now_ms: int, *, traceback: bool) -> list[Renderabl
         )
         if value is not None
     ]
+    if job.schedule is not None:
+        fields += _origin(job)
     if job.error is not None:
         fields.append(("error", f"{job.error.type}: {job.error.message}"))
     fields += [(f"checkpoint {name}", value) for name, value in job.checkpoints.items()]
@@ -123,6 +125,16 @@ def _job_view(job: JobRecord, now_ms: int, *, traceback: bool) -> list[Renderabl
         lines = Text(job.error.traceback.rstrip())
         view.append(Group(Text("Traceback of the last failed attempt", style="bold"), lines))
     return view
+
+
+def _origin(job: JobRecord) -> list[tuple[str, object]]:
+    """The schedule that enqueued the job and the due time (UTC) it is for."""
+    from qworker.cli._render import format_iso
+
+    due = format_iso(job.scheduled_for_ms)
+    if job.schedule_covers:
+        due += f" (standing for {job.schedule_covers} missed due times)"
+    return [("schedule", job.schedule), ("scheduled for", due)]
 
 
 def _times(job: JobRecord) -> list[tuple[str, int | None]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from qworker.jobs.x_account import MonthSpend
     from qworker.models import Pause, QueueStats, RateLimitStats, RedisMemory, WorkerInfo
+    from qworker.schedules import Schedule
     from qworker.service import QueueService
 
 EXAMPLE = "Example: qworker stats --watch --interval 2   (or: qworker stats --json | jq .retry_due)"
@@ -43,10 +44,14 @@ class Snapshot:
     memory: RedisMemory | None = None
     # The month's spend on X posts: on pay-per-use, or once any post was counted this month.
     x_spend: MonthSpend | None = None
+    schedules: list[Schedule] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        from qworker.cli._schedule_view import schedule_json
+
         return {
             **self.stats.model_dump(mode="json"),
+            "schedules": [schedule_json(schedule) for schedule in self.schedules],
             "rate_limits": [limit.model_dump(mode="json") for limit in self.rate_limits],
             "workers": [worker.model_dump(mode="json") for worker in self.workers],
             "redis_memory": self.memory.model_dump(mode="json") if self.memory else None,
@@ -55,6 +60,8 @@ class Snapshot:
 
 
 async def collect(service: QueueService) -> Snapshot:
+    from qworker.schedule_store import ScheduleStore
+
     return Snapshot(
         stats=await service.get_queue_stats(),
         rate_limits=await service.get_rate_limit_stats(),
@@ -62,6 +69,7 @@ async def collect(service: QueueService) -> Snapshot:
         now_ms=service.clock.now_ms(),
         memory=await service.get_memory(),
         x_spend=await _x_spend(service),
+        schedules=await ScheduleStore(service).list(),
     )
 
 
@@ -167,9 +175,11 @@ def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
     from rich.text import Text
 
     from qworker.cli._render import stack
+    from qworker.cli._schedule_view import schedules_table
 
     tables = stack(
         queues_table(snapshot.stats),
+        *([schedules_table(snapshot.schedules)] if snapshot.schedules else []),
         pauses_table(snapshot.stats.pauses, snapshot.now_ms),
         totals_table(snapshot.stats),
         rate_limits_table(snapshot.rate_limits, snapshot.now_ms),

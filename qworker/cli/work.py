@@ -103,6 +103,13 @@ def work(
         str,
         typer.Option("--metrics-host", metavar="ADDRESS", help="Address of --metrics-port."),
     ] = "127.0.0.1",
+    no_schedules: Annotated[
+        bool,
+        typer.Option(
+            "--no-schedules",
+            help="Fire no recurring schedules here (other workers still do; see qworker schedule).",
+        ),
+    ] = False,
 ) -> None:
     """Run a worker: take jobs by priority and run them until stopped."""
     from qworker.logs import configure_logging
@@ -139,6 +146,7 @@ def work(
                 job_modules=modules,
                 grace_s=settings.shutdown_grace_seconds,
                 metrics=metrics,
+                schedules=not no_schedules,
             )
             log.info(
                 _startup_line(settings, job_types, concurrency, burst, worker.clients),

@@ -16,6 +16,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -55,11 +56,21 @@ class JobContext:
     """
 
     def __init__(
-        self, job_id: str = "", attempt: int = 1, checkpoints: dict[str, str] | None = None
+        self,
+        job_id: str = "",
+        attempt: int = 1,
+        checkpoints: dict[str, str] | None = None,
+        *,
+        schedule: str | None = None,
+        scheduled_for: datetime | None = None,
     ) -> None:
         self.job_id = job_id
         self.attempt = attempt
         self.checkpoints: dict[str, str] = dict(checkpoints or {})
+        # The recurring schedule that enqueued this job (None for any other job), and the due
+        # time (UTC) it was enqueued for: a digest job knows which Monday it covers.
+        self.schedule = schedule
+        self.scheduled_for = scheduled_for
 
     async def checkpoint(self, name: str, value: str) -> None:
         """Record ``name=value`` on the job before going on (raises LeaseLost if not owned)."""

@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None) -> Config:
         default=[],
         choices=OPTIONAL_PARTS,
         help="leave out jobs whose hooks raise, blocker jobs, the new-worker-in-outage "
-        "fault, or the cancels (and the long jobs they aim at), to look at the others alone "
+        "fault, the cancels (and the long jobs they aim at) or the every-second schedule, "
+        "to look at the others alone "
         "(repeatable)",
     )
     args = parser.parse_args(argv)

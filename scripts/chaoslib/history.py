@@ -281,3 +281,5 @@ class RunFacts:
     stopped_early: str = ""
     # Planned cancels not made: every job was final already, or no candidate was there.
     skipped_cancels: int = 0
+    # The every-second schedule's run (chaoslib.schedules.ScheduleRun), None without one.
+    schedule: Any = None

@@ -45,7 +45,9 @@ WORKER_CRASH = "worker-crash"
 # What ``--without`` can leave out of a run (to look at one new fault at a time).
 HOOK_RAISES = "hook-raises"
 CANCELS = "cancels"
-OPTIONAL_PARTS = (HOOK_RAISES, BLOCKED_LOOP, NEW_WORKER_IN_OUTAGE, CANCELS)
+# A schedule firing every second through the run (chaoslib/schedules.py).
+SCHEDULES = "schedules"
+OPTIONAL_PARTS = (HOOK_RAISES, BLOCKED_LOOP, NEW_WORKER_IN_OUTAGE, CANCELS, SCHEDULES)
 
 # What a planned cancel aims at: a job still queued (picked from the plan, far enough behind the
 # progress point), a job waiting in the retry or parked set, a job executing, or a long job

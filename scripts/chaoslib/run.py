@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import chaos_jobs
@@ -24,6 +25,7 @@ from chaoslib.checks import CheckResult, run_checks
 from chaoslib.faults import FaultInjector
 from chaoslib.history import FaultEvent, History, JobMeta, RunFacts, read_records
 from chaoslib.plan import (
+    SCHEDULES,
     WORKER_CRASH,
     Config,
     PlannedCancel,
@@ -35,6 +37,7 @@ from chaoslib.plan import (
 )
 from chaoslib.redis_proc import RedisProcess
 from chaoslib.report import render
+from chaoslib.schedules import check_schedule, read_ticks, start_schedule, stop_schedule
 from chaoslib.view import RedisView
 from chaoslib.watch import RecordWatch
 from chaoslib.workers import WorkerPool, worker_command
@@ -56,11 +59,12 @@ RUNAWAY_TRIES = 6 * (contract.MAX_RETRIES + 1)
 
 def worker_env(cfg: Config, redis_url: str, run_dir: Path) -> dict[str, str]:
     python_path = [str(SCRIPTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    modules = "chaos_jobs" if SCHEDULES in cfg.without else "chaos_jobs,chaoslib.tick_job"
     return dict(os.environ) | {
         "QWORKER_REDIS_URL": redis_url,
         "QWORKER_NAMESPACE": NAMESPACE,
         "QWORKER_LEASE_SECONDS": str(cfg.lease_s),
-        "QWORKER_JOB_MODULES": "chaos_jobs",
+        "QWORKER_JOB_MODULES": modules,
         "QWORKER_SHUTDOWN_GRACE_SECONDS": str(cfg.grace_s),
         "QWORKER_KEEP_FINISHED_S": str(cfg.keep_finished_s),
         "QWORKER_LOG_FORMAT": "json",
@@ -95,8 +99,17 @@ class WorkersKeepCrashing(RuntimeError):
 class Driver:
     """Runs the workers and the injector until every job is final (or the time is up)."""
 
-    def __init__(self, cfg: Config, pool: WorkerPool, redis: RedisProcess, view: RedisView):
+    def __init__(
+        self,
+        cfg: Config,
+        pool: WorkerPool,
+        redis: RedisProcess,
+        view: RedisView,
+        on_faults_over: Callable[[], Awaitable[None]] | None = None,
+    ):
         self.cfg = cfg
+        # Called once when the faults and cancels are over (the schedule stops firing then).
+        self.on_faults_over = on_faults_over
         self.pool = pool
         self.view = view
         self.started = time.monotonic()
@@ -104,6 +117,11 @@ class Driver:
         self.crashes: list[str] = []
         self.watch = RecordWatch(pool.run_dir)
         self.stopped_early = ""
+
+    @property
+    def started_wall_ms(self) -> int:
+        """The wall-clock time (ms) the fault times (seconds since the start) count from."""
+        return time.time_ns() // 1_000_000 - int(self.elapsed_s() * 1000)
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
@@ -154,6 +172,9 @@ class Driver:
             if inject.done() and cancel.done():
                 inject.result()  # a failure of the injector itself ends the run here
                 cancel.result()  # and of the canceller
+                if self.on_faults_over is not None:
+                    await self.on_faults_over()
+                    self.on_faults_over = None
                 stats = await self.view.stats()
                 busy = (stats.total_jobs, stats.retry, stats.scheduled, stats.parked)
                 calm = calm + 1 if not any(busy) and not stats.in_flight else 0
@@ -245,6 +266,8 @@ async def run(cfg: Config) -> int:
     finally:
         redis.kill()
     results = run_checks(history, facts)
+    if facts.schedule is not None:
+        results.append(check_schedule(facts.schedule, history.faults))
     setup = describe_setup(cfg, redis, run_dir)
     print(render(cfg, history, facts, results, setup), flush=True)
     save_summary(run_dir, history, results)
@@ -275,18 +298,33 @@ async def collect_history(
         async with QueueService(settings=settings) as service:
             view = RedisView(service)
             jobs = await enqueue(service, planned_jobs)
-            driver = Driver(cfg, pool, redis, view)
+            schedule = None if SCHEDULES in cfg.without else await start_schedule(service)
+
+            async def stop() -> None:
+                if schedule is not None and not schedule.end_ms:
+                    await stop_schedule(service, schedule)
+
+            driver = Driver(cfg, pool, redis, view, stop)
             blocking = driver.watch.blocking_now.copy
             canceller = Canceller(
                 service, view, jobs, driver.executing, blocking, driver.elapsed_s, cfg.jobs
             )
             facts = await driver.drive(planned_faults, canceller, planned_cancels)
+            await stop()  # if the run timed out before the faults were over
             final = await view.final_state(list(jobs))
+            if schedule is not None:
+                # The schedule's jobs are accounted for on their own (chaoslib/schedules.py):
+                # each was acknowledged once, as its 'processed' count.
+                final.counters["processed"] = final.counters.get("processed", 0) - schedule.fired
     finally:
         pool.kill_all()
     redis.shutdown()
     scan_logs(pool.log_by_pid, facts)
     executions, hook_raises = read_records(run_dir)
+    if schedule is not None:
+        schedule.driver_start_ms = driver.started_wall_ms
+        read_ticks(run_dir, schedule)
+        facts.schedule = schedule
     history = History(
         jobs=jobs,
         executions=executions,

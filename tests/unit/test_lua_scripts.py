@@ -15,6 +15,7 @@ from qworker.scripts import (
     SCRIPT_NAMES,
     EnqueueItem,
     QueueScripts,
+    ScheduledJob,
     ScriptCall,
     key_names_prelude,
     load_script,
@@ -89,6 +90,12 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "lift_pauses": s.lift_pauses(0, 10, "type:x"),
         "x_gate": s.x_gate("tweet", "2026-12", 0, 100, 15_000, None, 1, "posts"),
         "x_settle": s.x_settle("tweet", "2026-12", 0, 0, "posts", [("x-rate-limit", 0, 1)]),
+        "schedule_upsert": s.schedule_upsert("daily", 0, "spec", 60_000, 0, {"job_type": "x"}),
+        "schedule_fire": s.schedule_fire(
+            "daily", 0, version=1, due_ms=0, jobs=[ScheduledJob("id1", 0, 0, 1)]
+        ),
+        "schedule_pause": s.schedule_pause("daily", pause=True, next_due_ms=None, now_ms=0),
+        "schedule_remove": s.schedule_remove("daily"),
     }
 
 

@@ -1,0 +1,133 @@
+"""How ``qworker schedule`` shows schedules: a table for people, JSON for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from qworker.cli import _render
+from qworker.cli._render import Col
+from qworker.cron import PreviewTime, local_text, utc_text
+from qworker.schedules import Schedule
+
+
+def _when(ms: int | None, tz: str) -> tuple[str, str]:
+    return ("-", "-") if ms is None else (local_text(ms, tz), utc_text(ms))
+
+
+def schedule_json(schedule: Schedule) -> dict[str, Any]:
+    """The stored schedule, plus its due times spelled out (UTC and the schedule's zone)."""
+    data = schedule.model_dump(mode="json")
+    next_local, next_utc = _when(None if schedule.paused else schedule.next_due_ms, schedule.tz)
+    last_local, last_utc = _when(schedule.last_fire_ms, schedule.tz)
+    data.update(
+        spec=schedule.spec,
+        params=_params(schedule.payload),
+        next_fire=next_utc if next_utc != "-" else None,
+        next_fire_local=next_local if next_local != "-" else None,
+        last_fire=last_utc if last_utc != "-" else None,
+        last_fire_local=last_local if last_local != "-" else None,
+    )
+    return data
+
+
+def _params(payload: str) -> Any:
+    import json
+
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload
+
+
+def _next(schedule: Schedule) -> tuple[str, str]:
+    if schedule.paused:
+        return ("paused", "-")
+    if schedule.next_due_ms is None:
+        return ("ended", "-")
+    return _when(schedule.next_due_ms, schedule.tz)
+
+
+def schedules_table(schedules: list[Schedule]) -> RenderableType:
+    title = f"Schedules ({len(schedules)})"
+    if not schedules:
+        return _render.empty(title, "none: add one with qworker schedule add")
+    rows = []
+    for s in schedules:
+        next_local, next_utc = _next(s)
+        last = "-" if s.last_fire_ms is None else local_text(s.last_fire_ms, s.tz)
+        rows.append(
+            (
+                s.name,
+                s.spec,
+                next_local,
+                next_utc,
+                last,
+                (s.last_job_id or "-")[:8],
+                "yes" if s.paused else "no",
+            )
+        )
+    columns: list[Col | str] = [
+        Col("name", no_wrap=True),
+        Col("spec", no_wrap=True),
+        Col("next fire", no_wrap=True),
+        Col("next (UTC)", no_wrap=True),
+        Col("last fire", no_wrap=True),
+        Col("last job", no_wrap=True),
+        Col("paused", no_wrap=True),
+    ]
+    return _render.table(title, columns, rows)
+
+
+def schedule_detail(schedule: Schedule) -> RenderableType:
+    s = schedule
+    next_local, next_utc = _next(s)
+    last_local, last_utc = _when(s.last_fire_ms, s.tz)
+    window = [
+        ("starts", None if s.start_ms is None else utc_text(s.start_ms)),
+        ("ends", None if s.end_ms is None else utc_text(s.end_ms)),
+    ]
+    rows: list[tuple[str, object]] = [
+        ("spec", s.spec),
+        ("job type", s.job_type),
+        ("params", Text(s.payload)),
+        ("priority", s.priority),
+        (
+            "missed fires",
+            f"{s.missed}" + (f" (at most {s.max_catchup})" if s.missed == "all" else ""),
+        ),
+        ("overlap", "skip while the last job is unfinished" if s.no_overlap else "allowed"),
+        *[(label, value) for label, value in window if value],
+        ("next fire", f"{next_local}  {next_utc}" if next_utc != "-" else next_local),
+        ("last fire", f"{last_local}  {last_utc}" if last_utc != "-" else "-"),
+        ("last due time fired", "-" if s.last_due_ms is None else utc_text(s.last_due_ms)),
+        ("last job", s.last_job_id or "-"),
+        ("jobs fired", s.fired),
+        ("due times missed", s.missed_count),
+        ("skipped (overlap)", s.overlapped),
+        ("paused", "yes" if s.paused else "no"),
+    ]
+    return _render.table(f"Schedule {s.name}", ["field", "value"], rows)
+
+
+def preview_table(title: str, times: list[PreviewTime], tz: str) -> RenderableType:
+    rows = [
+        (str(i), local_text(t.due_ms, tz), utc_text(t.due_ms), t.offset_change or "")
+        for i, t in enumerate(times, 1)
+    ]
+    return _render.table(title, [Col("#", justify="right"), "local", "UTC", "DST change"], rows)
+
+
+def preview_json(times: list[PreviewTime], tz: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "due": utc_text(t.due_ms),
+            "due_ms": t.due_ms,
+            "local": t.local.isoformat(),
+            "local_text": local_text(t.due_ms, tz),
+            "dst_change": t.offset_change,
+        }
+        for t in times
+    ]

@@ -1,0 +1,180 @@
+"""``qworker schedule`` by exit code and ``--json``, on the session's real redis-server; bad
+input exits 2 with one line and stores nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.cli.conftest import Cli, _isolated  # noqa: F401  (_isolated: autouse)
+
+JOB = '{"job_type": "origin", "note": "hi"}'
+IMPORT = ("--import", "tests.schedules.jobtypes")
+
+
+@pytest.fixture
+def cli(redis_url: str, namespace: str) -> Cli:
+    return Cli(CliRunner(), redis_url, namespace)
+
+
+def names(cli: Cli) -> list[str]:
+    return [s["name"] for s in cli.json("schedule", "list")]
+
+
+def test_add_update_list_show_pause_resume_trigger_remove(cli: Cli) -> None:
+    added = cli(
+        "schedule", "add", "digest", "--cron", "0 9 * * MON", "--tz", "Europe/Berlin", *IMPORT, JOB
+    )
+    assert added.exit_code == 0, added.stderr
+    assert added.stdout.startswith("added digest: 0 9 * * MON (Europe/Berlin), next fire ")
+    updated = cli(
+        "schedule",
+        "add",
+        "digest",
+        "--cron",
+        "0 9 * * MON",
+        "--tz",
+        "Europe/Berlin",
+        "-p",
+        "1",
+        *IMPORT,
+        JOB,
+    )
+    assert updated.stdout.startswith("updated digest")
+    [listed] = cli.json("schedule", "list")
+    assert (listed["name"], listed["priority"], listed["paused"]) == ("digest", 1, False)
+    assert listed["next_fire_local"].endswith(("CET", "CEST")) and listed["next_fire"].endswith("Z")
+    assert cli.json("schedule", "show", "digest")["params"]["note"] == "hi"
+
+    assert cli("schedule", "pause", "digest").stdout == "paused digest\n"
+    assert cli.json("schedule", "show", "digest")["paused"] is True
+    assert cli("schedule", "resume", "digest").stdout == "resumed digest\n"
+
+    triggered = cli("schedule", "trigger", "digest")
+    assert triggered.exit_code == 0
+    job = cli.json("job", "show", triggered.stdout.strip())
+    assert job["schedule"] == "digest" and job["scheduled_for_ms"] > 0
+    shown = cli("job", "show", triggered.stdout.strip())
+    assert "schedule" in shown.stdout and "scheduled for" in shown.stdout
+
+    table = cli("schedule", "list", env={"COLUMNS": "160"})
+    assert "digest" in table.stdout and "Europe/Berlin" in table.stdout
+    assert cli("schedule", "remove", "digest").stdout == "removed digest\n"
+    gone = cli("schedule", "remove", "digest")
+    assert gone.exit_code == 1 and "no schedule named 'digest'" in gone.stderr
+    assert names(cli) == []
+
+
+def test_preview_marks_dst_and_needs_no_redis(cli: Cli) -> None:
+    result = cli.raw(
+        "--redis-url", "redis://127.0.0.1:1/0",
+        "schedule", "preview", "30 2 * * *", "--tz", "Europe/Berlin",
+        "--from", "2026-03-27T12:00:00Z", "-n", "3", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    times = json.loads(result.stdout)
+    assert [t["due"] for t in times] == [
+        "2026-03-28T01:30:00Z",
+        "2026-03-29T01:00:00Z",
+        "2026-03-30T00:30:00Z",
+    ]
+    assert [t["dst_change"] for t in times] == [None, "UTC+01:00 -> UTC+02:00", None]
+
+
+def test_tweet_schedule_warns_over_the_rate_limit_and_still_adds(cli: Cli) -> None:
+    result = cli("schedule", "tweet", "hourly", "--cron", "0 * * * *", "on the hour")
+    assert result.exit_code == 0
+    assert "fires 24 times a day; tweet allows 17 a day" in result.stderr
+    assert names(cli) == ["hourly"]
+    quiet = cli("schedule", "tweet", "daily", "--every", "1d", "once a day")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_sync_upserts_then_prunes(cli: Cli, tmp_path: Path) -> None:
+    file = tmp_path / "schedules.toml"
+    file.write_text(
+        """
+[schedules.digest]
+cron = "0 9 * * MON"
+tz = "Europe/Berlin"
+job = { job_type = "origin", note = "digest" }
+
+[schedules.heartbeat]
+every = "15m"
+missed = "skip"
+start = 2030-01-01T00:00:00Z
+job = { job_type = "origin" }
+"""
+    )
+    first = cli("schedule", "sync", str(file), *IMPORT)
+    assert first.exit_code == 0, first.stderr
+    assert first.stdout == "added digest\nadded heartbeat\n"
+    assert cli.json("schedule", "show", "heartbeat")["next_fire"] == "2030-01-01T00:00:00Z"
+    file.write_text(file.read_text().split("[schedules.heartbeat]")[0])
+    second = cli.json("schedule", "sync", str(file), "--prune", *IMPORT)
+    assert second == [
+        {"name": "digest", "outcome": "updated"},
+        {"name": "heartbeat", "outcome": "removed"},
+    ]
+    assert names(cli) == ["digest"]
+
+
+def test_sync_with_one_bad_entry_stores_nothing(cli: Cli, tmp_path: Path) -> None:
+    file = tmp_path / "schedules.toml"
+    file.write_text(
+        '[schedules.good]\nevery = "1h"\njob = { job_type = "origin" }\n'
+        '[schedules.bad]\ncron = "0 25 * * *"\njob = { job_type = "origin" }\n'
+    )
+    result = cli("schedule", "sync", str(file), *IMPORT)
+    assert result.exit_code == 2
+    assert "schedule 'bad': cron expression '0 25 * * *' is invalid: Bad hour" in result.stderr
+    assert names(cli) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cron", "61 * * * *", JOB], "is invalid: Bad minute"),
+        (["--cron", "0 9 * *", JOB], "has 4 fields, not 5"),
+        (["--cron", "0 9 * * *", "--tz", "Mars/Olympus", JOB], "unknown time zone 'Mars/Olympus'"),
+        (["--every", "0", JOB], "--every '0' is not a duration"),
+        (["--every", "0s", JOB], "at least 1s"),
+        (["--every", "1m", "--start", "2030-01-02T00:00Z", "--end", "2030-01-01T00:00Z", JOB],
+         "--end must be after --start"),
+        (["--every", "1m", '{"job_type": "nope"}'], "unknown job type 'nope'"),
+        (["--every", "1m", '{"job_type": "origin", "note": 5}'], "note"),
+        (["--every", "1m", "{not json"], "JOB_JSON is not valid JSON"),
+        (["--every", "1m", "--cron", "* * * * *", JOB], "give --cron EXPR or --every DURATION"),
+        ([JOB], "give --cron EXPR or --every DURATION"),
+        (["--every", "1m", "--tz", "Europe/Berlin", JOB], "--tz applies to --cron only"),
+        (["--every", "1m", "--start", "soon", JOB], "cannot read the time 'soon'"),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_2_with_one_line_and_stores_nothing(
+    cli: Cli, args: list[str], message: str
+) -> None:
+    result = cli("schedule", "add", "s", *IMPORT, *args)
+    assert result.exit_code == 2, result.stdout
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert names(cli) == []
+
+
+def test_bad_names_and_missing_schedules(cli: Cli) -> None:
+    bad = cli("schedule", "add", "no spaces", "--every", "1m", *IMPORT, JOB)
+    assert bad.exit_code == 2 and "schedule name 'no spaces' is not valid" in bad.stderr
+    for command in ("show", "pause", "resume", "trigger", "remove"):
+        result = cli("schedule", command, "ghost")
+        assert result.exit_code == 1 and "no schedule named 'ghost'" in result.stderr, command
+
+
+def test_stats_shows_the_schedules_beside_the_queues(cli: Cli) -> None:
+    assert cli("schedule", "add", "nightly", "--cron", "0 3 * * *", *IMPORT, JOB).exit_code == 0
+    [shown] = cli.json("stats")["schedules"]
+    assert shown["name"] == "nightly" and shown["spec"] == "0 3 * * * (UTC)"
+    table = cli("stats", env={"COLUMNS": "160"})
+    assert "Schedules (1)" in table.stdout and "nightly" in table.stdout
