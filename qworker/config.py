@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # noeviction), with a warning; an evicted job is lost without a trace.
     allow_eviction: bool = False
     job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The job types a worker serves (qworker work --job-types); empty: every type it knows.
+    job_types: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lease_seconds: float = Field(default=60.0, gt=0)
     max_payload_bytes: int = Field(default=65_536, gt=0)
     dead_letter_max_jobs: int = Field(default=10_000, ge=1)
@@ -80,7 +82,7 @@ class Settings(BaseSettings):
         default=None, validation_alias="TWITTER_ACCESS_TOKEN_SECRET"
     )
 
-    @field_validator("job_modules", mode="before")
+    @field_validator("job_modules", "job_types", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):

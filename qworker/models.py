@@ -156,6 +156,17 @@ class QueueStats(BaseModel):
     in_flight: int
     canceled: int = Field(default=0, description="Jobs canceled (counter).")
     pauses: list[Pause] = Field(default_factory=list)
+    lanes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Ready jobs per job type with a lane of its own (counted in queues too).",
+    )
+    waiting_without_worker: dict[str, int] = Field(
+        default_factory=dict,
+        description="Job types with jobs waiting that no live worker serves (--job-types).",
+    )
+    dry_run: int = Field(
+        default=0, description="Jobs a dry-run worker marked done without doing (counter)."
+    )
 
     def __getitem__(self, name: str) -> Any:
         """Dict-style access, as the seed's ``get_queue_stats()`` returned a dict."""
@@ -249,6 +260,10 @@ class WorkerInfo(BaseModel):
     current_jobs: list[str]
     running: int = Field(default=0, description="Jobs executing now (within a second).")
     prefetched: int = Field(default=0, description="Jobs claimed ahead, waiting for a slot.")
+    serves_all: bool = Field(default=True, description="False: it serves only job_types.")
+    job_types: list[str] = Field(
+        default_factory=list, description="The job types it serves (or knows, serving all)."
+    )
 
 
 class RetryDrainResult(BaseModel):

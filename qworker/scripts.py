@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any, Generic, TypeVar
@@ -105,6 +105,8 @@ class ClaimReply:
     jobs: list[ClaimedJob]
     # Entries in the pauses hash: while there are any, the worker lifts the ended ones.
     pauses: int
+    # The laned types whose lanes the worker read: it blocks on their wakeup lists too.
+    lanes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -158,11 +160,11 @@ def _as_int_triple(reply: Any) -> tuple[int, int, int]:
 
 def _parse_claimed(reply: Any) -> ClaimReply:
     jobs = []
-    for index in range(1, len(reply), 2):
+    for index in range(2, len(reply), 2):
         flat = reply[index + 1]
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         jobs.append(ClaimedJob(reply[index], int(fields["claims"]), fields))
-    return ClaimReply(jobs, int(reply[0]))
+    return ClaimReply(jobs, int(reply[0]), [str(lane) for lane in reply[1]])
 
 
 def _parse_enqueued(reply: Any) -> EnqueueReply:
@@ -228,14 +230,32 @@ class QueueScripts:
         )
 
     def claim(
-        self, worker_id: str, now_ms: int | None, lease_ms: int, max_jobs: int, id_base: str
+        self,
+        worker_id: str,
+        now_ms: int | None,
+        lease_ms: int,
+        max_jobs: int,
+        id_base: str,
+        *,
+        serves_all: bool = True,
+        job_types: Sequence[str] = (),
     ) -> ScriptCall[ClaimReply]:
-        """``now_ms`` None: the script reads Redis's clock (as every ``now_ms`` below)."""
+        """``now_ms`` None: the script reads Redis's clock (as every ``now_ms`` below).
+        ``job_types``: the types the worker knows (``serves_all``) or the only ones it serves."""
         k = self.keys
         return self._call(
             "claim",
             [*k.priorities, k.inflight, k.wakeup, k.pauses, k.fence],
-            [k.job_prefix, worker_id, _time(now_ms), lease_ms, max_jobs, id_base],
+            [
+                k.job_prefix,
+                worker_id,
+                _time(now_ms),
+                lease_ms,
+                max_jobs,
+                id_base,
+                "all" if serves_all else "only",
+                *job_types,
+            ],
             _parse_claimed,
         )
 
