@@ -65,6 +65,9 @@ class JobRecord(BaseModel):
     failed_at_ms: int | None = None
     finished_at_ms: int | None = None
     cancel_requested_at_ms: int | None = None
+    dry_run_at_ms: int | None = Field(
+        default=None, description="A dry-run worker ran it without doing its work (no post)."
+    )
     payload: str = Field(description="The job's parameters as JSON, exactly as enqueued.")
     error: JobError | None = None
     result_json: str | None = Field(default=None, description="What execute() returned (JSON).")
@@ -115,6 +118,7 @@ class JobRecord(BaseModel):
             failed_at_ms=_int_or_none(fields.get("failed_at_ms")),
             finished_at_ms=_int_or_none(fields.get("finished_at_ms")),
             cancel_requested_at_ms=_int_or_none(fields.get("cancel_requested_at_ms")),
+            dry_run_at_ms=_int_or_none(fields.get("dry_run_at_ms")),
             payload=fields.get("payload", ""),
             error=JobError.model_validate_json(error) if error else None,
             result_json=fields.get("result"),

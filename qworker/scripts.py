@@ -16,7 +16,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Generic, TypeVar
 
-from qworker.keys import LUA_KEY_NAMES, RECENT_FINISHED_MAX, QueueKeys
+from qworker.keys import LUA_KEY_NAMES, RECENT_FINISHED_MAX, STAT_DRY_RUN, QueueKeys
 
 T = TypeVar("T")
 
@@ -46,6 +46,7 @@ SCRIPT_NAMES = (
     "run_now",
     "watch",
     "lift_pauses",
+    "mark_dry_run",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
@@ -530,6 +531,16 @@ class QueueScripts:
             [k.pauses, *k.priorities, k.wakeup, k.fence],
             [k.job_prefix, _time(now_ms), limit, end_now],
             _as_int_triple,
+        )
+
+    def mark_dry_run(self, job_id: str, owner: str, now_ms: int) -> ScriptCall[int]:
+        """Record that a dry run did not do the job's work, and count it (once per job)."""
+        k = self.keys
+        return self._call(
+            "mark_dry_run",
+            [k.job(job_id), k.stats, k.fence],
+            [owner, now_ms, STAT_DRY_RUN],
+            _as_int,
         )
 
 

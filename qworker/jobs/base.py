@@ -60,10 +60,15 @@ class JobContext:
         self.job_id = job_id
         self.attempt = attempt
         self.checkpoints: dict[str, str] = dict(checkpoints or {})
+        self.dry_run = False
 
     async def checkpoint(self, name: str, value: str) -> None:
         """Record ``name=value`` on the job before going on (raises LeaseLost if not owned)."""
         self.checkpoints[name] = value
+
+    async def record_dry_run(self) -> None:
+        """Record on the job that a dry run did not do its work (``job show``, ``stats``)."""
+        self.dry_run = True
 
     @contextlib.contextmanager
     def cancel_shield(self) -> Iterator[None]:

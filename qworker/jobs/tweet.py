@@ -170,6 +170,10 @@ class TweetJob(BaseJob[TweetJobParams]):
                     await self._forget_sending()
                 raise
             await self.context.checkpoint(TWEET_ID_CHECKPOINT, tweet_id)
+        if getattr(client, "dry_run", False):  # never passed off as posted: job show, stats
+            await self.context.record_dry_run()
+            log.info("%s: DRY RUN, not posted (%s)", self.describe(), tweet_id)
+            return {"tweet_id": tweet_id}
         log.info("%s: posted as %s", self.describe(), tweet_id)
         return {"tweet_id": tweet_id}
 
@@ -453,6 +457,8 @@ class DryRunTwitterClient:
     * ``#always-fail``: always raises ``PermanentJobError``.
     """
 
+    # Jobs it serves are recorded as dry runs (JobContext.record_dry_run), never as posted.
+    dry_run = True
     FAIL_ONCE_MARKER = "#fail-once"
     ALWAYS_FAIL_MARKER = "#always-fail"
 
