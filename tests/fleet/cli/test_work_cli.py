@@ -7,15 +7,7 @@ from __future__ import annotations
 import json
 
 from qworker.config import Settings
-from tests.cli.conftest import (  # the CLI tests' fixtures, reused
-    Cli,
-    _isolated,  # noqa: F401
-    cli,  # noqa: F401
-    cli_job,
-    enqueue,
-    one_error_line,
-    settings,  # noqa: F401
-)
+from tests.cli.conftest import Cli, cli_job, enqueue, one_error_line
 
 PLUGIN = ("--import", "tests.cli.jobtypes")
 
