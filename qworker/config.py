@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # only the credentials and the db. Cluster: the URL names any node.
     redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_sentinel_master: str = ""
+    # The sentinels' own password (their requirepass), when they have one; the master's is in
+    # the URL. A secret: never printed.
+    redis_sentinel_password: SecretStr | None = None
     redis_cluster: bool = False
     # TLS (with a rediss:// URL): the CA that signed the server's certificate (default: the
     # system's), and a client certificate and key when the server asks for one.
