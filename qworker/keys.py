@@ -130,6 +130,9 @@ class QueueKeys:
     def lane_lists(self, job_type: str) -> list[str]:
         return [self.lane(job_type, p) for p in PRIORITIES]
 
+    def lanes_at(self, job_types: list[str], priority: int) -> list[str]:
+        return [self.lane(t, priority) for t in job_types]
+
     def lane_wakeup(self, job_type: str) -> str:
         """The wakeup list of one lane: only workers serving its type block on it."""
         return f"{self.prefix}{LUA_KEY_NAMES['LANE_WAKEUP']}{job_type}"
