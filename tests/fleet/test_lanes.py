@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
+
 from qworker.error_records import error_json
+from qworker.metrics.queue import read_snapshot
 from qworker.service import QueueService
 from tests.fleet.conftest import MakeFleetWorker
 from tests.fleet.jobtypes import MailParams, ReportParams
@@ -40,6 +43,9 @@ async def test_the_lane_holds_the_type_and_the_views_see_it(
     stats = await service.get_queue_stats()
     assert (stats.total_jobs, stats.queues["jobs_priority_3"], stats.lanes) == (3, 3, {"mail": 3})
     assert stats.waiting_without_worker == {"mail": 3}  # the report worker has gone
+    with redis.Redis.from_url(service.settings.redis_url, decode_responses=True) as client:
+        scraped = read_snapshot(client, service.keys, service.clock.now_ms())
+    assert scraped.queues["priority_3"] == 3  # qworker metrics counts the lane too
     page = await service.list_jobs("queued")
     assert [job.id for job in page.jobs] == ids  # oldest first, as enqueued
     shown = await service.find_job(ids[0])
