@@ -18,11 +18,14 @@ Who opens a lane. A worker serving only some types reads the shared lists and th
 own types. A job of another type that it meets in the shared lists is moved, once, to the back
 of its type's lane (opening the lane, for good: from then on enqueue routes that type there).
 So jobs queued before any worker was restricted are sorted out by the first claims, and in a
-fleet of restricted workers every type ends up in its lane after its first job. A worker
+fleet of restricted workers every type ends up in its lane after its first job. (A payload
+another program pushes by hand names its type in its JSON: it is sorted the same way.) A worker
 serving every type (the default) reads the shared lists as before and the lane of every laned
-type it knows: with no lanes, its claim costs one HKEYS more than before; a lane adds one
-LRANGE per priority. Within a priority the lists are read from a start that rotates with each
-claim, so no lane starves another; priority order holds across all lists.
+type it knows: with no lanes, its claim costs one HKEYS more than before (one O(1) command per
+claim, not per job); with lanes, one EXISTS tells an empty source at once. Enqueue pays one
+HEXISTS per job type and call. Within a priority the lists are read from a start that rotates
+with each claim, so no lane starves another; priority order holds across all lists, FIFO within
+each list (jobs moved to a lane join its back, behind any enqueued there since it opened).
 
 Waking. Each lane has its own wakeup list, so an idle worker wakes only for jobs it serves: a
 token a tweet enqueue pushes is never taken (and dropped) by a worker that serves only
