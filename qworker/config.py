@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # only the credentials and the db. Cluster: the URL names any node.
     redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_sentinel_master: str = ""
+    # The sentinels' own password (their requirepass), when they have one; the master's is in
+    # the URL. A secret: never printed.
+    redis_sentinel_password: SecretStr | None = None
     redis_cluster: bool = False
     # TLS (with a rediss:// URL): the CA that signed the server's certificate (default: the
     # system's), and a client certificate and key when the server asks for one.
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     # noeviction), with a warning; an evicted job is lost without a trace.
     allow_eviction: bool = False
     job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The job types a worker serves (qworker work --job-types); empty: every type it knows.
+    job_types: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lease_seconds: float = Field(default=60.0, gt=0)
     max_payload_bytes: int = Field(default=65_536, gt=0)
     dead_letter_max_jobs: int = Field(default=10_000, ge=1)
@@ -89,7 +94,7 @@ class Settings(BaseSettings):
         default=None, validation_alias="TWITTER_ACCESS_TOKEN_SECRET"
     )
 
-    @field_validator("job_modules", mode="before")
+    @field_validator("job_modules", "job_types", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):

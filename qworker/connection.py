@@ -109,6 +109,8 @@ def _sentinel_options(
         "ssl": tls,
         **_tls_options(spec),
     }
+    if spec.sentinel_password:  # the sentinels' own requirepass (QWORKER_REDIS_SENTINEL_PASSWORD)
+        sentinel["password"] = spec.sentinel_password
     return master, sentinel
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from qworker.config import Settings, mask_url
@@ -27,6 +27,8 @@ class ConnectionSpec:
     url: str
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_master: str = ""
+    # The sentinels' own password; kept out of repr so no log or traceback shows it.
+    sentinel_password: str | None = field(default=None, repr=False)
     cluster: bool = False
     tls_ca: str | None = None
     tls_cert: str | None = None
@@ -40,6 +42,7 @@ class ConnectionSpec:
             url=source.redis_url,
             sentinels=tuple(source.sentinel_addresses()),
             sentinel_master=source.redis_sentinel_master,
+            sentinel_password=_secret(source),
             cluster=source.redis_cluster,
             tls_ca=_path(source.redis_tls_ca),
             tls_cert=_path(source.redis_tls_cert),
@@ -61,6 +64,11 @@ class ConnectionSpec:
             raise ConfigurationError(
                 "Sentinel needs both QWORKER_REDIS_SENTINELS (host:port,...) and "
                 "QWORKER_REDIS_SENTINEL_MASTER (the master's name); only one is set"
+            )
+        if self.sentinel_password and not self.sentinels:
+            raise ConfigurationError(
+                "QWORKER_REDIS_SENTINEL_PASSWORD is set but QWORKER_REDIS_SENTINELS is not: "
+                "the sentinel password is for sentinels (the master's password goes in the URL)"
             )
         if self.cluster and self.sentinels:
             raise ConfigurationError(
@@ -154,3 +162,9 @@ def url_db(url: str) -> int:
         if not _DIGITS.fullmatch(text):
             raise ValueError(f"the db must be a number (0, 1, ...), not {text!r}")
     return int(texts[-1]) if texts else 0
+
+
+def _secret(source: Settings) -> str | None:
+    secret = source.redis_sentinel_password
+    value = secret.get_secret_value() if secret is not None else ""
+    return value or None

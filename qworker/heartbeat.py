@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -59,8 +60,11 @@ class Heartbeat(threading.Thread):
         overdue_margin_s: float = OVERDUE_MARGIN_S,
         max_handbacks: int = 10,
         keep_ms: int = 0,
+        record: dict[str, str] | None = None,
     ) -> None:
         super().__init__(name="qworker-heartbeat", daemon=True)
+        # More fields of the worker's record (the job types it serves: routing.py).
+        self.record: dict[Any, Any] = dict(record or {})
         # A thread needs its own synchronous client: one made from the settings (so Sentinel,
         # Cluster and TLS apply), or the one given (e.g. a fakeredis client on the same server
         # as the worker's async one).
@@ -175,6 +179,7 @@ class Heartbeat(threading.Thread):
                 "jobs_done": self.jobs_done(),
                 "concurrency": self.concurrency,
                 "current_jobs": json.dumps(current_jobs[:50]),
+                **self.record,
             },
         )
         pipe.pexpire(worker_key, self.lease_ms)

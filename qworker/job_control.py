@@ -132,13 +132,20 @@ async def _wait_reason(
     due_ms = int(score) if (score := due.get(state)) is not None else None
     paused = {p.target: p for p in await read_pauses(client, keys, now_ms, pause_entries)}
     if state == "queued":
-        index = await client.execute_command(  # type: ignore[no-untyped-call]
-            "LPOS", keys.priority(record.priority), record.id, "RANK", -1, "MAXLEN", MAX_POSITION
-        )
+        # A laned type's job is in its lane (routing.py), or still in the shared list.
+        lists = [keys.priority(record.priority)]
+        if record.job_type and await client.hexists(keys.lanes, record.job_type):
+            lists.insert(0, keys.lane(record.job_type, record.priority))
         place = "further back than " + str(MAX_POSITION)
-        if index is not None:
-            length = await client.llen(keys.priority(record.priority))
-            place = str(length - int(index))
+        for key in lists:
+            index = await client.execute_command(  # type: ignore[no-untyped-call]
+                "LPOS", key, record.id, "RANK", -1, "MAXLEN", MAX_POSITION
+            )
+            if index is not None:
+                place = str(await client.llen(key) - int(index))
+                if key != keys.priority(record.priority):
+                    place += f" in the {record.job_type} lane"
+                break
         pause = paused.get(f"priority {record.priority}") or paused.get(
             f"job type {record.job_type}"
         )
@@ -180,11 +187,15 @@ class _Source:
 
 
 def _sources(
-    keys: QueueKeys, state: str, priority: int | None, paused_types: list[str]
+    keys: QueueKeys, state: str, priority: int | None, paused_types: list[str], laned: list[str]
 ) -> list[_Source]:
     if state == "queued":
         chosen = [priority] if priority is not None else list(PRIORITIES)
-        return [_Source(keys.priority(p), "list_front", state) for p in chosen]
+        return [
+            _Source(key, "list_front", state)
+            for p in chosen
+            for key in (keys.priority(p), *(keys.lane(t, p) for t in laned))
+        ]
     if state in ("scheduled", "retry", "parked", "running"):
         key = {
             "scheduled": keys.scheduled,
@@ -247,7 +258,8 @@ async def list_jobs(
         check_priority(priority)
     pause_entries = cast(dict[str, str], await client.hgetall(keys.pauses))
     paused_types = sorted(n.partition(":")[2] for n in pause_entries if n.startswith("type:"))
-    sources = _sources(keys, state, priority, paused_types)
+    laned = sorted(cast(list[str], await client.hkeys(keys.lanes))) if state == "queued" else []
+    sources = _sources(keys, state, priority, paused_types, laned)
     source_index, offset = _parse_cursor(cursor, len(sources))
     filtered = job_type is not None or (priority is not None and state != "queued")
     budget = FILTER_BUDGET if filtered else limit

@@ -22,6 +22,8 @@ STAT_RECOVERED = "recovered"
 # Not a counter but a gauge: jobs waiting for a worker that knows their type (unknown_type.lua).
 STAT_UNKNOWN_TYPE_WAITING = "unknown_type_waiting"
 STAT_CANCELED = "canceled"
+# Jobs a dry-run worker marked done without doing them (mark_dry_run.lua).
+STAT_DRY_RUN = "dry_run"
 
 # How many of the most recently finished (done, canceled) job ids are listed for ``jobs list``;
 # their records themselves are kept for QWORKER_KEEP_FINISHED_S.
@@ -38,6 +40,9 @@ LUA_KEY_NAMES = {
     "RECENT": "jobs_recent_",
     "CANCEL_REQUESTS": "jobs_cancel_requests",
     "MEDIA": "jobs_media:",
+    "LANES": "jobs_lanes",
+    "LANE": "jobs_lane:",
+    "LANE_WAKEUP": "jobs_lane_wakeup:",
 }
 
 
@@ -112,6 +117,26 @@ class QueueKeys:
         """Sorted set of the jobs of a paused type that reached the front of their list, scored
         by enqueue order: they go back to the front of their lists when the pause ends."""
         return f"{self.prefix}{LUA_KEY_NAMES['HELD']}{job_type}"
+
+    @property
+    def lanes(self) -> str:
+        """Hash of the job types that have their own lane (see routing.py) to the time (ms)
+        the lane was opened: enqueue and every script that makes a job ready route by it."""
+        return f"{self.prefix}{LUA_KEY_NAMES['LANES']}"
+
+    def lane(self, job_type: str, priority: int) -> str:
+        """List of the ready jobs of one laned type at one priority, like a priority list."""
+        return f"{self.prefix}{LUA_KEY_NAMES['LANE']}{job_type}:{priority}"
+
+    def lane_lists(self, job_type: str) -> list[str]:
+        return [self.lane(job_type, p) for p in PRIORITIES]
+
+    def lanes_at(self, job_types: list[str], priority: int) -> list[str]:
+        return [self.lane(t, priority) for t in job_types]
+
+    def lane_wakeup(self, job_type: str) -> str:
+        """The wakeup list of one lane: only workers serving its type block on it."""
+        return f"{self.prefix}{LUA_KEY_NAMES['LANE_WAKEUP']}{job_type}"
 
     @property
     def cancel_requests(self) -> str:
@@ -215,6 +240,8 @@ class QueueKeys:
             f"{prefix}jobs_signal:*",
             f"{prefix}jobs_x_spend:*",
             f"{prefix}jobs_media:*",
+            f"{prefix}jobs_lane:*",
+            f"{prefix}jobs_lane_wakeup:*",
         ]
 
     @property
@@ -233,6 +260,7 @@ class QueueKeys:
             self.workers,
             self.rate_keys,
             self.pauses,
+            self.lanes,
             self.cancel_requests,
             self.recent("done"),
             self.recent("canceled"),

@@ -65,6 +65,9 @@ class JobRecord(BaseModel):
     failed_at_ms: int | None = None
     finished_at_ms: int | None = None
     cancel_requested_at_ms: int | None = None
+    dry_run_at_ms: int | None = Field(
+        default=None, description="A dry-run worker ran it without doing its work (no post)."
+    )
     payload: str = Field(description="The job's parameters as JSON, exactly as enqueued.")
     error: JobError | None = None
     result_json: str | None = Field(default=None, description="What execute() returned (JSON).")
@@ -120,6 +123,7 @@ class JobRecord(BaseModel):
             failed_at_ms=_int_or_none(fields.get("failed_at_ms")),
             finished_at_ms=_int_or_none(fields.get("finished_at_ms")),
             cancel_requested_at_ms=_int_or_none(fields.get("cancel_requested_at_ms")),
+            dry_run_at_ms=_int_or_none(fields.get("dry_run_at_ms")),
             payload=fields.get("payload", ""),
             error=JobError.model_validate_json(error) if error else None,
             result_json=fields.get("result"),
@@ -164,6 +168,17 @@ class QueueStats(BaseModel):
     in_flight: int
     canceled: int = Field(default=0, description="Jobs canceled (counter).")
     pauses: list[Pause] = Field(default_factory=list)
+    lanes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Ready jobs per job type with a lane of its own (counted in queues too).",
+    )
+    waiting_without_worker: dict[str, int] = Field(
+        default_factory=dict,
+        description="Job types with jobs waiting that no live worker serves (--job-types).",
+    )
+    dry_run: int = Field(
+        default=0, description="Jobs a dry-run worker marked done without doing (counter)."
+    )
 
     def __getitem__(self, name: str) -> Any:
         """Dict-style access, as the seed's ``get_queue_stats()`` returned a dict."""
@@ -257,6 +272,10 @@ class WorkerInfo(BaseModel):
     current_jobs: list[str]
     running: int = Field(default=0, description="Jobs executing now (within a second).")
     prefetched: int = Field(default=0, description="Jobs claimed ahead, waiting for a slot.")
+    serves_all: bool = Field(default=True, description="False: it serves only job_types.")
+    job_types: list[str] = Field(
+        default_factory=list, description="The job types it serves (or knows, serving all)."
+    )
 
 
 class RetryDrainResult(BaseModel):

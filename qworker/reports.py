@@ -13,14 +13,17 @@ import redis.asyncio as aioredis
 
 from qworker.clock import Clock
 from qworker.keys import (
+    PRIORITIES,
     STAT_CANCELED,
     STAT_DEAD,
+    STAT_DRY_RUN,
     STAT_FAILED,
     STAT_PROCESSED,
     STAT_UNKNOWN_TYPE_WAITING,
     QueueKeys,
 )
 from qworker.models import JobRecord, Pause, QueueStats, RateLimitStats, WorkerInfo
+from qworker.routing import SERVES_ALL_FIELD, read_lane_lengths, read_unserved, served_types
 
 
 async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) -> QueueStats:
@@ -47,6 +50,12 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
         pause_entries,
     ) = await pipe.execute()
     queues = dict(zip(k.priorities, (int(n) for n in lengths), strict=True))
+    # A priority's ready jobs include those in the lanes (routing.py).
+    lanes = await read_lane_lengths(client, k)
+    for per_priority in lanes.values():
+        for priority, count in zip(PRIORITIES, per_priority, strict=True):
+            queues[k.priority(priority)] += count
+    lane_totals = {job_type: sum(counts) for job_type, counts in lanes.items()}
     # The seed names queues without the namespace; keep that shape for its callers.
     queues = {name.removeprefix(k.prefix): n for name, n in queues.items()}
     return QueueStats(
@@ -69,6 +78,9 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
         in_flight=inflight,
         canceled=int(counters.get(STAT_CANCELED, 0)),
         pauses=await read_pauses(client, k, now_ms, pause_entries),
+        lanes=lane_totals,
+        waiting_without_worker=await read_unserved(client, k, lane_totals),
+        dry_run=int(counters.get(STAT_DRY_RUN, 0)),
     )
 
 
@@ -139,6 +151,8 @@ async def read_workers(client: aioredis.Redis, k: QueueKeys) -> list[WorkerInfo]
             current_jobs=json.loads(row.get("current_jobs", "[]")),
             running=int(row.get("running", 0)),
             prefetched=int(row.get("prefetched", 0)),
+            serves_all=row.get(SERVES_ALL_FIELD, "1") == "1",
+            job_types=sorted(served_types(row) or []),
         )
         for worker_id, row in zip(worker_ids, rows, strict=True)
         if row

@@ -105,6 +105,14 @@ class RedisJobContext(JobContext):
             raise LeaseLost(f"job {self.job_id} is no longer owned by this worker")
         self.checkpoints[name] = value
 
+    async def record_dry_run(self) -> None:
+        call = self._service.scripts.mark_dry_run(
+            self.job_id, self._running.owner, self._service.clock.now_ms()
+        )
+        run = self._service.runner.run
+        await retry_bookkeeping(lambda: run(call), f"dry-run mark of job {self.job_id}")
+        self.dry_run = True
+
     @contextlib.contextmanager
     def cancel_shield(self) -> Iterator[None]:
         # The worker's cancel watch skips a job inside a shield, and looks again a second later.

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any, Generic, TypeVar
 
-from qworker.keys import LUA_KEY_NAMES, RECENT_FINISHED_MAX, QueueKeys
+from qworker.keys import LUA_KEY_NAMES, RECENT_FINISHED_MAX, STAT_DRY_RUN, QueueKeys
 
 T = TypeVar("T")
 
@@ -52,6 +52,7 @@ SCRIPT_NAMES = (
     "schedule_fire",
     "schedule_pause",
     "schedule_remove",
+    "mark_dry_run",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
@@ -111,6 +112,8 @@ class ClaimReply:
     jobs: list[ClaimedJob]
     # Entries in the pauses hash: while there are any, the worker lifts the ended ones.
     pauses: int
+    # The laned types whose lanes the worker read: it blocks on their wakeup lists too.
+    lanes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -193,11 +196,11 @@ def _as_int_triple(reply: Any) -> tuple[int, int, int]:
 
 def _parse_claimed(reply: Any) -> ClaimReply:
     jobs = []
-    for index in range(1, len(reply), 2):
+    for index in range(2, len(reply), 2):
         flat = reply[index + 1]
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         jobs.append(ClaimedJob(reply[index], int(fields["claims"]), fields))
-    return ClaimReply(jobs, int(reply[0]))
+    return ClaimReply(jobs, int(reply[0]), [str(lane) for lane in reply[1]])
 
 
 def _parse_enqueued(reply: Any) -> EnqueueReply:
@@ -263,14 +266,32 @@ class QueueScripts:
         )
 
     def claim(
-        self, worker_id: str, now_ms: int | None, lease_ms: int, max_jobs: int, id_base: str
+        self,
+        worker_id: str,
+        now_ms: int | None,
+        lease_ms: int,
+        max_jobs: int,
+        id_base: str,
+        *,
+        serves_all: bool = True,
+        job_types: Sequence[str] = (),
     ) -> ScriptCall[ClaimReply]:
-        """``now_ms`` None: the script reads Redis's clock (as every ``now_ms`` below)."""
+        """``now_ms`` None: the script reads Redis's clock (as every ``now_ms`` below).
+        ``job_types``: the types the worker knows (``serves_all``) or the only ones it serves."""
         k = self.keys
         return self._call(
             "claim",
             [*k.priorities, k.inflight, k.wakeup, k.pauses, k.fence],
-            [k.job_prefix, worker_id, _time(now_ms), lease_ms, max_jobs, id_base],
+            [
+                k.job_prefix,
+                worker_id,
+                _time(now_ms),
+                lease_ms,
+                max_jobs,
+                id_base,
+                "all" if serves_all else "only",
+                *job_types,
+            ],
             _parse_claimed,
         )
 
@@ -681,6 +702,16 @@ class QueueScripts:
             "schedule_remove",
             [k.schedule(name), k.schedules, k.fence],
             [name, k.schedules_channel],
+            _as_int,
+        )
+
+    def mark_dry_run(self, job_id: str, owner: str, now_ms: int) -> ScriptCall[int]:
+        """Record that a dry run did not do the job's work, and count it (once per job)."""
+        k = self.keys
+        return self._call(
+            "mark_dry_run",
+            [k.job(job_id), k.stats, k.fence],
+            [owner, now_ms, STAT_DRY_RUN],
             _as_int,
         )
 

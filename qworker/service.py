@@ -440,10 +440,16 @@ class QueueService:
         k = self.keys
         for priority in priorities:
             check_priority(priority)
+        laned: list[str] = []
+        if everything or priorities:  # a priority's jobs include those in lanes (routing.py)
+            with self._reaching_redis():
+                laned = cast(list[str], await self.redis.hkeys(k.lanes))
         if everything:
-            queue_keys = [*k.priorities, k.retry, k.scheduled, k.parked, k.dead_letter, k.inflight]
+            lanes = [key for t in laned for key in k.lane_lists(t)]
+            queue_keys = [*k.priorities, *lanes, k.retry, k.scheduled, k.parked, k.dead_letter]
+            queue_keys.append(k.inflight)
         else:
-            queue_keys = [k.priority(p) for p in priorities]
+            queue_keys = [key for p in priorities for key in (k.priority(p), *k.lanes_at(laned, p))]
             queue_keys += [
                 key
                 for key, wanted in (

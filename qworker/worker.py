@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
@@ -35,10 +35,11 @@ from qworker.execution import (
     SettlementBuffer,
 )
 from qworker.heartbeat import LOOP_TICK_S, OVERDUE_MARGIN_S, Heartbeat
-from qworker.jobs.base import load_job_modules
+from qworker.jobs.base import JobFactory, load_job_modules
 from qworker.models import RateLimitStats
 from qworker.policy import DEFAULT_MAX_RETRIES
 from qworker.redis_link import RedisLink
+from qworker.routing import Served
 from qworker.scheduler import Scheduler
 from qworker.scripts import ClaimedJob, ClaimReply, ScriptCall
 from qworker.service import QueueService
@@ -77,6 +78,7 @@ class Worker:
         recovery_grace_s: float | None = None,
         metrics: WorkerMetrics | None = None,
         schedules: bool = True,
+        job_types: Sequence[str] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValidationFailed(f"concurrency must be at least 1, not {concurrency}")
@@ -104,6 +106,11 @@ class Worker:
         self.worker_id = uuid.uuid4().hex
         self.jobs_done = 0
         load_job_modules([*self.settings.job_modules, *(job_modules or [])])
+        # The types this worker serves (None: QWORKER_JOB_TYPES; empty: every type it knows),
+        # and the laned types its last claim read (see routing.py).
+        served = self.settings.job_types if job_types is None else job_types
+        self.served = Served.checked(served, JobFactory.known_types())
+        self._lanes: list[str] = []
 
         # Every claim this worker holds a lease on, running or waiting for a slot, by (job id,
         # owner token): the same job can be claimed again after it was recovered from us.
@@ -210,6 +217,7 @@ class Worker:
             overdue_margin_s=self.overdue_margin_s,
             max_handbacks=self.settings.max_handbacks,
             keep_ms=self.settings.keep_finished_ms,
+            record=self.served.record(JobFactory.known_types()),
         )
         self._loop_alive_at = time.perf_counter()
         self._heartbeat.start()
@@ -336,17 +344,23 @@ class Worker:
     async def _settle_and_claim(self, free: int) -> list[ClaimedJob]:
         """Send the settlements of finished jobs and a claim for ``free`` new ones in one
         round trip."""
-        claim = self.scripts.claim(
-            self.worker_id, self.clock.script_now_ms(), self.lease_ms, free, uuid.uuid4().hex
-        )
+        claim = self._claim(self.clock.script_now_ms(), self.lease_ms, free)
         replies = await self._send_settlements(claim)
         claimed = replies[-1]
         if isinstance(claimed, Exception):
             raise claimed
         return self._claimed(cast(ClaimReply, claimed))
 
+    def _claim(self, now_ms: int | None, lease_ms: int, wanted: int) -> ScriptCall[ClaimReply]:
+        served = self.served
+        return self.scripts.claim(
+            self.worker_id, now_ms, lease_ms, wanted, uuid.uuid4().hex,
+            serves_all=served.serves_all, job_types=served.claim_types(JobFactory.known_types()),
+        )  # fmt: skip
+
     def _claimed(self, reply: ClaimReply) -> list[ClaimedJob]:
         self._pauses = reply.pauses
+        self._lanes = reply.lanes
         return reply.jobs
 
     async def _flush_settlements(self) -> None:
@@ -417,8 +431,9 @@ class Worker:
         # cover the wait, since the time given is the time it was sent.
         now_ms = self.clock.script_now_ms()
         lease_ms = self.lease_ms + (0 if now_ms is None else int(timeout_s * 1000))
-        claim = self.scripts.claim(self.worker_id, now_ms, lease_ms, wanted, uuid.uuid4().hex)
-        blocking = ("BLPOP", self.keys.wakeup, timeout_s)
+        claim = self._claim(now_ms, lease_ms, wanted)
+        # The shared wakeup list and those of the lanes this worker reads (routing.py).
+        blocking = ("BLPOP", *self.served.wakeup_keys(self.keys, self._lanes), timeout_s)
         waiting = asyncio.ensure_future(self.service.runner.block_then_run(blocking, claim))
         stop = asyncio.ensure_future(self._stop_requested.wait())
         try:

@@ -147,6 +147,7 @@ def _times(job: JobRecord) -> list[tuple[str, int | None]]:
         ("failed", job.failed_at_ms),
         ("finished", job.finished_at_ms),
         ("cancel requested", job.cancel_requested_at_ms),
+        ("DRY RUN (not done)", job.dry_run_at_ms),
     ]
 
 

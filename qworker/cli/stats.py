@@ -177,9 +177,12 @@ def render(snapshot: Snapshot, header: str | None = None) -> RenderableType:
     from qworker.cli._render import stack
     from qworker.cli._schedule_view import schedules_table
 
+    # Shown only when some type waits for a worker: a fleet serving every type sees no change.
+    unserved = [unserved_table(snapshot.stats)] if snapshot.stats.waiting_without_worker else []
     tables = stack(
         queues_table(snapshot.stats),
         *([schedules_table(snapshot.schedules)] if snapshot.schedules else []),
+        *unserved,
         pauses_table(snapshot.stats.pauses, snapshot.now_ms),
         totals_table(snapshot.stats),
         rate_limits_table(snapshot.rate_limits, snapshot.now_ms),
@@ -222,6 +225,21 @@ def queues_table(stats: QueueStats) -> RenderableType:
     return table("Queues", columns, rows)
 
 
+def unserved_table(stats: QueueStats) -> RenderableType:
+    """Job types whose jobs wait because no live worker serves them (qworker work
+    --job-types): they wait in their lane, at no cost, until one does."""
+    from rich.text import Text
+
+    from qworker.cli._render import Col, table
+
+    rows = [
+        (Text(job_type), count, f"start a worker with --job-types {job_type} (or without it)")
+        for job_type, count in stats.waiting_without_worker.items()
+    ]
+    columns = [Col("job type"), Col("jobs", justify="right"), Col("note", truncate=True)]
+    return table("Waiting: no live worker serves these types", columns, rows)
+
+
 def totals_table(stats: QueueStats) -> RenderableType:
     from qworker.cli._render import Col, table
 
@@ -230,6 +248,7 @@ def totals_table(stats: QueueStats) -> RenderableType:
         ("failed attempts", stats.total_failed),
         ("dead", stats.total_dead),
         ("canceled", stats.canceled),
+        ("dry run (marked done, not done)", stats.dry_run),
         ("recovered from lost workers", stats.recovered),
         ("dropped by dead-letter cap", stats.dead_letter_dropped),
     ]

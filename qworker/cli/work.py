@@ -24,9 +24,13 @@ if TYPE_CHECKING:
     from qworker.metrics.http import MetricsServer
     from qworker.metrics.worker import WorkerMetrics
     from qworker.rate_limiter import RateLimit
+    from qworker.routing import Served
     from qworker.service import QueueService
 
-EXAMPLE = "Example: qworker work -c 4 --import myapp.jobs   (drain the queue and exit: --burst)"
+EXAMPLE = (
+    "Example: qworker work -c 4 --import myapp.jobs --job-types report,mail   "
+    "(drain the queue and exit: --burst)"
+)
 
 log = logging.getLogger("qworker.worker")
 
@@ -64,9 +68,24 @@ def work(
             help="Import a module that registers job types (repeatable).",
         ),
     ] = None,
+    job_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--job-types",
+            metavar="T,...",
+            help="Serve only these job types (comma-separated or repeated); other types' jobs "
+            "wait for a worker that serves them. X credentials are needed only with tweet. "
+            "Default: QWORKER_JOB_TYPES, or every type.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Post nothing: log each tweet instead (no X keys needed)."),
+        typer.Option(
+            "--dry-run",
+            help="Post nothing: log each tweet instead, and mark it done as a dry run (it is "
+            "not posted later). For tests, not to skip credentials: see --job-types.",
+        ),
     ] = False,
     log_format: Annotated[
         LogFormat | None,
@@ -113,6 +132,7 @@ def work(
 ) -> None:
     """Run a worker: take jobs by priority and run them until stopped."""
     from qworker.logs import configure_logging
+    from qworker.routing import Served, parse_job_types
 
     state = state_of(ctx)
     overrides: dict[str, object] = {}
@@ -122,10 +142,14 @@ def work(
         overrides["log_format"] = log_format.value
     if grace is not None:
         overrides["shutdown_grace_seconds"] = grace
+    if job_types is not None:
+        overrides["job_types"] = parse_job_types(job_types)
     settings = state.settings(**overrides)
     modules = [*settings.job_modules, *(imports or [])]
-    job_types = _load_job_types(modules)
-    if "tweet" in job_types and not settings.dry_run:
+    known = _load_job_types(modules)
+    served = Served.checked(settings.job_types, known)
+    job_types_run = [name for name in known if served.serves(name)]
+    if "tweet" in job_types_run and not settings.dry_run:
         _require_tweet_credentials(settings)
     configure_logging(settings.log_format, logging.DEBUG if state.debug else logging.INFO)
 
@@ -147,13 +171,15 @@ def work(
                 grace_s=settings.shutdown_grace_seconds,
                 metrics=metrics,
                 schedules=not no_schedules,
+                job_types=settings.job_types,
             )
             log.info(
-                _startup_line(settings, job_types, concurrency, burst, worker.clients),
+                _startup_line(settings, served, job_types_run, concurrency, burst, worker.clients),
                 extra={
                     "redis_url": settings.masked_redis_url(),
                     "namespace": settings.namespace,
-                    "job_types": job_types,
+                    "job_types": job_types_run,
+                    "serves_all": served.serves_all,
                     "concurrency": concurrency,
                     "dry_run": settings.dry_run,
                 },
@@ -221,23 +247,26 @@ def _require_tweet_credentials(settings: Settings) -> None:
     if missing:
         raise ConfigurationError(
             f"X API credentials are not set: {', '.join(missing)}; set them in the environment "
-            "or .env (see .env.example), or run with --dry-run"
+            "or .env (see .env.example), or leave tweet out of this worker's --job-types"
         )
 
 
 def _startup_line(
     settings: Settings,
+    served: Served,
     job_types: list[str],
     concurrency: int,
     burst: bool,
     clients: ClientContainer,
 ) -> str:
     limits = "; ".join(f"{name} {_describe_limit(name, settings, clients)}" for name in job_types)
+    dry = settings.dry_run and "tweet" in job_types
     return (
         f"worker starting: redis {settings.masked_redis_url()}, "
-        f"namespace {settings.namespace or '(none)'}, job types {', '.join(job_types)}, "
+        f"namespace {settings.namespace or '(none)'}, job types {', '.join(job_types)}"
+        f"{'' if served.serves_all else ' only'}, "
         f"concurrency {concurrency}{', burst' if burst else ''}"
-        f"{', DRY RUN (nothing is posted)' if settings.dry_run else ''}, "
+        f"{', DRY RUN (tweets are marked done as dry runs, never posted)' if dry else ''}, "
         f"grace {settings.shutdown_grace_seconds:g}s, limits: {limits}"
     )
 

@@ -71,10 +71,15 @@ class JobContext:
         # time (UTC) it was enqueued for: a digest job knows which Monday it covers.
         self.schedule = schedule
         self.scheduled_for = scheduled_for
+        self.dry_run = False
 
     async def checkpoint(self, name: str, value: str) -> None:
         """Record ``name=value`` on the job before going on (raises LeaseLost if not owned)."""
         self.checkpoints[name] = value
+
+    async def record_dry_run(self) -> None:
+        """Record on the job that a dry run did not do its work (``job show``, ``stats``)."""
+        self.dry_run = True
 
     @contextlib.contextmanager
     def cancel_shield(self) -> Iterator[None]:

@@ -221,6 +221,10 @@ class TweetJob(BaseJob[TweetJobParams]):
                 raise
             await self.context.checkpoint(TWEET_ID_CHECKPOINT, posted.tweet_id)
             await self._settle(account, posted.limits, charge, refund=False)
+        if getattr(client, "dry_run", False):  # never passed off as posted: job show, stats
+            await self.context.record_dry_run()
+            log.info("%s: DRY RUN, not posted (%s)", self.describe(), posted.tweet_id)
+            return {"tweet_id": posted.tweet_id}
         log.info("%s: posted as %s", self.describe(), posted.tweet_id)
         return {"tweet_id": posted.tweet_id}
 

@@ -385,6 +385,8 @@ class DryRunTwitterClient:
     * ``#always-fail``: always raises ``PermanentJobError``.
     """
 
+    # Jobs it serves are recorded as dry runs (JobContext.record_dry_run), never as posted.
+    dry_run = True
     FAIL_ONCE_MARKER = "#fail-once"
     ALWAYS_FAIL_MARKER = "#always-fail"
 

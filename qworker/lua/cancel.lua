@@ -3,7 +3,8 @@ leaves its list or set and ends 'canceled' in this step. A running job is marked
 holding its lease stops it and settles it 'canceled' (and if its worker dies first, recovery
 cancels it instead of running it again). A finished job is left as it is.
 
-KEYS[1..4]  priority lists 1 .. 4
+KEYS[1..4]  shared priority lists 1 .. 4 (a queued job of a laned type is in its lane, or
+            still in a shared list if it was queued before the lane opened: lanes.lua)
 KEYS[5]     scheduled sorted set
 KEYS[6]     retry sorted set
 KEYS[7]     parked sorted set
@@ -17,7 +18,7 @@ ARGV[4]     keep_ms: how long the record of a canceled job stays readable
 Returns     {outcome, state before}: outcome 'canceled', 'requested' (running: its worker
             stops it), 'finished' (done, dead or canceled already), or 'missing' (no such job)
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local job_id = ARGV[2]
 local job_key = job_prefix .. job_id
@@ -52,7 +53,12 @@ end
 local removed = 0
 if state == 'queued' then
   local priority = tonumber(fields[2]) or 4
-  removed = redis.call('LREM', KEYS[priority], -1, job_id)
+  if is_laned(fields[3]) then
+    removed = redis.call('LREM', lane_list(fields[3], priority), -1, job_id)
+  end
+  if removed == 0 then
+    removed = redis.call('LREM', KEYS[priority], -1, job_id)
+  end
 elseif state == 'scheduled' then
   removed = redis.call('ZREM', KEYS[5], job_id)
 elseif state == 'retry' then

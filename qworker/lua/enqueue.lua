@@ -1,6 +1,9 @@
---[[ enqueue: store one or more jobs and make them ready (or scheduled) in one atomic step.
+--[[ enqueue: store one or more jobs and make them ready (or scheduled) in one atomic step. A
+ready job of a type with a lane of its own goes to that lane (lanes.lua), any other to its
+shared priority list.
 
-KEYS[1..4]  priority lists 1 (urgent) .. 4 (low); producers LPUSH, workers take from the right
+KEYS[1..4]  shared priority lists 1 (urgent) .. 4 (low); producers LPUSH, workers take from
+            the right
 KEYS[5]     scheduled sorted set (score: run_at_ms)
 KEYS[6]     wakeup list
 KEYS[7]     sequence counter: every job gets the next number, its place in enqueue order
@@ -15,7 +18,7 @@ Returns     {stored, then a pair per job refused as a duplicate: its index in th
             the id of the job holding its unique key}. An id that already exists is skipped
             (neither stored nor a duplicate), so sending the same batch twice never doubles a job.
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local now_ms = tonumber(ARGV[2])
 local scheduled_key = KEYS[5]
@@ -53,6 +56,7 @@ for i = 3, #ARGV, PER_JOB do
     else
       new[#new + 1] = i
       if unique_key then holders[unique_key] = job_id end
+      is_laned(ARGV[i + 2])
     end
   end
   seen[job_id] = true
@@ -60,7 +64,6 @@ end
 if #new == 0 then return {0, unpack(duplicates)} end
 
 local seq = redis.call('INCRBY', KEYS[7], #new) - #new
-local made_ready = 0
 for _, i in ipairs(new) do
   local job_id, priority, max_retries = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 4]
   local run_at_ms = tonumber(ARGV[i + 5])
@@ -92,12 +95,9 @@ for _, i in ipairs(new) do
   if scheduled then
     redis.call('ZADD', scheduled_key, run_at_ms, job_id)
   else
-    redis.call('LPUSH', KEYS[priority], job_id)
-    made_ready = made_ready + 1
+    redis.call('LPUSH', ready_list(1, ARGV[i + 2], priority), job_id)
   end
 end
 
-if made_ready > 0 and redis.call('LLEN', wakeup_key) == 0 then
-  redis.call('LPUSH', wakeup_key, '1')
-end
+wake_ready(wakeup_key)
 return {#new, unpack(duplicates)}

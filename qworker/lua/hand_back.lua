@@ -6,7 +6,7 @@ finish (or that trips qworker every time) cannot loop for ever. A job an operato
 cancel ends 'canceled' instead of going back.
 
 KEYS[1]     in-flight sorted set
-KEYS[2..5]  priority lists 1 .. 4
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
 KEYS[6]     wakeup list
 KEYS[7]     dead-letter sorted set (score: failed_at_ms)
 KEYS[8]     statistics hash
@@ -19,7 +19,7 @@ ARGV[5]     keep_ms: how long the record of a canceled job stays readable
 ARGV[6..]   triples: job id, owner token, 1 if the job had started (counts) else 0
 Returns     {handed back, sent to the dead-letter queue} (jobs no longer owned are left alone)
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local max_handbacks = tonumber(ARGV[2])
 local error_json = ARGV[3]
@@ -34,9 +34,10 @@ local stats_key = KEYS[8]
 local jobs = {}
 for i = 6, #ARGV, 3 do
   local job_key = job_prefix .. ARGV[i]
-  local fields = redis.call('HMGET', job_key, 'owner', 'priority', 'handbacks',
+  local fields = redis.call('HMGET', job_key, 'owner', 'priority', 'handbacks', 'job_type',
     unpack(END_FIELDS))
   if fields[1] == ARGV[i + 1] then
+    is_laned(fields[4])
     local handbacks = tonumber(fields[3]) or 0
     if ARGV[i + 2] == '1' then
       handbacks = handbacks + 1
@@ -46,7 +47,7 @@ for i = 6, #ARGV, 3 do
       priority = 4
     end
     jobs[#jobs + 1] = {ARGV[i], job_key, priority, handbacks, ARGV[i + 2] == '1',
-      {fields[4], fields[5], fields[6]}}
+      {fields[5], fields[6], fields[7]}, fields[4]}
   end
 end
 
@@ -70,13 +71,11 @@ for _, job in ipairs(jobs) do
     end_job(job_key, job_id, 'dead', now_ms, 0, end_fields)
     buried = buried + 1
   else
-    redis.call('RPUSH', KEYS[1 + priority], job_id)
+    redis.call('RPUSH', ready_list(2, job[7], priority), job_id)
     stamp(job_key, 'queued', now_ms)
     handed_back = handed_back + 1
   end
 end
 record_recent('canceled', canceled, keep_ms)
-if handed_back > 0 and redis.call('LLEN', wakeup_key) == 0 then
-  redis.call('LPUSH', wakeup_key, '1')
-end
+wake_ready(wakeup_key)
 return {handed_back, buried}

@@ -3,7 +3,7 @@ back of their priority lists. Each due job moves exactly once, whichever worker 
 (Parked jobs wait for their rate limit: release_parked.lua lets them out.)
 
 KEYS[1]     source sorted set (score: due_ms)
-KEYS[2..5]  priority lists 1 .. 4
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
 KEYS[6]     wakeup list
 KEYS[7]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
@@ -12,7 +12,7 @@ ARGV[2]     max_due_ms: move jobs due at or before this ('+inf' moves all; '' fo
 ARGV[3]     limit: at most this many per call
 Returns     {moved, next_due_ms}: next_due_ms is the earliest due time left, or -1 when empty
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local source_key = KEYS[1]
 local wakeup_key = KEYS[6]
@@ -24,9 +24,11 @@ end
 -- Reads first: the due jobs and their priorities.
 local now_ms = max_due == '+inf' and redis_now_ms() or tonumber(max_due)
 local due = redis.call('ZRANGEBYSCORE', source_key, '-inf', max_due, 'LIMIT', 0, ARGV[3])
-local priorities = {}
+local priorities, types = {}, {}
 for i, job_id in ipairs(due) do
-  priorities[i] = tonumber(redis.call('HGET', job_prefix .. job_id, 'priority'))
+  local record = redis.call('HMGET', job_prefix .. job_id, 'priority', 'job_type')
+  priorities[i], types[i] = tonumber(record[1]), record[2]
+  is_laned(types[i])
 end
 
 local moved = 0
@@ -34,14 +36,12 @@ for i, job_id in ipairs(due) do
   redis.call('ZREM', source_key, job_id)
   -- A job without a record was deleted while it waited: only its entry is left to drop.
   if priorities[i] then
-    redis.call('LPUSH', KEYS[1 + priorities[i]], job_id)
+    redis.call('LPUSH', ready_list(2, types[i], priorities[i]), job_id)
     stamp(job_prefix .. job_id, 'queued', now_ms)
     moved = moved + 1
   end
 end
-if moved > 0 and redis.call('LLEN', wakeup_key) == 0 then
-  redis.call('LPUSH', wakeup_key, '1')
-end
+wake_ready(wakeup_key)
 local next_due = redis.call('ZRANGE', source_key, 0, 0, 'WITHSCORES')
 if next_due[2] then
   return {moved, tonumber(next_due[2])}

@@ -6,7 +6,7 @@ operator asked to cancel ends 'canceled' instead.
 Expiry is judged by Redis's clock, the one every lease deadline was set by.
 
 KEYS[1]     in-flight sorted set
-KEYS[2..5]  priority lists 1 .. 4
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
 KEYS[6]     dead-letter sorted set
 KEYS[7]     statistics hash
 KEYS[8]     wakeup list
@@ -19,7 +19,7 @@ ARGV[5]     error JSON recorded on a job sent to the dead-letter queue
 ARGV[6]     keep_ms: how long the record of a canceled job stays readable
 Returns     {requeued, buried}
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local now_ms = now_or_redis(ARGV[2])
 local keep_ms = tonumber(ARGV[6])
@@ -33,7 +33,8 @@ local expired = redis.call('ZRANGEBYSCORE', inflight_key, '-inf', now_ms, 'LIMIT
 local records = {}
 for i, job_id in ipairs(expired) do
   records[i] = redis.call('HMGET', job_prefix .. job_id, 'payload', 'attempts', 'max_retries',
-    'priority', unpack(END_FIELDS))
+    'priority', 'job_type', unpack(END_FIELDS))
+  is_laned(records[i][5])
 end
 
 local requeued, buried, canceled = 0, 0, {}
@@ -43,7 +44,7 @@ for i, job_id in ipairs(expired) do
   -- A job without a record was deleted (clear --all): only its in-flight entry was left.
   if record[1] then
     local job_key = job_prefix .. job_id
-    local end_fields = {record[5], record[6], record[7]}
+    local end_fields = {record[6], record[7], record[8]}
     local attempts = (tonumber(record[2]) or 0) + 1
     local max_retries = tonumber(record[3]) or tonumber(ARGV[4])
     redis.call('HDEL', job_key, 'owner')
@@ -62,14 +63,12 @@ for i, job_id in ipairs(expired) do
       buried = buried + 1
     else
       local priority = tonumber(record[4]) or 4
-      redis.call('RPUSH', KEYS[1 + priority], job_id)
+      redis.call('RPUSH', ready_list(2, record[5], priority), job_id)
       stamp(job_key, 'queued', now_ms)
       requeued = requeued + 1
     end
   end
 end
 record_recent('canceled', canceled, keep_ms)
-if requeued > 0 and redis.call('LLEN', wakeup_key) == 0 then
-  redis.call('LPUSH', wakeup_key, '1')
-end
+wake_ready(wakeup_key)
 return {requeued, buried}

@@ -4,7 +4,7 @@ front of their priority lists. The rest wait again, until the limiter's next ope
 opening costs work in proportion to what it admits, not to what is parked.
 
 KEYS[1]     parked sorted set (score: due_ms)
-KEYS[2..5]  priority lists 1 .. 4
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
 KEYS[6]     wakeup list
 KEYS[7]     hash of every rate-limit key to its limits 'day|hour|interval_ms'
 KEYS[8]     migration fence (never exists; see keys.py)
@@ -14,7 +14,7 @@ ARGV[3]     now_ms ('' for Redis's own clock, TIME)
 ARGV[4]     limit: at most this many due jobs are looked at per call
 Returns     {released, next_due_ms}: next_due_ms is the earliest due time left, or -1 when empty
 ]]
---#include job_end
+--#include lanes
 local parked_key, wakeup_key = KEYS[1], KEYS[6]
 local job_prefix, rate_prefix = ARGV[1], ARGV[2]
 local DAY_MS, HOUR_MS = 86400000, 3600000
@@ -73,7 +73,9 @@ end
 local due = redis.call('ZRANGEBYSCORE', parked_key, '-inf', now_ms, 'LIMIT', 0, ARGV[4])
 local groups, order, orphans = {}, {}, {}
 for _, job_id in ipairs(due) do
-  local record = redis.call('HMGET', job_prefix .. job_id, 'priority', 'seq', 'rate_key')
+  local record = redis.call('HMGET', job_prefix .. job_id, 'priority', 'seq', 'rate_key',
+    'job_type')
+  is_laned(record[4])
   if not record[1] then
     orphans[#orphans + 1] = job_id  -- deleted while it waited
   else
@@ -83,7 +85,8 @@ for _, job_id in ipairs(due) do
       order[#order + 1] = rate_key
     end
     local jobs = groups[rate_key]
-    jobs[#jobs + 1] = {id = job_id, priority = tonumber(record[1]), seq = tonumber(record[2]) or 0}
+    jobs[#jobs + 1] = {id = job_id, priority = tonumber(record[1]), seq = tonumber(record[2]) or 0,
+      job_type = record[4]}
   end
 end
 local released, waiting_again = {}, {}
@@ -107,15 +110,13 @@ for _, job_id in ipairs(orphans) do redis.call('ZREM', parked_key, job_id) end
 table.sort(released, function(a, b) return a.seq > b.seq end)
 for _, job in ipairs(released) do
   redis.call('ZREM', parked_key, job.id)
-  redis.call('RPUSH', KEYS[1 + job.priority], job.id)
+  redis.call('RPUSH', ready_list(2, job.job_type, job.priority), job.id)
   stamp(job_prefix .. job.id, 'queued', now_ms)
 end
 for _, entry in ipairs(waiting_again) do
   redis.call('ZADD', parked_key, 'XX', entry[2], entry[1])
 end
-if #released > 0 and redis.call('LLEN', wakeup_key) == 0 then
-  redis.call('LPUSH', wakeup_key, '1')
-end
+wake_ready(wakeup_key)
 local next_due = redis.call('ZRANGE', parked_key, 0, 0, 'WITHSCORES')
 if next_due[2] then
   return {#released, tonumber(next_due[2])}

@@ -2,7 +2,7 @@
 attempts reset and their error cleared.
 
 KEYS[1]     dead-letter sorted set
-KEYS[2..5]  priority lists 1 .. 4
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
 KEYS[6]     wakeup list
 KEYS[7]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
@@ -12,7 +12,7 @@ ARGV[4]     now_ms
 ARGV[5..]   job ids
 Returns     array of the ids requeued (an id given but not in the dead-letter queue is left out)
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local dead_key = KEYS[1]
 local wakeup_key = KEYS[6]
@@ -30,9 +30,11 @@ local found, seen = {}, {}
 for _, job_id in ipairs(job_ids) do
   if not seen[job_id] and redis.call('ZSCORE', dead_key, job_id) then
     seen[job_id] = true
-    local priority = redis.call('HGET', job_prefix .. job_id, 'priority')
+    local record = redis.call('HMGET', job_prefix .. job_id, 'priority', 'job_type')
+    local priority = record[1]
     local exists = priority or redis.call('EXISTS', job_prefix .. job_id) == 1
-    found[#found + 1] = {job_id, exists, tonumber(priority)}
+    is_laned(record[2])
+    found[#found + 1] = {job_id, exists, tonumber(priority), record[2]}
   end
 end
 
@@ -46,11 +48,9 @@ for _, entry in ipairs(found) do
     redis.call('HSET', job_key, 'attempts', 0, 'priority', priority)
     redis.call('HDEL', job_key, 'error', 'failed_at_ms', 'owner', 'finished_at_ms')
     stamp(job_key, 'queued', now_or_redis(ARGV[4]))
-    redis.call('LPUSH', KEYS[1 + priority], job_id)
+    redis.call('LPUSH', ready_list(2, entry[4], priority), job_id)
     requeued[#requeued + 1] = job_id
   end
 end
-if #requeued > 0 and redis.call('LLEN', wakeup_key) == 0 then
-  redis.call('LPUSH', wakeup_key, '1')
-end
+wake_ready(wakeup_key)
 return requeued

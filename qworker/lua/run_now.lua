@@ -2,7 +2,7 @@
 priority list, so the next free worker takes it. A parked job still passes its rate limit when
 claimed (and waits again if the limit is closed).
 
-KEYS[1..4]  priority lists 1 .. 4
+KEYS[1..4]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
 KEYS[5]     scheduled sorted set
 KEYS[6]     retry sorted set
 KEYS[7]     parked sorted set
@@ -14,12 +14,12 @@ ARGV[3]     now_ms ('' for Redis's own clock, TIME)
 Returns     {outcome, state before}: outcome 'moved', 'not_waiting' (in another state), or
             'missing' (no such job)
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local job_id = ARGV[2]
 local job_key = job_prefix .. job_id
 
-local fields = redis.call('HMGET', job_key, 'state', 'priority', 'enqueued_at_ms')
+local fields = redis.call('HMGET', job_key, 'state', 'priority', 'enqueued_at_ms', 'job_type')
 if not fields[3] then
   return {'missing', ''}
 end
@@ -36,10 +36,9 @@ if not source or not redis.call('ZSCORE', source, job_id) then
   return {'not_waiting', state or 'queued'}
 end
 local priority = tonumber(fields[2]) or 4
+is_laned(fields[4])
 redis.call('ZREM', source, job_id)
-redis.call('RPUSH', KEYS[priority], job_id)
+redis.call('RPUSH', ready_list(1, fields[4], priority), job_id)
 stamp(job_key, 'queued', now_or_redis(ARGV[3]))
-if redis.call('LLEN', KEYS[8]) == 0 then
-  redis.call('LPUSH', KEYS[8], '1')
-end
+wake_ready(KEYS[8])
 return {'moved', state}

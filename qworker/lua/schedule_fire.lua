@@ -25,7 +25,9 @@ Returns     {code, now_ms, n}: code 1 enqueued n jobs; 0 stale (another worker f
             time, or the schedule changed); -1 no such schedule (or paused, for 'due'); 2 not
             due yet by this clock (n: ms to wait); 3 none enqueued, the previous fire's job is
             unfinished (no-overlap); the due time moved on all the same
+A job of a type with a lane of its own goes to that lane (lanes.lua), as enqueue sends it.
 ]]
+--#include lanes
 local schedule_key, due_key, wakeup_key = KEYS[1], KEYS[2], KEYS[7]
 local job_prefix, name, mode = ARGV[1], ARGV[3], ARGV[4]
 local now_ms = tonumber(ARGV[2])
@@ -41,6 +43,7 @@ local s = redis.call('HMGET', schedule_key, 'version', 'next_due_ms', 'paused', 
 local version, next_due, paused, job_type, payload = s[1], s[2], s[3], s[4], s[5]
 local priority, max_retries, no_overlap, last_job_id = tonumber(s[6]), s[7], s[8], s[9]
 if not version or (mode == 'due' and paused == '1') then return {-1, now_ms, 0} end
+is_laned(job_type)
 local overlapped = 0
 local jobs = {}
 for i = 10, #ARGV, 4 do jobs[#jobs + 1] = i end
@@ -73,13 +76,13 @@ for _, i in ipairs(jobs) do
     fields[#fields + 1], fields[#fields + 2] = 'schedule_covers', covers
   end
   redis.call('HSET', job_prefix .. job_id, unpack(fields))
-  redis.call('LPUSH', KEYS[2 + priority], job_id)
+  redis.call('LPUSH', ready_list(3, job_type, priority), job_id)
 end
 if #jobs > 0 then
   local last = jobs[#jobs]
   redis.call('HSET', schedule_key, 'last_fire_ms', now_ms, 'last_job_id', ARGV[last])
   redis.call('HINCRBY', schedule_key, 'fired', #jobs)
-  if redis.call('LLEN', wakeup_key) == 0 then redis.call('LPUSH', wakeup_key, '1') end
+  wake_ready(wakeup_key)
 end
 
 if mode == 'due' then

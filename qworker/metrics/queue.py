@@ -84,9 +84,10 @@ def read_snapshot(client: redis.Redis, keys: QueueKeys, now_ms: int) -> QueueSna
     pipe.hgetall(keys.stats)
     pipe.zrange(keys.workers, 0, -1)
     pipe.hgetall(keys.rate_keys)
+    pipe.hkeys(keys.lanes)
     first: list[Any] = pipe.execute()
     lists, sets, rest = first[:8], first[8:13], first[13:]
-    counters_raw, worker_ids, rate_keys = rest
+    counters_raw, worker_ids, rate_keys, laned = rest
     queues = {f"priority_{p}": int(lists[2 * i]) for i, p in enumerate(PRIORITIES)}
     queues.update(zip(("scheduled", "retry", "parked", "running", "dead"), sets, strict=True))
     oldest_ids = {p: lists[2 * i + 1] for i, p in enumerate(PRIORITIES)}
@@ -100,7 +101,15 @@ def read_snapshot(client: redis.Redis, keys: QueueKeys, now_ms: int) -> QueueSna
         pipe.exists(*[keys.worker(worker_id) for worker_id in worker_ids])
     for limit in limits:
         _queue_rate_reads(pipe, keys, limit, now_ms)
+    # A priority's ready jobs include those in the lanes (routing.py).
+    lane_keys = [(p, keys.lane(t, p)) for t in sorted(laned) for p in PRIORITIES]
+    for _priority, key in lane_keys:
+        pipe.llen(key)
     second: list[Any] = pipe.execute() if len(pipe) else []
+    if lane_keys:
+        second, lane_lengths = second[: -len(lane_keys)], second[-len(lane_keys) :]
+        for (priority, _key), length in zip(lane_keys, lane_lengths, strict=True):
+            queues[f"priority_{priority}"] += int(length)
     enqueued, second = second[: len(asked)], second[len(asked) :]
     alive = 0
     if worker_ids:

@@ -84,7 +84,7 @@ def test_json_log_format_carries_the_start_up_fields(cli: Cli) -> None:
 
 
 def test_missing_credentials_refuse_to_start(cli: Cli) -> None:
-    line = one_error_line(cli("work", "--burst"), 2, ".env.example", "--dry-run")
+    line = one_error_line(cli("work", "--burst"), 2, ".env.example", "--job-types")
     for name in CREDENTIALS:
         assert name in line
 

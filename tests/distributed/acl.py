@@ -13,7 +13,8 @@ QWORKER_COMMANDS = (
     *("ping", "info", "evalsha", "script|load", "multi", "exec", "wait"),
     # the queue itself: lists, hashes, sorted sets, strings, keys
     *("blpop", "rpop", "lpush", "rpush", "llen", "lrange", "ltrim"),
-    *("hget", "hmget", "hset", "hsetnx", "hdel", "hincrby", "hgetall", "incrby"),
+    *("hget", "hmget", "hset", "hsetnx", "hdel", "hincrby", "hgetall", "hkeys", "hexists"),
+    "incrby",
     *("zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zrevrange", "zscore"),
     *("zremrangebyscore", "zremrangebyrank"),
     *("get", "set", "del", "unlink", "exists", "type", "pexpire", "scan"),

@@ -39,9 +39,11 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = READY_
         time.sleep(0.05)
 
 
-def admin(port: int) -> redis.Redis:
+def admin(port: int, password: str | None = None) -> redis.Redis:
     """A plain client as the default user, for the tests' own checks and set-up."""
-    return redis.Redis(host=HOST, port=port, decode_responses=True, socket_timeout=5)
+    return redis.Redis(
+        host=HOST, port=port, password=password, decode_responses=True, socket_timeout=5
+    )
 
 
 def free_port() -> int:
@@ -95,8 +97,10 @@ class Cluster:
 class Sentinel:
     """One ``redis-server <conf> --sentinel`` process watching ``MASTER_NAME``."""
 
-    def __init__(self, directory: Path, master_port: int) -> None:
+    def __init__(self, directory: Path, master_port: int, password: str | None = None) -> None:
         self.directory = directory
+        # The sentinel's own requirepass (and the one it gives the other sentinels), or none.
+        self.password = password
         self.port = free_port()
         self.master_port = master_port
         self._proc: subprocess.Popen[bytes] | None = None
@@ -112,6 +116,11 @@ class Sentinel:
             f"sentinel down-after-milliseconds {MASTER_NAME} 500\n"
             f"sentinel failover-timeout {MASTER_NAME} 5000\n"
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+            + (
+                f"requirepass {self.password}\nsentinel sentinel-pass {self.password}\n"
+                if self.password
+                else ""
+            )
         )
         binary = shutil.which("redis-server")
         assert binary is not None, "redis-server not on PATH"
@@ -124,17 +133,17 @@ class Sentinel:
             stderr=self._log,
         )
         atexit.register(self.stop)  # no sentinel outlives a test run that dies early
-        with admin(self.port) as client:
+        with admin(self.port, self.password) as client:
             wait_for(client.ping, f"sentinel on {self.port} answers PING")
 
     def master(self) -> dict[str, str]:
-        with admin(self.port) as client:
+        with admin(self.port, self.password) as client:
             reply = client.execute_command("SENTINEL", "MASTER", MASTER_NAME)
         # A flat field/value list from the raw command.
         return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else reply
 
     def master_port_now(self) -> int:
-        with admin(self.port) as client:
+        with admin(self.port, self.password) as client:
             _host, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
         return int(port)
 
@@ -153,7 +162,7 @@ class Sentinel:
 class SentinelGroup:
     """A master, one replica and three sentinels (quorum 2)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, sentinel_password: str | None = None) -> None:
         # No wait before the first full sync (diskless replication waits 5 s by default).
         quick_sync = ["--repl-diskless-sync-delay", "0"]
         self.master = RedisServer(directory / "master", extra_args=quick_sync)
@@ -161,7 +170,10 @@ class SentinelGroup:
             directory / "replica",
             extra_args=[*quick_sync, "--replicaof", HOST, str(self.master.port)],
         )
-        self.sentinels = [Sentinel(directory / f"sentinel{i}", self.master.port) for i in range(3)]
+        self.sentinels = [
+            Sentinel(directory / f"sentinel{i}", self.master.port, sentinel_password)
+            for i in range(3)
+        ]
 
     @property
     def addresses(self) -> str:

@@ -45,6 +45,9 @@ def names(keys: QueueKeys) -> dict[str, str]:
         "held": keys.held("tweet"),
         "unique": keys.unique("k1"),
         "signal": keys.signal("0123abcd"),
+        "lanes": keys.lanes,
+        "lane": keys.lane("tweet", 2),
+        "lane_wakeup": keys.lane_wakeup("tweet"),
     }
 
 
@@ -70,6 +73,9 @@ EXPECTED_WITHOUT_NAMESPACE = {
     "held": "jobs_held:tweet",
     "unique": "jobs_unique:k1",
     "signal": "jobs_signal:0123abcd",
+    "lanes": "jobs_lanes",
+    "lane": "jobs_lane:tweet:2",
+    "lane_wakeup": "jobs_lane_wakeup:tweet",
 }
 
 
@@ -123,7 +129,18 @@ def test_static_keys_hold_every_fixed_key() -> None:
     fixed = {
         name
         for what, name in names(keys).items()
-        if what not in {"job", "rate_log", "rate_blocked", "worker", "held", "unique", "signal"}
+        if what
+        not in {
+            "job",
+            "rate_log",
+            "rate_blocked",
+            "worker",
+            "held",
+            "unique",
+            "signal",
+            "lane",
+            "lane_wakeup",
+        }
     }
     fixed |= set(keys.priorities)
     assert fixed == set(keys.static_keys)

@@ -68,7 +68,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
     item = EnqueueItem("id1", 1, "probe", "{}", None, None)
     return {
         "enqueue": s.enqueue([item], 0),
-        "claim": s.claim("w", 0, 1, 1, "base"),
+        "claim": s.claim("w", 0, 1, 1, "base", job_types=["probe"]),
         "complete": s.complete([("id1", "w:1", "")], 0, 1000),
         "defer": s.defer(k.retry, "id1", "w:1", 0, 1, "", 0, state="retry", keep_ms=1000),
         "bury": s.bury("id1", "w:1", 1, "{}", 0, attempt_failed=True, keep_ms=1000),
@@ -96,6 +96,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         ),
         "schedule_pause": s.schedule_pause("daily", pause=True, next_due_ms=None, now_ms=0),
         "schedule_remove": s.schedule_remove("daily"),
+        "mark_dry_run": s.mark_dry_run("id1", "w:1", 0),
     }
 
 
