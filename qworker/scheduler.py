@@ -151,6 +151,7 @@ class Scheduler:
             await asyncio.sleep(timeout_s)
             return
         loop = asyncio.get_running_loop()
+        current = asyncio.current_task()
         deadline = loop.time() + timeout_s
         while (left := deadline - loop.time()) > 0:
             try:
@@ -167,6 +168,10 @@ class Scheduler:
                 return
             if message is not None:
                 return  # a schedule changed: look again now
+            # redis-py's get_message can swallow a cancel that lands while it reads, and the
+            # worker stops the scheduler by cancelling it: honour the cancel here.
+            if current is not None and current.cancelling():
+                raise asyncio.CancelledError
 
     async def _subscribe(self) -> bool:
         if self._pubsub is not None:
