@@ -165,6 +165,16 @@ class QueueKeys:
         """Hash of every rate-limit key in use to the limits its workers enforce (for stats)."""
         return f"{self.prefix}jobs_rate_keys"
 
+    def throughput(self, minute: int) -> str:
+        """Hash of the jobs settled in one minute (minutes since the epoch), by outcome; each
+        expires after a few hours, so at most that many exist (the web UI's chart)."""
+        return f"{self.prefix}jobs_throughput:{minute}"
+
+    @property
+    def audit(self) -> str:
+        """Stream of the web UI's actions (who, what, when, which jobs), capped in length."""
+        return f"{self.prefix}jobs_audit"
+
     def worker(self, worker_id: str) -> str:
         """Hash describing one live worker; expires unless its heartbeat renews it."""
         return f"{self.prefix}jobs_worker:{worker_id}"
@@ -180,6 +190,7 @@ class QueueKeys:
             f"{prefix}jobs_held:*",
             f"{prefix}jobs_unique:*",
             f"{prefix}jobs_signal:*",
+            f"{prefix}jobs_throughput:*",
         ]
 
     @property

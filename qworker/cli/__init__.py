@@ -16,7 +16,20 @@ import typer
 from typer.core import TyperGroup
 
 from qworker import __version__
-from qworker.cli import clear, demo, dlq, enqueue, job, jobs, metrics, pause, retry, stats, work
+from qworker.cli import (
+    clear,
+    demo,
+    dlq,
+    enqueue,
+    job,
+    jobs,
+    metrics,
+    pause,
+    retry,
+    stats,
+    web,
+    work,
+)
 from qworker.cli._common import CliState
 from qworker.cli._errors import EXIT_INTERRUPTED, EXIT_OK, WarningLines, report
 from qworker.cli._help import plain_placeholders
@@ -31,6 +44,7 @@ COMMAND_ORDER = (
     "pause",
     "resume",
     "metrics",
+    "web",
     "retry-drain",
     "dlq",
     "clear",
@@ -208,6 +222,7 @@ app.add_typer(jobs.app, name="jobs")
 app.command("pause", epilog=pause.PAUSE_EXAMPLE)(pause.pause)
 app.command("resume", epilog=pause.RESUME_EXAMPLE)(pause.resume)
 app.add_typer(metrics.app, name="metrics")
+app.command("web", epilog=web.EXAMPLE)(web.web)
 app.command("retry-drain", epilog=retry.EXAMPLE)(retry.retry_drain)
 app.add_typer(dlq.app, name="dlq")
 app.command("clear", epilog=clear.EXAMPLE)(clear.clear)

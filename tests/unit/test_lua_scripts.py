@@ -87,6 +87,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "run_now": s.run_now("id1", 0),
         "watch": s.watch("id1"),
         "lift_pauses": s.lift_pauses(0, 10, "type:x"),
+        "delete_dead": s.delete_dead(["id1"]),
     }
 
 
