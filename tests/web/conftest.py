@@ -42,7 +42,9 @@ def queue_settings(redis_url: str, namespace: str) -> Settings:
     return Settings(redis_url=redis_url, namespace=namespace, _env_file=None)  # type: ignore[call-arg]
 
 
-def with_service(redis_url: str, namespace: str, action: Callable[[QueueService], Awaitable[T]]) -> T:
+def with_service(
+    redis_url: str, namespace: str, action: Callable[[QueueService], Awaitable[T]]
+) -> T:
     """Run ``action`` with a fresh service (the tests are synchronous: Selenium blocks)."""
 
     async def go() -> T:
@@ -198,7 +200,9 @@ def screenshot(driver: WebDriver, artifacts: Path, name: str) -> Path:
     return path
 
 
-def start_worker(redis_url: str, namespace: str, log_dir: Path, *args: str) -> subprocess.Popen[str]:
+def start_worker(
+    redis_url: str, namespace: str, log_dir: Path, *args: str
+) -> subprocess.Popen[str]:
     """A worker process that knows the probe job (``tests.jobtypes``)."""
     command = [sys.executable, "-m", "tests.worker_main", "--redis-url", redis_url]
     command += ["--namespace", namespace, "--import", "tests.jobtypes", *args]
@@ -226,4 +230,3 @@ def run_burst_worker(redis_url: str, namespace: str, log_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def web_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("web-logs")
-

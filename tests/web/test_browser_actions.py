@@ -33,9 +33,7 @@ XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
 
 
 @pytest.fixture(scope="module")
-def server(
-    redis_server: RedisServer, module_namespace: str, web_logs: Path
-) -> Iterator[WebServer]:
+def server(redis_server: RedisServer, module_namespace: str, web_logs: Path) -> Iterator[WebServer]:
     web = start_web(redis_server.url, module_namespace, web_logs, "--allow-actions")
     web.extra["logs"] = web_logs
     yield web
@@ -108,7 +106,9 @@ def test_requeue_from_the_dlq_moves_the_job(
     browser.get(server.url + "/dlq")
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-job-id="{chosen}"]')
     # The parameters are shown cut short, and whole in their title (an attribute: escaped too).
-    assert XSS in json.loads(row.find_element(By.CLASS_NAME, "params").get_attribute("title"))["tag"]
+    assert (
+        XSS in json.loads(row.find_element(By.CLASS_NAME, "params").get_attribute("title"))["tag"]
+    )
     assert not browser.find_elements(By.CSS_SELECTOR, "main img")
     assert browser.execute_script("return window.__xss") is None
     screenshot(browser, artifacts, "dlq")
