@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -32,6 +32,7 @@ from qworker.web.security import (
 QUEUE_STATES = ("queued", "scheduled", "retry", "parked", "paused", "running")
 # Dead jobs looked at per DLQ page when filtering by error text (the cursor goes on from there).
 TEXT_FILTER_BUDGET = 5_000
+TEXT_CHUNK = 200
 
 
 async def overview_data(service: QueueService) -> dict[str, Any]:
@@ -128,26 +129,43 @@ async def dlq(ctx: Ctx) -> Response:
 async def _dead_matching(
     service: QueueService, job_type: str | None, text: str, limit: int, cursor: str | None
 ) -> tuple[list[JobRecord], str | None]:
-    """Dead jobs whose error contains ``text`` (case-insensitive). Asks list_jobs for at most
-    as many jobs as the page still lacks, so its cursor stays exactly after the last one
-    looked at; stops after TEXT_FILTER_BUDGET jobs, and the cursor goes on from there."""
+    """Dead jobs (newest first) whose error contains ``text`` (case-insensitive). Reads the
+    dead-letter set a chunk at a time and stops at the page's last match, so the cursor (the
+    form ``list_jobs`` uses) goes on exactly after it; at most TEXT_FILTER_BUDGET jobs are
+    looked at per page, however rare the matches."""
+    offset = _dead_offset(cursor)
     wanted = text.lower()
+    key, looked = service.keys.dead_letter, 0
     found: list[JobRecord] = []
-    looked = 0
     while len(found) < limit and looked < TEXT_FILTER_BUDGET:
-        page = await service.list_jobs(
-            "dead", job_type=job_type, limit=max(limit - len(found), 20), cursor=cursor
-        )
-        for record in page.jobs:
-            looked += 1
-            if len(found) == limit:
-                break
-            if _error_text(record).find(wanted) >= 0:
+        ids = cast(list[str], await service.redis.zrevrange(key, offset, offset + TEXT_CHUNK - 1))
+        if not ids:
+            return found, None
+        pipe = service.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(service.keys.job(job_id))
+        for job_id, fields in zip(ids, await pipe.execute(), strict=True):
+            offset, looked = offset + 1, looked + 1
+            if not fields:
+                continue  # requeued or dropped meanwhile
+            record = JobRecord.from_hash(job_id, fields)
+            if job_type is not None and record.job_type != job_type:
+                continue
+            if wanted in _error_text(record):
                 found.append(record)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return found, cursor
+                if len(found) == limit:
+                    break
+    more = bool(await service.redis.zrevrange(key, offset, offset))
+    return found, f"0:{offset}" if more else None
+
+
+def _dead_offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    source, _, offset = cursor.partition(":")
+    if source != "0" or not offset.isdigit():
+        raise ValidationFailed(f"{cursor!r} is not a cursor from this list: start without one")
+    return int(offset)
 
 
 def _error_text(record: JobRecord) -> str:

@@ -231,3 +231,27 @@ def test_every_page_has_a_json_twin_paged_with_cursors(server: WebServer, tmp_pa
         assert isinstance(json.loads(body), dict)
     status, body, _ = http(server.url + "/jobs/no-such-job?format=json")
     assert status == 404 and "no-such-job" in json.loads(body)["error"]
+
+
+def test_the_dlq_filters_by_job_type_and_error_text(server: WebServer, tmp_path: Path) -> None:
+    made = set(make_dead(server, tmp_path, 3))
+
+    def dead_ids(query: str) -> tuple[list[str], str | None]:
+        status, body, _ = http(f"{server.url}/dlq?format=json&{query}")
+        assert status == 200, body
+        data = json.loads(body)
+        return [job["id"] for job in data["jobs"]], data["next_cursor"]
+
+    assert made <= set(dead_ids("q=NEVER+works&limit=1000")[0])
+    assert dead_ids("q=no+such+error")[0] == []
+    assert dead_ids("job_type=other")[0] == []
+    assert made <= set(dead_ids("job_type=probe&limit=1000")[0])
+    # Filtered by text, a page at a time: every match once, in the order of the list.
+    seen: list[str] = []
+    cursor: str | None = ""
+    while cursor is not None:
+        ids, cursor = dead_ids(f"q=never&limit=1&cursor={cursor}")
+        assert len(ids) <= 1
+        seen += ids
+    assert made <= set(seen) and len(seen) == len(set(seen))
+    assert seen == dead_ids("limit=1000")[0]
