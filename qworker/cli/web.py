@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib.util
 import logging
+import signal
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +20,8 @@ from qworker.cli._errors import CliError, UsageError
 from qworker.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from qworker.web.settings import WebSettings
 
 EXAMPLE = "Example: qworker web --port 8080 --allow-actions   (then open http://127.0.0.1:8080/)"
@@ -74,16 +81,35 @@ def web(
 
 
 def serve(settings: WebSettings, host: str, port: int, *, debug: bool = False) -> None:
-    """Run uvicorn until SIGINT/SIGTERM (exit 0); a port in use is one line, exit 2."""
-    import uvicorn
-
+    """Run uvicorn until SIGINT/SIGTERM, then exit 0; a port in use is one line, exit 2."""
     from qworker.logs import configure_logging
-    from qworker.web import create_app
 
     configure_logging(settings.queue.log_format, logging.DEBUG if debug else logging.INFO)
-    app = create_app(settings)
+    server = build_server(settings, host, port, debug=debug)
+    log.info(
+        "serving the web UI of redis %s, namespace %s, on %s (%s)",
+        settings.queue.masked_redis_url(),
+        settings.queue.namespace or "(none)",
+        url_of(host, port),
+        describe(settings),
+    )
+    with stop_signals_end_quietly():
+        server.run()
+    log.info("web UI stopped")
+
+
+def build_server(
+    settings: WebSettings, host: str, port: int, *, debug: bool = False
+) -> uvicorn.Server:
+    """A uvicorn server for the UI, after checking the port is free (uvicorn would exit
+    with a traceback-free but multi-line error of its own)."""
+    import uvicorn
+
+    from qworker.web import create_app
+
+    check_port_free(host, port)
     config = uvicorn.Config(
-        app,
+        create_app(settings),
         host=host,
         port=port,
         log_level="debug" if debug else "warning",
@@ -91,19 +117,41 @@ def serve(settings: WebSettings, host: str, port: int, *, debug: bool = False) -
         timeout_graceful_shutdown=1,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    return uvicorn.Server(config)
+
+
+def check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "the address is already in use" if exc.errno == errno.EADDRINUSE else exc
+            raise ConfigurationError(
+                f"cannot serve the web UI on {host}:{port}: {reason}"
+            ) from None
+
+
+def url_of(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def describe(settings: WebSettings) -> str:
     mode = "actions allowed" if settings.allow_actions else "read-only"
-    login = "token login" if settings.login_required else "no login (loopback only)"
-    shown_host = f"[{host}]" if ":" in host else host
-    log.info(
-        "serving the web UI of redis %s, namespace %s, on http://%s:%d/ (%s, %s)",
-        settings.queue.masked_redis_url(),
-        settings.queue.namespace or "(none)",
-        shown_host,
-        port,
-        mode,
-        login,
-    )
-    server.run()
-    if not server.started:
-        raise ConfigurationError(f"cannot serve the web UI on {host}:{port} (address in use?)")
+    login = "token login" if settings.login_required else "no login: loopback only"
+    return f"{mode}, {login}"
+
+
+@contextlib.contextmanager
+def stop_signals_end_quietly() -> Iterator[None]:
+    """uvicorn catches SIGINT/SIGTERM while it serves, then raises the signal again once it
+    has stopped; with these handlers in place that second one is a no-op, so a stop asked for
+    ends with exit 0 instead of a KeyboardInterrupt or a death by SIGTERM."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import REPO_ROOT, base_env
+from tests.redis_server import RedisServer
+from tests.web.conftest import REPO_ROOT, base_env, start_web
 
 WEB_STACK = ("starlette", "jinja2", "uvicorn", "multipart")
 
@@ -79,3 +82,22 @@ def test_the_core_and_the_cli_import_no_web_stack(module: str) -> None:
     result = qworker(code=code)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_server_with_exit_0(
+    redis_server: RedisServer, namespace: str, tmp_path: Path, stop: signal.Signals
+) -> None:
+    server = start_web(redis_server.url, namespace, tmp_path)
+    server.process.send_signal(stop)
+    assert server.process.wait(timeout=30) == 0, server.log()
+    assert "Traceback" not in server.log()
+
+
+def test_a_port_in_use_exits_2(redis_server: RedisServer, namespace: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = qworker("--redis-url", redis_server.url, "web", "--port", str(port))
+    assert_one_line_exit_2(result, "already in use")
