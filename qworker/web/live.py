@@ -14,6 +14,8 @@ from qworker.errors import RedisUnavailable
 from qworker.web.app import Ctx, guarded
 from qworker.web.pages import overview_data
 
+STOP_CHECK_S = 0.1
+
 
 def sse_event(name: str, data: str) -> str:
     """One event; every line of ``data`` gets its own ``data:`` field, as SSE requires."""
@@ -36,10 +38,23 @@ async def events(ctx: Ctx) -> Response:
                 yield sse_event("stats", html)
             except RedisUnavailable as exc:
                 yield sse_event("down", str(exc))
-            await asyncio.sleep(interval_s)
+            if await _stopping_within(ctx, interval_s):
+                return
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+async def _stopping_within(ctx: Ctx, interval_s: float) -> bool:
+    """Wait ``interval_s``, looking often whether the server stops (it waits only briefly
+    for open streams before it cuts them off)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + interval_s
+    while loop.time() < until:
+        if ctx.settings.stopping():
+            return True
+        await asyncio.sleep(min(STOP_CHECK_S, max(until - loop.time(), 0)))
+    return ctx.settings.stopping()
 
 
 def routes() -> list[BaseRoute]:

@@ -41,6 +41,8 @@ class WebSettings:
     # Audit entries kept (approximately: XADD MAXLEN ~).
     audit_max_entries: int = 10_000
     service_factory: Callable[[], QueueService] | None = None
+    # True once the server is stopping: live streams end then, instead of being cut off.
+    stopping: Callable[[], bool] = lambda: False
 
     @property
     def login_required(self) -> bool:
