@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from qworker.errors import ValidationFailed
 from qworker.web import audit
-from qworker.web.app import Ctx, guarded, jsonable
+from qworker.web.app import Ctx, error_response, guarded, jsonable
 from qworker.web.security import SESSION_COOKIE, csrf_valid
 
 # The most ids one form may name (a page of the DLQ is at most this).
@@ -33,18 +33,18 @@ def action(handler: Action) -> Callable[[Ctx], Awaitable[Response]]:
 
     async def checked(ctx: Ctx) -> Response:
         if not ctx.settings.allow_actions:
-            return _refused("this server is read-only (start it with --allow-actions)")
+            return _refused(ctx, "this server is read-only (start it with --allow-actions)")
         form = await ctx.request.form()
         bearer = bool(ctx.request.headers.get("authorization"))
         if not bearer and not csrf_valid(ctx.settings, ctx.session, _one(form, "csrf")):
-            return _refused("missing or invalid CSRF token: reload the page and try again")
+            return _refused(ctx, "missing or invalid CSRF token: reload the page and try again")
         return await handler(ctx, form)
 
     return checked
 
 
-def _refused(message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=403)
+def _refused(ctx: Ctx, message: str) -> Response:
+    return error_response(ctx.request, message, 403)
 
 
 def _one(form: FormData, name: str) -> str:
@@ -141,7 +141,7 @@ async def resume(ctx: Ctx, form: FormData) -> Response:
 async def logout(ctx: Ctx) -> Response:
     form = await ctx.request.form()
     if not csrf_valid(ctx.settings, ctx.session, _one(form, "csrf")):
-        return _refused("missing or invalid CSRF token")
+        return _refused(ctx, "missing or invalid CSRF token")
     response = RedirectResponse(f"{ctx.base}/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -140,8 +140,14 @@ async def _error_page(request: Request, exc: Exception) -> Response:
         status = 404
     elif isinstance(exc, RedisUnavailable):
         status = 503
-    message = str(exc)
-    if request.query_params.get("format") == "json" or request.method == "POST":
+    return error_response(request, str(exc), status)
+
+
+def error_response(request: Request, message: str, status: int) -> Response:
+    """A short HTML page for a browser, JSON for a script (``?format=json``, or a client that
+    does not ask for HTML)."""
+    wants_html = "text/html" in request.headers.get("accept", "")
+    if request.query_params.get("format") == "json" or not wants_html:
         return JSONResponse({"error": message}, status_code=status)
     env: Environment = request.app.state.templates
     base = str(request.scope.get("root_path", "")).rstrip("/")
