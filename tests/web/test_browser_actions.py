@@ -255,3 +255,17 @@ def test_the_dlq_filters_by_job_type_and_error_text(server: WebServer, tmp_path:
         seen += ids
     assert made <= set(seen) and len(seen) == len(set(seen))
     assert seen == dead_ids("limit=1000")[0]
+
+
+def test_the_search_box_finds_a_job_by_a_prefix_of_its_id(
+    server: WebServer, browser: WebDriver, tmp_path: Path
+) -> None:
+    job_id = enqueue(server, tmp_path)
+    browser.get(server.url + "/queues")
+    box = browser.find_element(By.NAME, "id")
+    box.send_keys(job_id[:10])
+    box.submit()
+    wait_until(browser, lambda b: text_of(b, "job-id") == job_id, "the job's page")
+    assert text_of(browser, "state") == "queued"
+    browser.get(server.url + "/jobs?id=" + "z" * 10)
+    assert "no job" in text_of(browser, "error")

@@ -66,6 +66,7 @@ async def test_mounted_pages_link_under_the_mount_point(redis_url: str, namespac
     assert status == 200
     assert 'href="/admin/queue/static/style.css"' in html
     assert 'action="/admin/queue/jobs"' in html
+    assert "https://" not in html and "http://" not in html  # nothing from the internet
     status, _, _ = await call(outer, "GET", "/admin/queue/static/htmx.min.js")
     assert status == 200
     status, _, _ = await call(outer, "POST", "/admin/queue/dlq/requeue", b"ids=x&csrf=y")
