@@ -74,14 +74,16 @@ async def queues(ctx: Ctx) -> Response:
     if state not in QUEUE_STATES:
         raise ValidationFailed(f"state must be one of {', '.join(QUEUE_STATES)}, not {state!r}")
     priority = _priority(params.get("priority"))
+    limit = _limit(ctx)
     page = await ctx.service.list_jobs(
         state,
         priority=priority,
         job_type=params.get("job_type") or None,
-        limit=_limit(ctx),
+        limit=limit,
         cursor=params.get("cursor") or None,
     )
     data = {
+        "limit": limit,
         "state": state,
         "priority": priority,
         "page": page,

@@ -269,3 +269,26 @@ def test_the_search_box_finds_a_job_by_a_prefix_of_its_id(
     assert text_of(browser, "state") == "queued"
     browser.get(server.url + "/jobs?id=" + "z" * 10)
     assert "no job" in text_of(browser, "error")
+
+
+def test_next_page_appends_the_rows_in_place(
+    server: WebServer, browser: WebDriver, tmp_path: Path
+) -> None:
+    """htmx (shipped in the package) fetches the next page and appends its rows: the page is
+    not reloaded, and paging on reaches every job once."""
+    ids = [enqueue(server, tmp_path, 1) for _ in range(5)]
+    total = json.loads(http(server.url + "/?format=json")[1])["stats"]["queues"]["jobs_priority_1"]
+    browser.get(server.url + "/queues?state=queued&priority=1&limit=2")
+    browser.execute_script("window.__not_reloaded = true")
+
+    def rows(b: WebDriver) -> list[str]:
+        return [r.get_attribute("data-job-id") for r in b.find_elements(By.CSS_SELECTOR, "tr.job")]
+
+    assert len(rows(browser)) == 2
+    while browser.find_elements(By.ID, "next"):
+        before = len(rows(browser))
+        browser.find_element(By.ID, "next").click()
+        wait_until(browser, lambda b, n=before: len(rows(b)) > n, "the next page's rows")
+    assert browser.execute_script("return window.__not_reloaded") is True
+    shown = rows(browser)
+    assert len(shown) == total and len(set(shown)) == total and set(ids) <= set(shown)
