@@ -49,7 +49,7 @@ def decode_session(settings: WebSettings, cookie: str | None) -> dict[str, Any] 
     if not cookie or "." not in cookie:
         return None
     data, _, signature = cookie.rpartition(".")
-    if not hmac.compare_digest(signature, _sign(settings.secret, data)):
+    if not _same(signature, _sign(settings.secret, data)):
         return None
     try:
         body = json.loads(base64.urlsafe_b64decode(data.encode()))
@@ -104,7 +104,13 @@ def csrf_token(settings: WebSettings, session: Session) -> str:
 
 
 def csrf_valid(settings: WebSettings, session: Session, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(csrf_token(settings, session), str(given))
+    return bool(given) and _same(csrf_token(settings, session), str(given))
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison; as bytes, since compare_digest refuses non-ASCII text (a
+    forged value must be a 403, not a 500)."""
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def cookie_options(request: Request) -> dict[str, Any]:

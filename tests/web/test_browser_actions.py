@@ -170,7 +170,7 @@ def test_a_post_without_its_csrf_token_is_refused(
     cookie = browser.get_cookie("qworker_session")
     assert cookie is not None
     headers = {"Cookie": f"qworker_session={cookie['value']}"}
-    for form in ({"ids": job_id}, {"ids": job_id, "csrf": "forged"}):
+    for form in ({"ids": job_id}, {"ids": job_id, "csrf": "forged"}, {"csrf": "é" * 64}):
         status, body, _ = http(server.url + "/dlq/requeue", data=form, headers=headers)
         assert status == 403 and "CSRF" in body
     status, _, _ = http(server.url + "/dlq/requeue", data={"ids": job_id})
