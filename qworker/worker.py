@@ -237,8 +237,8 @@ class Worker:
 
     async def _watch_cancels_and_counts(self) -> None:
         """One round trip a second while this worker holds jobs (none while idle): which of
-        them an operator asked to cancel, and the running/prefetched counts that ``stats``
-        shows, written when they change."""
+        them an operator asked to cancel, the running/prefetched counts that ``stats`` shows,
+        written when they change, and the outcomes settled since (the per-minute counts)."""
         held = list(self._running.values())
         prefetched = len(self._waiting)
         counts = (len(held) - prefetched, prefetched)

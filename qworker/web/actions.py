@@ -97,10 +97,12 @@ async def dlq_delete(ctx: Ctx, form: FormData) -> Response:
     ids = _ids(form)
     if not ids:
         raise ValidationFailed("choose the dead jobs to delete")
-    result = await ctx.service.delete_dead(ids)
-    await _record(ctx, "dlq.delete", result.requeued)
-    back = "/dlq?" + urlencode({"done": f"deleted {len(result.requeued)}"})
-    return _answer(ctx, {"deleted": result.requeued, "missing": result.missing}, back)
+    deleted = await ctx.service.delete_dead(ids)
+    await _record(ctx, "dlq.delete", deleted)
+    back = "/dlq?" + urlencode({"done": f"deleted {len(deleted)}"})
+    gone = set(deleted)
+    missing = [job_id for job_id in ids if job_id not in gone]
+    return _answer(ctx, {"deleted": deleted, "missing": missing}, back)
 
 
 async def cancel(ctx: Ctx, form: FormData) -> Response:
