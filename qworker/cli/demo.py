@@ -59,7 +59,7 @@ def demo(
         bool,
         typer.Option(
             "--web",
-            help="Serve the web UI (needs qworker[web]) and keep the demo going, a new round "
+            help="Serve the web UI (needs the web extra) and keep the demo going, a new round "
             "of sample tweets every few seconds, until Ctrl-C.",
         ),
     ] = False,
