@@ -73,7 +73,9 @@ async def _keep_going(env: DemoEnvironment, server: uvicorn.Server, where: str) 
             await env.enqueue_samples()
             rounds += 1
             _say(f"round {rounds}: {len(_samples())} sample tweets enqueued")
-            await asyncio.wait({serving, working}, timeout=ROUND_S)
+            await asyncio.wait(
+                {serving, working}, timeout=ROUND_S, return_when=asyncio.FIRST_COMPLETED
+            )
     finally:
         server.should_exit = True
         worker.request_stop()
