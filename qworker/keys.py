@@ -206,6 +206,16 @@ class QueueKeys:
         types and alt texts); deleted when the job ends (job_end.lua)."""
         return f"{self.prefix}{LUA_KEY_NAMES['MEDIA']}{job_id}"
 
+    def throughput(self, minute: int) -> str:
+        """Hash of the jobs settled in one minute (minutes since the epoch), by outcome; each
+        expires after a few hours, so at most that many exist (the web UI's chart)."""
+        return f"{self.prefix}jobs_throughput:{minute}"
+
+    @property
+    def audit(self) -> str:
+        """Stream of the web UI's actions (who, what, when, which jobs), capped in length."""
+        return f"{self.prefix}jobs_audit"
+
     def worker(self, worker_id: str) -> str:
         """Hash describing one live worker; expires unless its heartbeat renews it."""
         return f"{self.prefix}jobs_worker:{worker_id}"
@@ -242,6 +252,7 @@ class QueueKeys:
             f"{prefix}jobs_media:*",
             f"{prefix}jobs_lane:*",
             f"{prefix}jobs_lane_wakeup:*",
+            f"{prefix}jobs_throughput:*",
         ]
 
     @property

@@ -53,6 +53,7 @@ SCRIPT_NAMES = (
     "schedule_pause",
     "schedule_remove",
     "mark_dry_run",
+    "delete_dead",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
@@ -466,6 +467,12 @@ class QueueScripts:
                 *job_ids,
             ],
             _as_str_list,
+        )
+
+    def delete_dead(self, job_ids: Sequence[str]) -> ScriptCall[list[str]]:
+        k = self.keys
+        return self._call(
+            "delete_dead", [k.dead_letter, k.fence], [k.job_prefix, *job_ids], _as_str_list
         )
 
     def trim_dead_letter(

@@ -424,6 +424,13 @@ class QueueService:
             requeued=requeued, missing=[job_id for job_id in job_ids if job_id not in done]
         )
 
+    async def delete_dead(self, job_ids: Sequence[str]) -> list[str]:
+        """Delete dead jobs and their records for good; returns the ids deleted (an id not in
+        the dead-letter queue is left out, and left alone)."""
+        if not job_ids:
+            raise ValidationFailed("name the dead job ids to delete")
+        return cast(list[str], await self.run(self.scripts.delete_dead(job_ids)))
+
     async def clear_queue(
         self,
         priorities: Sequence[int] = (),

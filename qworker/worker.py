@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -43,6 +43,7 @@ from qworker.routing import Served
 from qworker.scheduler import Scheduler
 from qworker.scripts import ClaimedJob, ClaimReply, ScriptCall
 from qworker.service import QueueService
+from qworker.throughput import add_counts, new_counts
 
 if TYPE_CHECKING:
     from qworker.metrics.worker import WorkerMetrics
@@ -150,6 +151,8 @@ class Worker:
         self._pauses = 0
         # The (running, prefetched) counts last written to this worker's record.
         self._counts_shown = (0, 0)
+        # The outcomes (executor.outcomes) already added to the per-minute counts in Redis.
+        self._outcomes_written: Counter[str] = Counter()
         self._heartbeat: Heartbeat | None = None
         # How long past its timeout_s a job blocking the event loop keeps its lease.
         self.overdue_margin_s = OVERDUE_MARGIN_S
@@ -251,12 +254,13 @@ class Worker:
 
     async def _watch_cancels_and_counts(self) -> None:
         """One round trip a second while this worker holds jobs (none while idle): which of
-        them an operator asked to cancel, and the running/prefetched counts that ``stats``
-        shows, written when they change."""
+        them an operator asked to cancel, the running/prefetched counts that ``stats`` shows,
+        written when they change, and the outcomes settled since (the per-minute counts)."""
         held = list(self._running.values())
         prefetched = len(self._waiting)
         counts = (len(held) - prefetched, prefetched)
-        if not held and counts == self._counts_shown:
+        settled = new_counts(self.executor.outcomes, self._outcomes_written)
+        if not held and counts == self._counts_shown and not settled:
             return
         pipe = self.service.redis.pipeline(transaction=False)
         if held:
@@ -266,8 +270,11 @@ class Worker:
             pipe.hset(worker_key, mapping={"running": counts[0], "prefetched": counts[1]})
             # As the heartbeat does: a record written after it expired must not stay for ever.
             pipe.pexpire(worker_key, self.lease_ms)
+        # The per-minute outcome counts (the web UI's chart), written here, off the hot path.
+        add_counts(pipe, self.keys, settled, self.clock.now_ms())
         replies = await pipe.execute()
         self._counts_shown = counts
+        self._outcomes_written.update(settled)
         if held:
             canceled = [r for r, asked in zip(held, replies[0], strict=True) if asked]
             for running in canceled:
@@ -650,10 +657,25 @@ class Worker:
                 len(self._settlements),
                 exc,
             )
+        await self._write_last_outcome_counts()
         if self._heartbeat is not None:
             await asyncio.to_thread(self._heartbeat.stop)
         await self.clients.aclose()
         log.info("worker %s stopped after %s", self.worker_id[:8], self._finished_summary())
+
+    async def _write_last_outcome_counts(self) -> None:
+        """The outcomes settled since the watchdog's last write (a burst worker may end
+        within the second), so the per-minute counts miss none."""
+        settled = new_counts(self.executor.outcomes, self._outcomes_written)
+        if not settled:
+            return
+        pipe = self.service.redis.pipeline(transaction=False)
+        add_counts(pipe, self.keys, settled, self.clock.now_ms())
+        try:
+            await pipe.execute()
+            self._outcomes_written.update(settled)
+        except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+            log.debug("could not write the last outcome counts: %s", exc)
 
     def _finished_summary(self) -> str:
         """``12 job(s): 10 done, 1 retried, 1 dead``: every job this worker settled."""

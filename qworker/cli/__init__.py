@@ -28,6 +28,7 @@ from qworker.cli import (
     retry,
     schedule,
     stats,
+    web,
     work,
 )
 from qworker.cli._common import CliState
@@ -44,6 +45,7 @@ COMMAND_ORDER = (
     "pause",
     "resume",
     "metrics",
+    "web",
     "retry-drain",
     "dlq",
     "clear",
@@ -221,6 +223,7 @@ app.add_typer(jobs.app, name="jobs")
 app.command("pause", epilog=pause.PAUSE_EXAMPLE)(pause.pause)
 app.command("resume", epilog=pause.RESUME_EXAMPLE)(pause.resume)
 app.add_typer(metrics.app, name="metrics")
+app.command("web", epilog=web.EXAMPLE)(web.web)
 app.command("retry-drain", epilog=retry.EXAMPLE)(retry.retry_drain)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(schedule.app, name="schedule")

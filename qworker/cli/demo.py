@@ -55,10 +55,27 @@ def demo(
         str,
         typer.Option("--metrics-host", metavar="ADDRESS", help="Address of --metrics-port."),
     ] = "127.0.0.1",
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web",
+            help="Serve the web UI (needs the web extra) and keep the demo going, a new round "
+            "of sample tweets every few seconds, until Ctrl-C.",
+        ),
+    ] = False,
+    web_port: Annotated[
+        int,
+        typer.Option("--web-port", min=0, max=65535, metavar="PORT", help="Port of --web."),
+    ] = 8080,
 ) -> None:
     """Run the whole flow on an embedded Redis with the dry-run tweet client."""
     from qworker import demo as parts
 
+    if web:
+        from qworker.cli.demo_web import demo_web
+
+        demo_web(web_port)
+        return
     env = parts.DemoEnvironment()
     metrics, server = _serve_metrics(env, metrics_port, metrics_host)  # exit 2 if port in use
     parts.register_demo_job_type()  # until the end: scrapes after the demo name its type

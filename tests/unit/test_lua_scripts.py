@@ -97,6 +97,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "schedule_pause": s.schedule_pause("daily", pause=True, next_due_ms=None, now_ms=0),
         "schedule_remove": s.schedule_remove("daily"),
         "mark_dry_run": s.mark_dry_run("id1", "w:1", 0),
+        "delete_dead": s.delete_dead(["id1"]),
     }
 
 

@@ -1,0 +1,98 @@
+"""What the web UI is allowed to do and who may use it: read-only unless actions are allowed,
+tokens from a file, and which addresses may be bound without a token (loopback only).
+
+Nothing here imports Starlette: the command line checks these before the web extra is loaded.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qworker.config import Settings
+from qworker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from qworker.service import QueueService
+
+# Who an action is recorded as when no token is needed (a loopback-only server).
+LOCAL_USER = "local"
+MIN_TOKEN_CHARS = 16
+
+
+@dataclass
+class WebSettings:
+    """The web UI's settings. ``tokens`` maps each accepted token to its label (who is
+    recorded in the audit stream); empty: no login (only for a loopback-only server).
+    ``service_factory`` builds the QueueService (default: one from ``queue``), for an
+    embedded Redis such as the demo's."""
+
+    queue: Settings = field(default_factory=Settings)
+    allow_actions: bool = False
+    tokens: dict[str, str] = field(default_factory=dict)
+    # Signs the session cookies and CSRF tokens; a new one per start logs everyone out.
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    page_size: int = 50
+    live_interval_s: float = 1.0
+    # Audit entries kept (approximately: XADD MAXLEN ~).
+    audit_max_entries: int = 10_000
+    service_factory: Callable[[], QueueService] | None = None
+    # True once the server is stopping: live streams end then, instead of being cut off.
+    stopping: Callable[[], bool] = lambda: False
+
+    @property
+    def login_required(self) -> bool:
+        return bool(self.tokens)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_bind(host: str, tokens: dict[str, str]) -> None:
+    """Refuse to serve the UI beyond this machine without a token."""
+    if not tokens and not is_loopback(host):
+        raise ConfigurationError(
+            f"refusing to serve the web UI on {host} without a token: anyone who can reach it "
+            "could read the queue; give --token-file FILE, or bind to 127.0.0.1"
+        )
+
+
+def load_tokens(path: Path) -> dict[str, str]:
+    """Tokens from a file: one per line, ``LABEL:TOKEN`` (or a bare token, labelled
+    ``token-N``); blank lines and ``#`` comments are skipped. Each token must be at least
+    MIN_TOKEN_CHARS long, so a guessable one is refused rather than served."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the token file {path}: {exc.strerror}") from None
+    tokens: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        label, sep, token = line.partition(":")
+        if not sep:
+            label, token = f"token-{len(tokens) + 1}", line
+        label, token = label.strip(), token.strip()
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ConfigurationError(
+                f"{path} line {number}: a token must be at least {MIN_TOKEN_CHARS} characters "
+                "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
+        if not label or not label.isprintable():
+            raise ConfigurationError(f"{path} line {number}: the label before ':' is empty")
+        tokens[token] = label
+    if not tokens:
+        raise ConfigurationError(f"the token file {path} holds no token")
+    return tokens
