@@ -1,4 +1,4 @@
-"""``qworker web``: the web admin UI (``pip install 'qworker[web]'``), read-only unless
+"""``qworker web``: the web admin UI (``pip install 'qworker-redis[web]'``), read-only unless
 ``--allow-actions``, and refused beyond loopback without ``--token-file``."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from qworker.web.settings import WebSettings
 
 EXAMPLE = "Example: qworker web --port 8080 --allow-actions   (then open http://127.0.0.1:8080/)"
-INSTALL_HINT = "the web UI needs its extra: pip install 'qworker[web]'"
+INSTALL_HINT = "the web UI needs its extra: pip install 'qworker-redis[web]'"
 WEB_MODULES = ("starlette", "jinja2", "uvicorn", "multipart")
 
 log = logging.getLogger("qworker.web")

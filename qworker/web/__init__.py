@@ -1,4 +1,4 @@
-"""The web admin UI (``qworker web``; ``pip install 'qworker[web]'``).
+"""The web admin UI (``qworker web``; ``pip install 'qworker-redis[web]'``).
 
 Imported only when asked for: the core and the worker never import Starlette, Jinja2 or
 uvicorn. ``create_app(WebSettings(...))`` gives the ASGI app to serve or mount. ``create_app``

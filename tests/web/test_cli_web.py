@@ -69,7 +69,7 @@ def test_without_the_extra_it_says_how_to_install_it() -> None:
     result = qworker(code=code)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: the web UI needs its extra: pip install 'qworker[web]' "
+        "error: the web UI needs its extra: pip install 'qworker-redis[web]' "
         "(missing: starlette, jinja2, uvicorn, multipart)"
     )
 
