@@ -10,7 +10,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTION = "qworker-redis"
-PIP_INSTALL = re.compile(r"pip install (?!--|-e\b)(\S+)")
+# The name after ``pip install``, quoted or not, without its extras (``'qworker-redis[web]'``).
+PIP_INSTALL = re.compile(r"pip install (?!--|-e\b)'?([A-Za-z0-9_./-]+)")
 
 
 def test_the_distribution_name_is_free_of_the_other_project() -> None:
