@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from qworker.errors import JobNotFound, QworkerError, RedisUnavailable, ValidationFailed
+from qworker.schedule_store import ScheduleNotFound
 from qworker.service import QueueService
 from qworker.web import formatting
 from qworker.web.security import (
@@ -132,11 +133,12 @@ def jsonable(value: Any) -> Any:
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
-    """Known errors as a short page (or JSON): 400 bad input, 404 no such job, 503 no Redis."""
+    """Known errors as a short page (or JSON): 400 bad input, 404 no such job or schedule, 503
+    no Redis."""
     status = 500
     if isinstance(exc, ValidationFailed):
         status = 400
-    elif isinstance(exc, JobNotFound):
+    elif isinstance(exc, JobNotFound | ScheduleNotFound):
         status = 404
     elif isinstance(exc, RedisUnavailable):
         status = 503
@@ -159,7 +161,7 @@ def error_response(request: Request, message: str, status: int) -> Response:
 
 def create_app(settings: WebSettings | None = None) -> Starlette:
     """The web UI as an ASGI app; mount it in your own app with ``Mount("/queue", app)``."""
-    from qworker.web import actions, live, pages
+    from qworker.web import actions, live, pages, schedules
 
     web = settings or WebSettings()
 
@@ -175,6 +177,7 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         *pages.routes(),
         *actions.routes(),
+        *schedules.routes(),
         *live.routes(),
         Mount("/static", app=StaticFiles(packages=[("qworker.web", "static")]), name="static"),
     ]
