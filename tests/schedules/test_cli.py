@@ -178,3 +178,19 @@ def test_stats_shows_the_schedules_beside_the_queues(cli: Cli) -> None:
     assert shown["name"] == "nightly" and shown["spec"] == "0 3 * * * (UTC)"
     table = cli("stats", env={"COLUMNS": "160"})
     assert "Schedules (1)" in table.stdout and "nightly" in table.stdout
+
+
+def test_list_at_80_columns_keeps_names_and_flags_whole(cli: Cli) -> None:
+    """A narrow terminal wraps the spec and times; it does not cut every cell to a stub."""
+    for name in ("nightly-report", "weekly-digest"):
+        args = ("--cron", "0 9 * * MON", "--tz", "Europe/Berlin")
+        assert cli("schedule", "add", name, *args, *IMPORT, JOB).exit_code == 0
+    assert cli("schedule", "pause", "weekly-digest").exit_code == 0
+    shown = cli("schedule", "list", env={"COLUMNS": "80"}).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = {
+        line.split()[0]: line.split() for line in lines if line.startswith(("nightly", "weekly"))
+    }
+    assert set(rows) == {"nightly-report", "weekly-digest"}
+    assert rows["nightly-report"][-1] == "no" and rows["weekly-digest"][-1] == "yes"
