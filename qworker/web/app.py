@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from qworker.connection import CONNECTION_ERRORS, unavailable
 from qworker.errors import JobNotFound, QworkerError, RedisUnavailable, ValidationFailed
 from qworker.schedule_store import ScheduleNotFound
 from qworker.service import QueueService
@@ -145,6 +146,13 @@ async def _error_page(request: Request, exc: Exception) -> Response:
     return error_response(request, str(exc), status)
 
 
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    """Redis unreachable on a direct read (the service wraps its own, as RedisUnavailable;
+    the schedule store reads through its client): 503 with the reason, not a 500."""
+    settings: WebSettings = request.app.state.web
+    return error_response(request, str(unavailable(settings.queue.redis_url, exc)), 503)
+
+
 def error_response(request: Request, message: str, status: int) -> Response:
     """A short HTML page for a browser, JSON for a script (``?format=json``, or a client that
     does not ask for HTML)."""
@@ -184,7 +192,10 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={QworkerError: _error_page},
+        exception_handlers={
+            QworkerError: _error_page,
+            **dict.fromkeys(CONNECTION_ERRORS, _redis_down),
+        },
     )
     app.state.web = web
     app.state.templates = templates()

@@ -87,7 +87,9 @@ async def _set_paused(ctx: Ctx, *, paused: bool) -> Response:
     store = ScheduleStore(ctx.service)
     changed = await store.set_paused(name, paused=paused)
     word = "paused" if paused else "resumed"
-    await record(ctx, f"schedule.{'pause' if paused else 'resume'}", [], name)
+    state = "paused" if paused else "running"
+    note = "" if changed else f" (already {state})"
+    await record(ctx, f"schedule.{'pause' if paused else 'resume'}", [], name + note)
     schedule = await store.get(name)
     done = (
         f"{word} {name}" if changed else f"{name} was already {'paused' if paused else 'running'}"

@@ -168,12 +168,30 @@ def test_bad_input_is_a_short_answer_that_changes_nothing(server: WebServer) -> 
     assert status == 403  # no CSRF token: refused before the name is looked at
 
 
-def test_an_unknown_schedule_is_a_404(server: WebServer, browser: WebDriver) -> None:
+def session_of(server: WebServer, browser: WebDriver) -> tuple[dict[str, str], str]:
+    """The browser's session cookie and a CSRF token of its page, for posts by hand."""
     browser.get(server.url + "/schedules")
     csrf = browser.find_element(By.CSS_SELECTOR, 'input[name="csrf"]').get_attribute("value")
     cookie = browser.get_cookie("qworker_session")
     assert cookie is not None and csrf
-    headers = {"Cookie": f"qworker_session={cookie['value']}", "Accept": "application/json"}
+    return {"Cookie": f"qworker_session={cookie['value']}", "Accept": "application/json"}, csrf
+
+
+def test_a_pause_that_changes_nothing_says_so(server: WebServer, browser: WebDriver) -> None:
+    add_schedule(server, "twice")
+    headers, csrf = session_of(server, browser)
+    url = f"{server.url}/schedules/twice/pause"
+    answers = [json.loads(http(url, data={"csrf": csrf}, headers=headers)[1]) for _ in range(2)]
+    assert [a["changed"] for a in answers] == [True, False]
+    assert answers[1]["paused"] is True and answers[1]["next_fire"] is None
+    status, body, _ = http(f"{server.url}/audit?format=json")
+    assert status == 200, body
+    details = [e["detail"] for e in json.loads(body)["page"]["entries"][:2]]
+    assert details == ["twice (already paused)", "twice"]
+
+
+def test_an_unknown_schedule_is_a_404(server: WebServer, browser: WebDriver) -> None:
+    headers, csrf = session_of(server, browser)
     for verb in ("trigger", "pause", "resume"):
         url = f"{server.url}/schedules/no-such/{verb}"
         status, body, _ = http(url, data={"csrf": str(csrf)}, headers=headers)
