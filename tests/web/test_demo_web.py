@@ -60,6 +60,11 @@ def test_the_demo_serves_the_web_ui_until_ctrl_c(
         browser.get(url + "/dlq")
         assert "#always-fail" in browser.find_element(By.ID, "jobs").text
         screenshot(browser, artifacts, "demo-dlq")
+        # A recurring job, with its actions (the demo allows them).
+        browser.get(url + "/schedules")
+        row = browser.find_element(By.CSS_SELECTOR, 'tr.schedule[data-name="demo-status"]')
+        assert "every 30s" in row.text and row.find_elements(By.CLASS_NAME, "trigger")
+        screenshot(browser, artifacts, "demo-schedules")
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0, stderr_path.read_text()
     finally:
