@@ -172,6 +172,7 @@ def _add(ctx: typer.Context, job_data: Any, **o: Any) -> None:
         start_ms=parse_time_ms(o["start"]) if o["start"] else None,
         end_ms=parse_time_ms(o["end"]) if o["end"] else None,
     )
+    _refuse_if_over(schedule, o["end"])
     _warn_over_rate_limit(schedule, settings)
 
     async def action(service: QueueService) -> tuple[UpsertResult, Schedule]:
@@ -180,6 +181,18 @@ def _add(ctx: typer.Context, job_data: Any, **o: Any) -> None:
 
     result, stored = with_service(settings, action)
     _print_upsert(result, stored, o["as_json"])
+
+
+def _refuse_if_over(schedule: Schedule, end: str | None) -> None:
+    """An --end already past: a schedule that would never fire is a typo, not a wish (to stop
+    one, pause or remove it)."""
+    from qworker.cli import _render
+
+    if schedule.end_ms is not None and schedule.end_ms <= _render.now_ms():
+        raise UsageError(
+            f"--end {end} is past: the schedule would never fire (to stop one: qworker "
+            "schedule pause or remove NAME)"
+        )
 
 
 def _warn_over_rate_limit(schedule: Schedule, settings: Settings) -> None:
@@ -337,6 +350,12 @@ def schedule_sync(
 
     settings = _settings(ctx, imports)
     schedules = read_schedule_file(file, settings)
+    if prune and not schedules:
+        # An empty file (a template rendered empty, a wrong path) would remove every schedule.
+        raise UsageError(
+            f"{file} declares no schedule: --prune would remove them all; declare at least one, "
+            "or remove them with qworker schedule remove NAME"
+        )
     wanted = {s.name for s in schedules}
     for schedule in schedules:
         _warn_over_rate_limit(schedule, settings)

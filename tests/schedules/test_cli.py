@@ -194,3 +194,25 @@ def test_list_at_80_columns_keeps_names_and_flags_whole(cli: Cli) -> None:
     }
     assert set(rows) == {"nightly-report", "weekly-digest"}
     assert rows["nightly-report"][-1] == "no" and rows["weekly-digest"][-1] == "yes"
+
+
+def test_an_end_already_past_is_refused(cli: Cli) -> None:
+    result = cli(
+        "schedule", "add", "late", "--every", "1h", "--end", "2020-01-01T00:00Z", *IMPORT, JOB
+    )
+    assert result.exit_code == 2 and "--end 2020-01-01T00:00Z is past" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    tweet = cli("schedule", "tweet", "late", "--every", "1h", "--end", "2020-01-01", "hi")
+    assert tweet.exit_code == 2 and "would never fire" in tweet.stderr
+    assert names(cli) == []
+
+
+def test_prune_with_a_file_that_declares_none_removes_nothing(cli: Cli, tmp_path: Path) -> None:
+    assert cli("schedule", "add", "kept", "--every", "1h", *IMPORT, JOB).exit_code == 0
+    empty = tmp_path / "empty.toml"
+    empty.write_text("# rendered from a template that went wrong\n")
+    result = cli("schedule", "sync", str(empty), "--prune", *IMPORT)
+    assert result.exit_code == 2 and "declares no schedule" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert names(cli) == ["kept"]
+    assert cli("schedule", "sync", str(empty), *IMPORT).stdout == "nothing to do\n"
