@@ -156,6 +156,27 @@ def test_the_json_twin_pages_by_cursor(server: WebServer) -> None:
     assert {"spec", "tz", "next_fire", "next_fire_local", "last_fire", "paused"} <= set(first)
 
 
+def test_next_page_appends_the_rows_in_place(server: WebServer, browser: WebDriver) -> None:
+    for i in range(5):
+        add_schedule(server, f"rows-{i}")
+    total = json.loads(http(f"{server.url}/schedules?format=json")[1])["total"]
+    browser.get(server.url + "/schedules?limit=2")
+    browser.execute_script("window.__not_reloaded = true")
+
+    def rows(b: WebDriver) -> list[str]:
+        found = b.find_elements(By.CSS_SELECTOR, "tr.schedule")
+        return [str(r.get_attribute("data-name")) for r in found]
+
+    assert len(rows(browser)) == 2
+    while browser.find_elements(By.ID, "next"):
+        before = len(rows(browser))
+        browser.find_element(By.ID, "next").click()
+        wait_until(browser, lambda b, n=before: len(rows(b)) > n, "the next page's rows")
+    assert browser.execute_script("return window.__not_reloaded") is True
+    shown = rows(browser)
+    assert len(shown) == len(set(shown)) == total and shown == sorted(shown)
+
+
 def test_bad_input_is_a_short_answer_that_changes_nothing(server: WebServer) -> None:
     status, body, _ = http(f"{server.url}/schedules?format=json&cursor=%3Cb%3E")
     assert status == 400 and "cursor" in json.loads(body)["error"]
