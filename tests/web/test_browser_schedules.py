@@ -41,6 +41,9 @@ def read_only(
     stop_web(web)
 
 
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
+
+
 def add_schedule(server: WebServer, name: str, **spec: Any) -> None:
     async def add(service: QueueService) -> None:
         data = probe("/nonexistent/probe.log", tag=name)
@@ -97,6 +100,27 @@ def test_the_page_lists_a_schedule_with_its_zone_and_next_fire(
     assert cells[4] == utc_text(expected.next_due_ms)
     assert cells[5] == cells[6] == "-" and cells[7] == "no"
     screenshot(browser, artifacts, "schedules")
+
+
+def test_what_a_schedule_holds_is_shown_as_text(server: WebServer, browser: WebDriver) -> None:
+    """Names and specs are validated, but the hash is Redis's: a job type written there by
+    hand is still text on the page."""
+    add_schedule(server, "escaped")
+
+    async def tamper(service: QueueService) -> None:
+        await service.redis.hset(service.keys.schedule("escaped"), "job_type", XSS)
+
+    server.service(tamper)
+    browser.get(server.url + "/schedules")
+    cells = row(browser, "escaped").find_elements(By.TAG_NAME, "td")
+    assert cells[2].text == XSS
+    assert browser.execute_script("return window.__xss") is None
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img")
+
+    async def remove(service: QueueService) -> None:
+        await ScheduleStore(service).remove("escaped")
+
+    server.service(remove)
 
 
 def test_trigger_enqueues_a_job_and_is_audited(server: WebServer, browser: WebDriver) -> None:
