@@ -216,3 +216,30 @@ def test_prune_with_a_file_that_declares_none_removes_nothing(cli: Cli, tmp_path
     assert len(result.stderr.strip().splitlines()) == 1
     assert names(cli) == ["kept"]
     assert cli("schedule", "sync", str(empty), *IMPORT).stdout == "nothing to do\n"
+
+
+def test_without_redis_every_command_says_so_in_one_line(tmp_path: Path) -> None:
+    """As every other command says it, and an add that stored nothing warns of nothing."""
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        down = Cli(CliRunner(), f"redis://127.0.0.1:{closed.getsockname()[1]}/0", "down")
+    file = tmp_path / "s.toml"
+    file.write_text(
+        '[schedules.s]\ncron = "* * * * *"\njob = { job_type = "tweet", content = "x" }\n'
+    )
+    commands = [
+        ("schedule", "list"),
+        ("schedule", "show", "s"),
+        ("schedule", "pause", "s"),
+        ("schedule", "trigger", "s"),
+        ("schedule", "remove", "s"),
+        ("schedule", "tweet", "s", "--cron", "* * * * *", "over the tweet limit"),
+        ("schedule", "sync", str(file)),
+    ]
+    for command in commands:
+        result = down(*command)
+        assert result.exit_code == 1, (command, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: cannot reach Redis at"), command
