@@ -252,7 +252,8 @@ def test_a_read_only_server_shows_no_button_and_refuses_a_forged_post(
 ) -> None:
     add_schedule(read_only, "kept")
     browser.get(read_only.url + "/schedules")
-    assert browser.find_element(By.ID, "read-only").is_displayed()
+    banner = browser.find_element(By.ID, "read-only")
+    assert banner.is_displayed() and "trigger" in banner.text
     assert row(browser, "kept")
     assert not browser.find_elements(By.CSS_SELECTOR, 'form[method="post"]')
     assert {b.text for b in browser.find_elements(By.TAG_NAME, "button")} <= {"Find"}
