@@ -69,12 +69,14 @@ def schedules_table(schedules: list[Schedule]) -> RenderableType:
                 "yes" if s.paused else "no",
             )
         )
+    # The name, the job id and the flag are kept whole; the times and the spec wrap at their
+    # spaces in a narrow terminal (cut short, every cell would be unreadable at 80 columns).
     columns: list[Col | str] = [
         Col("name", no_wrap=True),
-        Col("spec", no_wrap=True),
-        Col("next fire", no_wrap=True),
-        Col("next (UTC)", no_wrap=True),
-        Col("last fire", no_wrap=True),
+        "spec",
+        "next fire",
+        "next (UTC)",
+        "last fire",
         Col("last job", no_wrap=True),
         Col("paused", no_wrap=True),
     ]

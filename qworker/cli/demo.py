@@ -204,7 +204,7 @@ def _final_view(
     from rich.text import Text
 
     from qworker.cli import stats
-    from qworker.cli._render import Col, table
+    from qworker.cli._render import Col, stack, table
 
     outcomes = table(
         "Job log",
@@ -226,9 +226,18 @@ def _final_view(
         "qworker dlq list.",
         style="bold",
     )
+    # The stats view but its Redis memory table: the embedded Redis answers no INFO, and
+    # "this Redis user may not run INFO" would send a newcomer looking for an ACL problem.
+    queue_view = stack(
+        stats.queues_table(final.stats),
+        stats.pauses_table(final.stats.pauses, final.now_ms),
+        stats.totals_table(final.stats),
+        stats.rate_limits_table(final.rate_limits, final.now_ms),
+        stats.workers_table(final.workers, final.now_ms),
+    )
     return [
         _banner(elapsed_s),
-        stats.render(final),
+        queue_view,
         dead_table,
         outcomes,
         summary,

@@ -2,8 +2,9 @@
 serving it, so a newcomer sees the UI with one command and no Redis.
 
 A worker runs all along; a round of the sample tweets is enqueued every ROUND_S seconds (one
-fails once and is retried, one ends in the dead-letter queue each round), until Ctrl-C. The UI
-allows actions (requeue, cancel, pause): it is bound to loopback and the data is the demo's.
+fails once and is retried, one ends in the dead-letter queue each round), and a schedule posts a
+status every 30 seconds, until Ctrl-C. The UI allows actions (requeue, cancel, pause, trigger):
+it is bound to loopback and the data is the demo's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 ROUND_S = 15.0
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
+SCHEDULE_NAME = "demo-status"
+SCHEDULE_EVERY = "30s"
 
 
 def demo_web(port: int) -> None:
@@ -63,8 +66,9 @@ async def _keep_going(env: DemoEnvironment, server: uvicorn.Server, where: str) 
         await _started(server, serving)
         _say(
             f"qworker demo: web UI on {where}; a round of sample tweets every "
-            f"{ROUND_S:g}s; Ctrl-C stops"
+            f"{ROUND_S:g}s, schedule {SCHEDULE_NAME} every {SCHEDULE_EVERY}; Ctrl-C stops"
         )
+        await _add_schedule(env)
         rounds = 0
         while not serving.done():
             if working.done():
@@ -81,6 +85,16 @@ async def _keep_going(env: DemoEnvironment, server: uvicorn.Server, where: str) 
         worker.request_stop()
         await asyncio.gather(working, serving, return_exceptions=True)
         await env.close()
+
+
+async def _add_schedule(env: DemoEnvironment) -> None:
+    """A recurring job, so the schedules page has one to show, fire, pause and trigger."""
+    from qworker.demo import DemoTweetParams
+    from qworker.schedule_store import ScheduleStore, build_schedule
+
+    params = DemoTweetParams(content="Status: still up (a recurring job, every 30 seconds).")
+    schedule = build_schedule(env.settings, SCHEDULE_NAME, params, every=SCHEDULE_EVERY)
+    await ScheduleStore(env.service).upsert(schedule)
 
 
 async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from qworker.cli._common import parse_time_ms, priority_option, state_of, with_service
+from qworker.cli._common import parse_time_ms, priority_option, state_of
+from qworker.cli._common import with_service as _with_service
 from qworker.cli._errors import UsageError
 
 if TYPE_CHECKING:
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from qworker.schedule_store import ScheduleStore, UpsertResult
     from qworker.schedules import Schedule
     from qworker.service import QueueService
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Recurring jobs: cron or interval schedules that every worker fires, once per due time.",
@@ -77,6 +81,18 @@ ImportOption = Annotated[
     list[str] | None,
     typer.Option("--import", metavar="MODULE", help="Import a module of job types (repeatable)."),
 ]
+
+
+def with_service(settings: Settings, action: Callable[[QueueService], Awaitable[T]]) -> T:
+    """``_common.with_service``, with a Redis that cannot be reached said as every other
+    command says it: the store reads through the client itself, past the service's wrapper
+    (which would give "Redis error: Error 111 connecting to ...")."""
+    from qworker.connection import CONNECTION_ERRORS, unavailable
+
+    try:
+        return _with_service(settings, action)
+    except CONNECTION_ERRORS as exc:
+        raise unavailable(settings.redis_url, exc) from None
 
 
 def _store(service: QueueService) -> ScheduleStore:
@@ -172,14 +188,27 @@ def _add(ctx: typer.Context, job_data: Any, **o: Any) -> None:
         start_ms=parse_time_ms(o["start"]) if o["start"] else None,
         end_ms=parse_time_ms(o["end"]) if o["end"] else None,
     )
-    _warn_over_rate_limit(schedule, settings)
+    _refuse_if_over(schedule, o["end"])
 
     async def action(service: QueueService) -> tuple[UpsertResult, Schedule]:
         result = await _store(service).upsert(schedule)
         return result, await _store(service).get(schedule.name)
 
     result, stored = with_service(settings, action)
+    _warn_over_rate_limit(schedule, settings)  # after: it says "stored all the same"
     _print_upsert(result, stored, o["as_json"])
+
+
+def _refuse_if_over(schedule: Schedule, end: str | None) -> None:
+    """An --end already past: a schedule that would never fire is a typo, not a wish (to stop
+    one, pause or remove it)."""
+    from qworker.cli import _render
+
+    if schedule.end_ms is not None and schedule.end_ms <= _render.now_ms():
+        raise UsageError(
+            f"--end {end} is past: the schedule would never fire (to stop one: qworker "
+            "schedule pause or remove NAME)"
+        )
 
 
 def _warn_over_rate_limit(schedule: Schedule, settings: Settings) -> None:
@@ -337,9 +366,13 @@ def schedule_sync(
 
     settings = _settings(ctx, imports)
     schedules = read_schedule_file(file, settings)
+    if prune and not schedules:
+        # An empty file (a template rendered empty, a wrong path) would remove every schedule.
+        raise UsageError(
+            f"{file} declares no schedule: --prune would remove them all; declare at least one, "
+            "or remove them with qworker schedule remove NAME"
+        )
     wanted = {s.name for s in schedules}
-    for schedule in schedules:
-        _warn_over_rate_limit(schedule, settings)
 
     async def action(service: QueueService) -> list[tuple[str, str]]:
         store = _store(service)
@@ -351,6 +384,8 @@ def schedule_sync(
         return done
 
     done = with_service(settings, action)
+    for schedule in schedules:
+        _warn_over_rate_limit(schedule, settings)
     if as_json:
         from qworker.cli import _render
 

@@ -50,7 +50,7 @@ def web(
         bool,
         typer.Option(
             "--allow-actions",
-            help="Allow requeue, delete, cancel, pause and resume (default: read-only).",
+            help="Allow requeue, delete, cancel, pause, resume and trigger (default: read-only).",
         ),
     ] = False,
     token_file: Annotated[
@@ -64,7 +64,8 @@ def web(
         ),
     ] = None,
 ) -> None:
-    """Serve the web admin UI: live overview, queues, jobs, dead letter, rate limits, audit."""
+    """Serve the web admin UI: live overview, queues, jobs, dead letter, rate limits, schedules,
+    audit."""
     from qworker.web.settings import WebSettings, check_bind, load_tokens
 
     tokens = load_tokens(token_file) if token_file is not None else {}

@@ -62,7 +62,7 @@ def _ids(form: FormData) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-async def _record(ctx: Ctx, what: str, job_ids: Sequence[str], detail: str = "") -> None:
+async def record(ctx: Ctx, what: str, job_ids: Sequence[str], detail: str = "") -> None:
     await audit.record(
         ctx.service.redis,
         ctx.service.keys,
@@ -74,7 +74,7 @@ async def _record(ctx: Ctx, what: str, job_ids: Sequence[str], detail: str = "")
     )
 
 
-def _answer(ctx: Ctx, result: Any, back: str) -> Response:
+def answer(ctx: Ctx, result: Any, back: str) -> Response:
     """JSON for scripts, else back to the page the form was on (303: the browser GETs it)."""
     if ctx.wants_json:
         return JSONResponse(jsonable(result))
@@ -88,9 +88,9 @@ async def dlq_requeue(ctx: Ctx, form: FormData) -> Response:
         raise ValidationFailed("choose the dead jobs to requeue")
     result = await ctx.service.requeue_dead(ids, requeue_all=everything)
     detail = "all dead jobs" if everything else ""
-    await _record(ctx, "dlq.requeue", result.requeued, detail)
+    await record(ctx, "dlq.requeue", result.requeued, detail)
     back = "/dlq?" + urlencode({"done": f"requeued {len(result.requeued)}"})
-    return _answer(ctx, result, back)
+    return answer(ctx, result, back)
 
 
 async def dlq_delete(ctx: Ctx, form: FormData) -> Response:
@@ -98,18 +98,18 @@ async def dlq_delete(ctx: Ctx, form: FormData) -> Response:
     if not ids:
         raise ValidationFailed("choose the dead jobs to delete")
     deleted = await ctx.service.delete_dead(ids)
-    await _record(ctx, "dlq.delete", deleted)
+    await record(ctx, "dlq.delete", deleted)
     back = "/dlq?" + urlencode({"done": f"deleted {len(deleted)}"})
     gone = set(deleted)
     missing = [job_id for job_id in ids if job_id not in gone]
-    return _answer(ctx, {"deleted": deleted, "missing": missing}, back)
+    return answer(ctx, {"deleted": deleted, "missing": missing}, back)
 
 
 async def cancel(ctx: Ctx, form: FormData) -> Response:
     job_id = ctx.request.path_params["job_id"]
     result = await ctx.service.cancel_job(job_id)
-    await _record(ctx, "job.cancel", [job_id], result.outcome)
-    return _answer(ctx, result, f"/jobs/{quote(job_id)}")
+    await record(ctx, "job.cancel", [job_id], result.outcome)
+    return answer(ctx, result, f"/jobs/{quote(job_id)}")
 
 
 def _target(form: FormData) -> tuple[int | None, str | None]:
@@ -128,16 +128,16 @@ async def pause(ctx: Ctx, form: FormData) -> Response:
     except ValueError:
         raise ValidationFailed(f"for_s must be a number of seconds, not {for_text!r}") from None
     result = await ctx.service.pause(priority=priority, job_type=job_type, for_s=for_s)
-    await _record(ctx, "queue.pause", [], result.target)
-    return _answer(ctx, result, "/rate-limits")
+    await record(ctx, "queue.pause", [], result.target)
+    return answer(ctx, result, "/rate-limits")
 
 
 async def resume(ctx: Ctx, form: FormData) -> Response:
     priority, job_type = _target(form)
     was_paused = await ctx.service.resume(priority=priority, job_type=job_type)
     target = f"priority {priority}" if priority is not None else f"job type {job_type}"
-    await _record(ctx, "queue.resume", [], target)
-    return _answer(ctx, {"resumed": was_paused}, "/rate-limits")
+    await record(ctx, "queue.resume", [], target)
+    return answer(ctx, {"resumed": was_paused}, "/rate-limits")
 
 
 async def logout(ctx: Ctx) -> Response:

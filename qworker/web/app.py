@@ -20,7 +20,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from qworker.connection import CONNECTION_ERRORS, unavailable
 from qworker.errors import JobNotFound, QworkerError, RedisUnavailable, ValidationFailed
+from qworker.schedule_store import ScheduleNotFound
 from qworker.service import QueueService
 from qworker.web import formatting
 from qworker.web.security import (
@@ -132,15 +134,23 @@ def jsonable(value: Any) -> Any:
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
-    """Known errors as a short page (or JSON): 400 bad input, 404 no such job, 503 no Redis."""
+    """Known errors as a short page (or JSON): 400 bad input, 404 no such job or schedule, 503
+    no Redis."""
     status = 500
     if isinstance(exc, ValidationFailed):
         status = 400
-    elif isinstance(exc, JobNotFound):
+    elif isinstance(exc, JobNotFound | ScheduleNotFound):
         status = 404
     elif isinstance(exc, RedisUnavailable):
         status = 503
     return error_response(request, str(exc), status)
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    """Redis unreachable on a direct read (the service wraps its own, as RedisUnavailable;
+    the schedule store reads through its client): 503 with the reason, not a 500."""
+    settings: WebSettings = request.app.state.web
+    return error_response(request, str(unavailable(settings.queue.redis_url, exc)), 503)
 
 
 def error_response(request: Request, message: str, status: int) -> Response:
@@ -159,7 +169,7 @@ def error_response(request: Request, message: str, status: int) -> Response:
 
 def create_app(settings: WebSettings | None = None) -> Starlette:
     """The web UI as an ASGI app; mount it in your own app with ``Mount("/queue", app)``."""
-    from qworker.web import actions, live, pages
+    from qworker.web import actions, live, pages, schedules
 
     web = settings or WebSettings()
 
@@ -175,13 +185,17 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         *pages.routes(),
         *actions.routes(),
+        *schedules.routes(),
         *live.routes(),
         Mount("/static", app=StaticFiles(packages=[("qworker.web", "static")]), name="static"),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={QworkerError: _error_page},
+        exception_handlers={
+            QworkerError: _error_page,
+            **dict.fromkeys(CONNECTION_ERRORS, _redis_down),
+        },
     )
     app.state.web = web
     app.state.templates = templates()

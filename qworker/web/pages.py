@@ -1,6 +1,6 @@
 """The pages: GET only, each reading one page of its list (never a whole list), each with a
 ``?format=json`` twin. Stable URLs: ``/``, ``/queues``, ``/jobs/{id}``, ``/dlq``,
-``/rate-limits``, ``/schedules``, ``/workers``, ``/audit``."""
+``/rate-limits``, ``/workers``, ``/audit`` (and ``/schedules``, in ``schedules.py``)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ async def overview(ctx: Ctx) -> Response:
     return render(ctx, "overview.html", await overview_data(ctx.service))
 
 
-def _limit(ctx: Ctx) -> int:
+def page_limit(ctx: Ctx) -> int:
     text = ctx.request.query_params.get("limit", "")
     if not text:
         return ctx.settings.page_size
@@ -74,7 +74,7 @@ async def queues(ctx: Ctx) -> Response:
     if state not in QUEUE_STATES:
         raise ValidationFailed(f"state must be one of {', '.join(QUEUE_STATES)}, not {state!r}")
     priority = _priority(params.get("priority"))
-    limit = _limit(ctx)
+    limit = page_limit(ctx)
     page = await ctx.service.list_jobs(
         state,
         priority=priority,
@@ -110,7 +110,7 @@ async def dlq(ctx: Ctx) -> Response:
     params = ctx.request.query_params
     job_type = params.get("job_type") or None
     text = params.get("q", "").strip()
-    limit = _limit(ctx)
+    limit = page_limit(ctx)
     cursor = params.get("cursor") or None
     if not text:
         page = await ctx.service.list_jobs("dead", job_type=job_type, limit=limit, cursor=cursor)
@@ -191,13 +191,9 @@ async def audit_page(ctx: Ctx) -> Response:
     if not audit.valid_cursor(cursor):
         raise ValidationFailed(f"{cursor!r} is not a cursor from this list: start without one")
     page = await audit.read_page(
-        ctx.service.redis, ctx.service.keys, limit=_limit(ctx), cursor=cursor
+        ctx.service.redis, ctx.service.keys, limit=page_limit(ctx), cursor=cursor
     )
     return render(ctx, "audit.html", {"page": page})
-
-
-async def schedules(ctx: Ctx) -> Response:
-    return render(ctx, "schedules.html", {"available": False, "schedules": []})
 
 
 async def login_form(request: Request) -> Response:
@@ -252,7 +248,6 @@ def routes() -> list[BaseRoute]:
         Route("/rate-limits", guarded(rate_limits)),
         Route("/workers", guarded(workers)),
         Route("/audit", guarded(audit_page)),
-        Route("/schedules", guarded(schedules)),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
     ]

@@ -76,6 +76,10 @@ def load_tokens(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"cannot read the token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            f"the token file {path} is not UTF-8 text: write one LABEL:TOKEN a line"
+        ) from None
     tokens: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

@@ -178,3 +178,68 @@ def test_stats_shows_the_schedules_beside_the_queues(cli: Cli) -> None:
     assert shown["name"] == "nightly" and shown["spec"] == "0 3 * * * (UTC)"
     table = cli("stats", env={"COLUMNS": "160"})
     assert "Schedules (1)" in table.stdout and "nightly" in table.stdout
+
+
+def test_list_at_80_columns_keeps_names_and_flags_whole(cli: Cli) -> None:
+    """A narrow terminal wraps the spec and times; it does not cut every cell to a stub."""
+    for name in ("nightly-report", "weekly-digest"):
+        args = ("--cron", "0 9 * * MON", "--tz", "Europe/Berlin")
+        assert cli("schedule", "add", name, *args, *IMPORT, JOB).exit_code == 0
+    assert cli("schedule", "pause", "weekly-digest").exit_code == 0
+    shown = cli("schedule", "list", env={"COLUMNS": "80"}).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = {
+        line.split()[0]: line.split() for line in lines if line.startswith(("nightly", "weekly"))
+    }
+    assert set(rows) == {"nightly-report", "weekly-digest"}
+    assert rows["nightly-report"][-1] == "no" and rows["weekly-digest"][-1] == "yes"
+
+
+def test_an_end_already_past_is_refused(cli: Cli) -> None:
+    result = cli(
+        "schedule", "add", "late", "--every", "1h", "--end", "2020-01-01T00:00Z", *IMPORT, JOB
+    )
+    assert result.exit_code == 2 and "--end 2020-01-01T00:00Z is past" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    tweet = cli("schedule", "tweet", "late", "--every", "1h", "--end", "2020-01-01", "hi")
+    assert tweet.exit_code == 2 and "would never fire" in tweet.stderr
+    assert names(cli) == []
+
+
+def test_prune_with_a_file_that_declares_none_removes_nothing(cli: Cli, tmp_path: Path) -> None:
+    assert cli("schedule", "add", "kept", "--every", "1h", *IMPORT, JOB).exit_code == 0
+    empty = tmp_path / "empty.toml"
+    empty.write_text("# rendered from a template that went wrong\n")
+    result = cli("schedule", "sync", str(empty), "--prune", *IMPORT)
+    assert result.exit_code == 2 and "declares no schedule" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert names(cli) == ["kept"]
+    assert cli("schedule", "sync", str(empty), *IMPORT).stdout == "nothing to do\n"
+
+
+def test_without_redis_every_command_says_so_in_one_line(tmp_path: Path) -> None:
+    """As every other command says it, and an add that stored nothing warns of nothing."""
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        down = Cli(CliRunner(), f"redis://127.0.0.1:{closed.getsockname()[1]}/0", "down")
+    file = tmp_path / "s.toml"
+    file.write_text(
+        '[schedules.s]\ncron = "* * * * *"\njob = { job_type = "tweet", content = "x" }\n'
+    )
+    commands = [
+        ("schedule", "list"),
+        ("schedule", "show", "s"),
+        ("schedule", "pause", "s"),
+        ("schedule", "trigger", "s"),
+        ("schedule", "remove", "s"),
+        ("schedule", "tweet", "s", "--cron", "* * * * *", "over the tweet limit"),
+        ("schedule", "sync", str(file)),
+    ]
+    for command in commands:
+        result = down(*command)
+        assert result.exit_code == 1, (command, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: cannot reach Redis at"), command

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.redis_server import RedisServer
-from tests.web.conftest import REPO_ROOT, base_env, start_web
+from tests.web.conftest import REPO_ROOT, base_env, http, start_web, stop_web
 
 WEB_STACK = ("starlette", "jinja2", "uvicorn", "multipart")
 
@@ -55,6 +55,28 @@ def test_a_short_token_is_refused(tmp_path: Path) -> None:
 def test_a_missing_token_file_is_refused(tmp_path: Path) -> None:
     result = qworker("web", "--token-file", str(tmp_path / "absent"))
     assert_one_line_exit_2(result, "cannot read the token file")
+
+
+def test_a_token_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_bytes(b"\xff\xfe:" + b"z" * 20 + b"\n")
+    result = qworker("web", "--token-file", str(tokens))
+    assert_one_line_exit_2(result, "is not UTF-8 text")
+
+
+def test_without_redis_every_page_is_a_503_naming_the_reason(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+    server = start_web(down, "nowhere", tmp_path)
+    try:
+        for path in ("/", "/queues", "/dlq", "/schedules", "/workers", "/audit"):
+            status, body, _ = http(f"{server.url}{path}?format=json")
+            assert status == 503, (path, status, body)
+            assert "cannot reach Redis" in json.loads(body)["error"], path
+    finally:
+        stop_web(server)
+    assert "Traceback" not in server.log()
 
 
 def test_without_the_extra_it_says_how_to_install_it() -> None:
@@ -105,3 +127,10 @@ def test_a_port_in_use_exits_2(redis_server: RedisServer, namespace: str) -> Non
         port = taken.getsockname()[1]
         result = qworker("--redis-url", redis_server.url, "web", "--port", str(port))
     assert_one_line_exit_2(result, "already in use")
+
+
+def test_the_help_names_the_schedules_page_and_trigger() -> None:
+    result = qworker("web", "--help", code=None)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "rate limits, schedules, audit" in text and "resume and trigger" in text

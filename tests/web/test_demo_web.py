@@ -60,6 +60,11 @@ def test_the_demo_serves_the_web_ui_until_ctrl_c(
         browser.get(url + "/dlq")
         assert "#always-fail" in browser.find_element(By.ID, "jobs").text
         screenshot(browser, artifacts, "demo-dlq")
+        # A recurring job, with its actions (the demo allows them).
+        browser.get(url + "/schedules")
+        row = browser.find_element(By.CSS_SELECTOR, 'tr.schedule[data-name="demo-status"]')
+        assert "every 30s" in row.text and row.find_elements(By.CLASS_NAME, "trigger")
+        screenshot(browser, artifacts, "demo-schedules")
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0, stderr_path.read_text()
     finally:
@@ -68,3 +73,21 @@ def test_the_demo_serves_the_web_ui_until_ctrl_c(
             demo.wait()
     err = stderr_path.read_text()
     assert "web UI on " + url in err and "Traceback" not in err
+
+
+def test_the_plain_demo_does_not_blame_an_acl_for_its_embedded_redis() -> None:
+    """The embedded Redis answers no INFO: the final view leaves the memory table out rather
+    than say "this Redis user may not run INFO"."""
+    env = {**base_env(), "QWORKER_REDIS_URL": "redis://127.0.0.1:1/0", "COLUMNS": "120"}
+    result = subprocess.run(
+        [sys.executable, "-m", "qworker", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=DEMO_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Totals" in result.stdout and "Workers" in result.stdout
+    assert "INFO" not in result.stdout and "Redis memory" not in result.stdout
