@@ -6,10 +6,15 @@ from collections.abc import Iterator
 from uuid import uuid4
 
 import fakeredis
+import hypothesis  # noqa: F401  (see below)
 import pytest
 from fakeredis.aioredis import FakeRedis
 
 from tests.redis_server import RedisServer
+
+# hypothesis is imported before anything imports trio (selenium does): imported after it, as
+# pytest's summary does at the session's end, trio's random hook makes hypothesis warn, and
+# filterwarnings=error fails a run of only those tests.
 
 
 @pytest.fixture(scope="session")

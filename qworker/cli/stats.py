@@ -299,7 +299,7 @@ def memory_table(memory: RedisMemory | None) -> RenderableType:
     from qworker.memory import format_bytes
 
     if memory is None:
-        return empty("Redis memory", "unknown: this Redis user may not run INFO")
+        return empty("Redis memory", "unknown: INFO not answered (an ACL without +info?)")
     used = format_bytes(memory.used_bytes)
     if memory.max_bytes:
         share = memory.used_bytes / memory.max_bytes

@@ -144,6 +144,11 @@ def work(
         overrides["shutdown_grace_seconds"] = grace
     if job_types is not None:
         overrides["job_types"] = parse_job_types(job_types)
+        if not overrides["job_types"]:  # "" or ",": a slip that must not mean every type
+            raise ConfigurationError(
+                "--job-types names no job type; give one or more (--job-types tweet,report), "
+                "or leave it out to serve every type"
+            )
     settings = state.settings(**overrides)
     modules = [*settings.job_modules, *(imports or [])]
     known = _load_job_types(modules)

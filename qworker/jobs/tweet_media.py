@@ -109,7 +109,7 @@ def read_media_files(
         limit = MAX_GIF_BYTES if mime == "image/gif" else MAX_IMAGE_BYTES
         if len(data) > limit:
             raise ValidationFailed(
-                f"{path} is {len(data) / MB:.1f} MB; X takes at most {limit // MB} MB "
+                f"{path} is over {limit:,} bytes; X takes at most {limit // MB} MB "
                 f"for {'a GIF' if mime == 'image/gif' else 'an image'}"
             )
         alt = alts[index] if index < len(alts) else None
@@ -125,6 +125,8 @@ def read_media_files(
 
 
 def _read(path: Path) -> bytes:
+    if str(path) in ("", "."):  # --media "" arrives as the current directory
+        raise ValidationFailed("--media needs the path of an image file, not an empty one")
     try:
         if not path.is_file():
             reason = "no such file" if not path.exists() else "not a regular file"

@@ -57,9 +57,10 @@ def test_images_are_stored_with_the_job(cli: Cli, tmp_path: Path, redis_url: str
     [
         ({}, ["--media", "{tmp}/missing.png"], "cannot read media file"),
         ({}, ["--media", "{tmp}"], "not a regular file"),
+        ({}, ["--media", ""], "not an empty one"),
         ({"a.png": PNG}, ["--media", "{tmp}/a.png"] * 5, "at most 4 images"),
         ({"notes.png": b"just text"}, ["--media", "{tmp}/notes.png"], "is not a JPEG, PNG"),
-        ({"big.png": PNG + b"x" * MAX_IMAGE_BYTES}, ["--media", "{tmp}/big.png"], "at most 5 MB"),
+        ({"big.png": PNG + b"x" * MAX_IMAGE_BYTES}, ["--media", "{tmp}/big.png"], "over 5,242,880"),
         ({"big.gif": GIF + b"x" * MAX_GIF_BYTES}, ["--media", "{tmp}/big.gif"], "at most 15 MB"),
         (
             {"a.gif": GIF, "b.png": PNG},
@@ -72,6 +73,7 @@ def test_images_are_stored_with_the_job(cli: Cli, tmp_path: Path, redis_url: str
     ids=[
         "missing",
         "directory",
+        "empty-path",
         "fifth",
         "not-an-image",
         "big-image",

@@ -60,3 +60,8 @@ def test_a_dry_run_is_recorded_on_the_job_and_counted_apart(cli: Cli, settings: 
     shown = cli("job", "show", job_id, env={"COLUMNS": "160"}).stdout
     assert "DRY RUN (not done)" in shown
     assert "dry run (marked done, not done)" in cli("stats", env={"COLUMNS": "160"}).stdout
+
+
+def test_job_types_naming_no_type_is_refused(cli: Cli) -> None:
+    for value in ("", " , "):
+        one_error_line(cli("work", "--burst", "--job-types", value), 2, "names no job type")
