@@ -27,6 +27,7 @@ from qworker.error_records import (
     text_of,
     traceback_tail,
 )
+from qworker.dependencies import dependency_results
 from qworker.errors import (
     AlreadyDone,
     JobError,
@@ -115,6 +116,8 @@ class JobExecutor:
             return False
         if UNKNOWN_SINCE_FIELD in running.claimed.fields:  # it waited for a worker like us
             await self._clear_unknown_mark(running)
+        if deps := running.claimed.fields.get("deps"):  # only a job in a flow pays this read
+            job.context.dependency_results = await dependency_results(self.service, deps.split(","))
         return await self._gate_and_execute(job, running)
 
     async def get_stats(self) -> dict[str, RateLimitStats]:

@@ -43,7 +43,12 @@ IdArgument = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 # What a waiting job's ``until`` time means, by its state.
-_UNTIL_LABEL = {"scheduled": "due at", "retry": "due at", "parked": "reopens at"}
+_UNTIL_LABEL = {
+    "scheduled": "due at",
+    "retry": "due at",
+    "parked": "reopens at",
+    "waiting": "dead-lettered (dep-timeout) at",
+}
 
 
 def job_json(job: JobRecord) -> dict[str, Any]:
