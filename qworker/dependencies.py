@@ -26,6 +26,20 @@ class FlowMember(BaseModel):
     state: str
     job_type: str | None = None
     reason: str | None = None
+    deps: list[str] = []
+    dependents: list[str] = []
+
+
+class FlowGraph(BaseModel):
+    """The jobs of one flow (``job tree``), as found from ``job_id``."""
+
+    job_id: str
+    jobs: list[FlowMember]
+    # False when the flow has more than FLOW_READ_MAX jobs: only those nearest are listed.
+    complete: bool = True
+
+
+FLOW_READ_MAX = 5000
 
 
 # Jobs one dep_timeout call dead-letters at most (the caller loops while it gets this many).
@@ -100,24 +114,45 @@ async def expire_waiting(service: QueueService) -> int:
             return total
 
 
-async def flow_links(service: QueueService, job_id: str) -> tuple[list[str], list[str]]:
-    """(the job's dependencies, its dependents)."""
+async def flow_members(service: QueueService, job_ids: Sequence[str]) -> list[FlowMember]:
+    """Each job as a flow member: state, type, reason (a dead one's error), its links."""
     k = service.keys
     async with service.redis.pipeline(transaction=False) as pipe:
-        pipe.hget(k.job(job_id), "deps")
-        pipe.smembers(k.dependents(job_id))
-        deps, dependents = await pipe.execute()
-    return ([d for d in (deps or "").split(",") if d], sorted(dependents))
-
-
-async def flow_members(service: QueueService, job_ids: Sequence[str]) -> list[FlowMember]:
-    """Each job's id, type, state and reason (the error message of a dead one)."""
-    async with service.redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(service.keys.job(job_id), "state", "job_type", "error")
+            pipe.hmget(k.job(job_id), "state", "job_type", "error", "deps")
+            pipe.smembers(k.dependents(job_id))
         replies = await pipe.execute()
     members = []
-    for job_id, (state, job_type, error) in zip(job_ids, replies, strict=True):
-        reason = json.loads(error).get("message") if error else None
-        members.append(FlowMember(id=job_id, state=state or "gone", job_type=job_type, reason=reason))
+    for i, job_id in enumerate(job_ids):
+        (state, job_type, error, deps), dependents = replies[2 * i], replies[2 * i + 1]
+        members.append(
+            FlowMember(
+                id=job_id,
+                state=state or "gone",
+                job_type=job_type,
+                reason=_message(error) if state == "dead" else None,
+                deps=[d for d in (deps or "").split(",") if d],
+                dependents=sorted(dependents),
+            )
+        )
     return members
+
+
+def _message(error: str | None) -> str | None:
+    try:
+        return str(json.loads(error).get("message")) if error else None
+    except (ValueError, AttributeError):
+        return error
+
+
+async def read_flow(service: QueueService, job_id: str) -> FlowGraph:
+    """Every job of the flow ``job_id`` is in, found from it both ways, level by level (one
+    round trip a level), up to FLOW_READ_MAX jobs."""
+    found: dict[str, FlowMember] = {}
+    level = [job_id]
+    while level and len(found) < FLOW_READ_MAX:
+        members = await flow_members(service, level[: FLOW_READ_MAX - len(found)])
+        found.update((m.id, m) for m in members)
+        linked = {j for m in members for j in (*m.deps, *m.dependents)}
+        level = sorted(linked - found.keys())
+    return FlowGraph(job_id=job_id, jobs=list(found.values()), complete=not level)

@@ -114,6 +114,40 @@ UniqueUntilOption = Annotated[
         show_default=False,
     ),
 ]
+AfterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--after",
+        metavar="ID[,ID...]",
+        help="Wait (state: waiting) until these jobs are done, then queue at its priority.",
+        show_default=False,
+    ),
+]
+
+
+class OnDepFail(StrEnum):
+    fail = "fail"
+    run = "run"
+
+
+OnDepFailOption = Annotated[
+    OnDepFail,
+    typer.Option(
+        "--on-dep-fail",
+        metavar="fail|run",
+        help="When a job it waits for ends dead or canceled: go to the dead-letter queue with "
+        "the reason (fail), or run anyway without that result (run).",
+    ),
+]
+DepTimeoutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dep-timeout",
+        metavar="DURATION",
+        help="Waiting longer than this sends it to the dead-letter queue. Default: 7d.",
+        show_default=False,
+    ),
+]
 ImportOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -134,6 +168,15 @@ class Unique:
 
 
 @dataclass(frozen=True)
+class After:
+    """The dependency options as given (ids None: the job waits for nothing)."""
+
+    ids: str | None = None
+    on_dep_fail: OnDepFail = OnDepFail.fail
+    dep_timeout: str | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     """Where and when the job goes, as the options gave it."""
 
@@ -143,6 +186,7 @@ class Plan:
     job_id: str | None
     durable: bool
     unique: Unique
+    after: After = After()
 
 
 @app.command(
@@ -200,6 +244,9 @@ def enqueue_tweet(
     unique_key: UniqueKeyOption = None,
     unique_for: UniqueForOption = None,
     unique_until: UniqueUntilOption = None,
+    after: AfterOption = None,
+    on_dep_fail: OnDepFailOption = OnDepFail.fail,
+    dep_timeout: DepTimeoutOption = None,
 ) -> None:
     """Queue a tweet; prints the job id."""
     content = _read(text)
@@ -219,7 +266,8 @@ def enqueue_tweet(
         refs, blobs = read_media_files(media_files or [], alts or [])
         job_data["media"] = [ref.model_dump(exclude_none=True) for ref in refs]
     unique = Unique(unique_key, unique_for, unique_until)
-    plan = Plan(priority, delay, at, job_id, durable, unique)
+    waits = After(after, on_dep_fail, dep_timeout)
+    plan = Plan(priority, delay, at, job_id, durable, unique, waits)
     _enqueue(ctx, job_data, plan, as_json, [], media=blobs)
 
 
@@ -250,6 +298,9 @@ def enqueue_json(
     unique_key: UniqueKeyOption = None,
     unique_for: UniqueForOption = None,
     unique_until: UniqueUntilOption = None,
+    after: AfterOption = None,
+    on_dep_fail: OnDepFailOption = OnDepFail.fail,
+    dep_timeout: DepTimeoutOption = None,
 ) -> None:
     """Queue a job of any registered type (plugins included); prints the job id."""
     raw = _read(job)
@@ -259,7 +310,9 @@ def enqueue_json(
         raise UsageError(f"the job is not valid JSON: {exc}") from None
     except RecursionError:
         raise UsageError("the job is not valid JSON: it is nested too deeply") from None
-    plan = Plan(priority, delay, at, job_id, durable, Unique(unique_key, unique_for, unique_until))
+    unique = Unique(unique_key, unique_for, unique_until)
+    waits = After(after, on_dep_fail, dep_timeout)
+    plan = Plan(priority, delay, at, job_id, durable, unique, waits)
     _enqueue(ctx, job_data, plan, as_json, list(imports or []))
 
 
@@ -279,6 +332,21 @@ def _unique_options(unique: Unique) -> tuple[float | None, str]:
         return None, UniqueUntil.finished.value
     for_s = parse_positive_duration_s(unique.for_, "--unique-for") if unique.for_ else None
     return for_s, (unique.until or UniqueUntil.finished).value
+
+
+def _after_options(after: After) -> tuple[tuple[str, ...] | None, float | None]:
+    """``--after`` ids (checked) and ``--dep-timeout`` in seconds, which need ``--after``."""
+    if after.ids is None:
+        if after.dep_timeout is not None or after.on_dep_fail != OnDepFail.fail:
+            given = "--dep-timeout" if after.dep_timeout is not None else "--on-dep-fail"
+            raise UsageError(f"{given} needs --after ID")
+        return None, None
+    from qworker.flows import parse_after
+
+    timeout_s = (
+        parse_positive_duration_s(after.dep_timeout, "--dep-timeout") if after.dep_timeout else None
+    )
+    return parse_after(after.ids), timeout_s
 
 
 def _read(text: str) -> str:
@@ -316,6 +384,9 @@ def _enqueue(
 
     delay_s, run_at_ms = schedule(plan.delay, plan.at)
     unique_for_s, unique_until = _unique_options(plan.unique)
+    depends_on, dep_timeout_s = _after_options(plan.after)
+    if depends_on is not None and (media or plan.unique.key or delay_s or run_at_ms):
+        raise UsageError("--after takes no --media, unique key, --delay or --at yet")
     if plan.job_id is not None:
         check_job_id(plan.job_id)
     settings = state_of(ctx).settings()
@@ -351,6 +422,9 @@ def _enqueue(
                 unique_key=plan.unique.key,
                 unique_for_s=unique_for_s,
                 unique_until=unique_until,
+                depends_on=depends_on,
+                on_dep_fail=plan.after.on_dep_fail.value,
+                dep_timeout_s=dep_timeout_s,
             )
         return result, (await service.get_job(result.job_id) if as_json else None)
 
