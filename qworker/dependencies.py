@@ -19,6 +19,7 @@ from qworker.scripts import FlowItem
 if TYPE_CHECKING:
     from qworker.service import QueueService
 
+
 class FlowMember(BaseModel):
     """One job of a flow as ``job show`` and ``job tree`` list it."""
 
@@ -77,7 +78,9 @@ async def enqueue_flow(
         item = _item(service, node.step, deps, timeout_ms)
         ids.append(item.job_id)
         items.append(item)
-    reply = await service._enqueue([service.scripts.enqueue_flow(items, service.clock.now_ms())], ids)
+    reply = await service._enqueue(
+        [service.scripts.enqueue_flow(items, service.clock.now_ms())], ids
+    )
     outcome = reply[0]
     if outcome.unknown_dep is not None:
         raise ValidationFailed(

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from qworker.clients import ClientContainer
 from qworker.clock import Clock
 from qworker.config import Settings
+from qworker.dependencies import dependency_results
 from qworker.error_records import (
     error_json,
     one_line,
     text_of,
     traceback_tail,
 )
-from qworker.dependencies import dependency_results
 from qworker.errors import (
     AlreadyDone,
     JobError,

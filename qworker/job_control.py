@@ -170,7 +170,7 @@ async def _wait_reason(
             until_ms=pause.until_ms if pause is not None else None,
         )
     if state == "waiting":
-        deps_left = await client.hget(keys.job(record.id), "deps_left")
+        deps_left = cast(str | None, await client.hget(keys.job(record.id), "deps_left"))
         deadline = await client.zscore(keys.waiting, record.id)
         return WaitReason(
             reason=f"{deps_left or '?'} of its dependencies not done yet",

@@ -28,6 +28,7 @@ from qworker.errors import (
     ReplicationUnconfirmed,
     ValidationFailed,
 )
+from qworker.flows import Flow, FlowNode, Step
 from qworker.job_control import (
     NoSuchJob,
     NotWaiting,
@@ -40,7 +41,6 @@ from qworker.job_control import (
     read_job,
     resolve_job_id,
 )
-from qworker.flows import Flow, FlowNode, Step
 from qworker.jobs.base import BaseJobParams
 from qworker.keys import QueueKeys
 from qworker.memory import eviction_risk, read_memory

@@ -93,8 +93,12 @@ def job_show(
     dependents = [m for m in links if m not in deps]
     if as_json:
         linked = {
-            "dependencies": [m.model_dump(mode="json", exclude={"deps", "dependents"}) for m in deps],
-            "dependents": [m.model_dump(mode="json", exclude={"deps", "dependents"}) for m in dependents],
+            "dependencies": [
+                m.model_dump(mode="json", exclude={"deps", "dependents"}) for m in deps
+            ],
+            "dependents": [
+                m.model_dump(mode="json", exclude={"deps", "dependents"}) for m in dependents
+            ],
         }
         _render.print_json({**job_json(job), **linked})
         return

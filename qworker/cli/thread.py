@@ -35,8 +35,7 @@ def enqueue_thread(
         typer.Option(
             "--from-file",
             metavar="FILE",
-            help="Read the posts from a UTF-8 file: one post per paragraph (blank-line "
-            "separated).",
+            help="Read the posts from a UTF-8 file: one post per paragraph (blank-line separated).",
             show_default=False,
         ),
     ] = None,

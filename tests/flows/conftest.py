@@ -24,7 +24,7 @@ JOB_MODULES = ["tests.flows.jobtypes", "tests.jobtypes"]
 
 
 @pytest.fixture
-def run_burst(service: QueueService, clock: Any) -> Callable[..., Any]:
+def run_burst(service: QueueService, clock: Any) -> Callable[..., Any]:  # noqa: F811
     """``await run_burst()``: a burst worker that runs until nothing is ready."""
 
     async def run(**overrides: Any) -> Worker:

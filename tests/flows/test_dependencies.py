@@ -51,9 +51,7 @@ async def test_fan_in_waits_for_the_slowest_member(
     service: QueueService, run_burst: RunBurst, log: Path
 ) -> None:
     ids = await service.add_flow(
-        group(step(log, "a"), step(log, "slow", sleep_s=0.3), step(log, "c")).then(
-            step(log, "d")
-        )
+        group(step(log, "a"), step(log, "slow", sleep_s=0.3), step(log, "c")).then(step(log, "d"))
     )
 
     await run_burst(concurrency=4)
@@ -92,7 +90,9 @@ async def test_fail_cascades_three_levels_with_reasons(
     broken = tmp_path / "broken"
     broken.touch()
     a, b, c, d = await service.add_flow(
-        chain(step(log, "a", fail_while=str(broken)), step(log, "b"), step(log, "c"), step(log, "d"))
+        chain(
+            step(log, "a", fail_while=str(broken)), step(log, "b"), step(log, "c"), step(log, "d")
+        )
     )
 
     await run_burst()
@@ -127,8 +127,11 @@ async def test_requeuing_the_cause_repairs_the_whole_flow(
     broken = tmp_path / "broken"
     broken.touch()
     a, b, c = await service.add_flow(
-        chain(step(log, "a", result="A"), step(log, "b", fail_while=str(broken), result="B"),
-              step(log, "c"))  # fmt: skip
+        chain(
+            step(log, "a", result="A"),
+            step(log, "b", fail_while=str(broken), result="B"),
+            step(log, "c"),
+        )
     )
     await run_burst()
     assert [await state(service, j) for j in (a, b, c)] == ["done", "dead", "dead"]

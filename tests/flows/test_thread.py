@@ -56,9 +56,7 @@ async def service(redis_url: str) -> AsyncIterator[QueueService]:
     no_limits = dict.fromkeys(
         ("tweet_max_per_day", "tweet_max_per_hour", "tweet_max_per_15_minutes")
     )
-    settings = make_settings(
-        redis_url=redis_url, namespace=f"t{uuid4().hex[:12]}", **no_limits
-    )
+    settings = make_settings(redis_url=redis_url, namespace=f"t{uuid4().hex[:12]}", **no_limits)
     async with QueueService(settings=settings) as queue_service:
         yield queue_service
 
@@ -68,7 +66,13 @@ async def burst(service: QueueService) -> None:
 
 
 def replies(x: FakeX) -> list[tuple[str, object]]:
-    return [(str(p["text"])[:2], (p.get("reply") or {}).get("in_reply_to_tweet_id")) for p in x.posts]  # type: ignore[union-attr]
+    """(the post's number, the id it answers) of every post X accepted."""
+    found = []
+    for post in x.posts:
+        reply = post.get("reply")
+        answers = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+        found.append((str(post["text"])[:2], answers))
+    return found
 
 
 async def test_a_thread_of_five_posts_with_a_failing_third_then_repaired(
@@ -103,13 +107,11 @@ def test_a_file_gives_one_post_per_paragraph() -> None:
 
 
 def test_each_post_is_checked_like_a_tweet() -> None:
-    with pytest.raises(ValidationFailed, match="post 2 of the thread: .*content"):
+    with pytest.raises(ValidationFailed, match=r"post 2 of the thread: .*content"):
         thread_flow(["fine", "x" * 400])
 
 
-def test_the_cli_queues_a_thread_and_refuses_a_bad_post(
-    redis_url: str, tmp_path: Path
-) -> None:
+def test_the_cli_queues_a_thread_and_refuses_a_bad_post(redis_url: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from qworker.cli import app
