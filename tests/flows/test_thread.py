@@ -135,3 +135,15 @@ def test_the_cli_queues_a_thread_and_refuses_a_bad_post(redis_url: str, tmp_path
         ids[1]: "waiting",
         ids[2]: "waiting",
     }
+
+
+def test_in_reply_to_tweet_id_and_reply_to_name_the_same_thing() -> None:
+    from qworker.jobs.tweet import TweetJobParams
+
+    assert TweetJobParams(content="hi", in_reply_to_tweet_id=123).in_reply_to_tweet_id == "123"
+    with pytest.raises(ValueError, match="not both"):
+        TweetJobParams(content="hi", in_reply_to_tweet_id="1", reply_to="2")
+    with pytest.raises(ValueError, match="not both"):
+        TweetJobParams(content="hi", reply_to="1", reply_to_dependency=True)
+    # Stored as before when unused: workers of the previous release read it.
+    assert "reply_to_dependency" not in TweetJobParams(content="hi").model_dump()
