@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,6 +23,14 @@ import typer
 
 from qworker.cli._common import parse_positive_duration_s, schedule, state_of, with_service
 from qworker.cli._errors import EXIT_DUPLICATE, UsageError
+from qworker.cli._flow_options import (
+    After,
+    AfterOption,
+    DepTimeoutOption,
+    OnDepFail,
+    OnDepFailOption,
+    after_options,
+)
 from qworker.errors import ReplicationUnconfirmed
 
 if TYPE_CHECKING:
@@ -114,40 +122,6 @@ UniqueUntilOption = Annotated[
         show_default=False,
     ),
 ]
-AfterOption = Annotated[
-    str | None,
-    typer.Option(
-        "--after",
-        metavar="ID[,ID...]",
-        help="Wait (state: waiting) until these jobs are done, then queue at its priority.",
-        show_default=False,
-    ),
-]
-
-
-class OnDepFail(StrEnum):
-    fail = "fail"
-    run = "run"
-
-
-OnDepFailOption = Annotated[
-    OnDepFail,
-    typer.Option(
-        "--on-dep-fail",
-        metavar="fail|run",
-        help="When a job it waits for ends dead or canceled: go to the dead-letter queue with "
-        "the reason (fail), or run anyway without that result (run).",
-    ),
-]
-DepTimeoutOption = Annotated[
-    str | None,
-    typer.Option(
-        "--dep-timeout",
-        metavar="DURATION",
-        help="Waiting longer than this sends it to the dead-letter queue. Default: 7d.",
-        show_default=False,
-    ),
-]
 ImportOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -168,15 +142,6 @@ class Unique:
 
 
 @dataclass(frozen=True)
-class After:
-    """The dependency options as given (ids None: the job waits for nothing)."""
-
-    ids: str | None = None
-    on_dep_fail: OnDepFail = OnDepFail.fail
-    dep_timeout: str | None = None
-
-
-@dataclass(frozen=True)
 class Plan:
     """Where and when the job goes, as the options gave it."""
 
@@ -186,7 +151,7 @@ class Plan:
     job_id: str | None
     durable: bool
     unique: Unique
-    after: After = After()
+    after: After = field(default_factory=After)
 
 
 @app.command(
@@ -334,21 +299,6 @@ def _unique_options(unique: Unique) -> tuple[float | None, str]:
     return for_s, (unique.until or UniqueUntil.finished).value
 
 
-def _after_options(after: After) -> tuple[tuple[str, ...] | None, float | None]:
-    """``--after`` ids (checked) and ``--dep-timeout`` in seconds, which need ``--after``."""
-    if after.ids is None:
-        if after.dep_timeout is not None or after.on_dep_fail != OnDepFail.fail:
-            given = "--dep-timeout" if after.dep_timeout is not None else "--on-dep-fail"
-            raise UsageError(f"{given} needs --after ID")
-        return None, None
-    from qworker.flows import parse_after
-
-    timeout_s = (
-        parse_positive_duration_s(after.dep_timeout, "--dep-timeout") if after.dep_timeout else None
-    )
-    return parse_after(after.ids), timeout_s
-
-
 def _read(text: str) -> str:
     """The argument itself, or stdin for ``-`` (without its final newline); UTF-8 text only."""
     where = "stdin" if text == "-" else "the text argument"
@@ -384,7 +334,7 @@ def _enqueue(
 
     delay_s, run_at_ms = schedule(plan.delay, plan.at)
     unique_for_s, unique_until = _unique_options(plan.unique)
-    depends_on, dep_timeout_s = _after_options(plan.after)
+    depends_on, dep_timeout_s = after_options(plan.after)
     if depends_on is not None and (media or plan.unique.key or delay_s or run_at_ms):
         raise UsageError("--after takes no --media, unique key, --delay or --at yet")
     if plan.job_id is not None:
