@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 
 import tests.flows.jobtypes  # noqa: F401  (registers the flowstep job type)
@@ -19,6 +20,10 @@ from tests.redis.conftest import (  # noqa: F401  (fixtures)
     service,
     settings,
 )
+
+# hypothesis is imported first: imported late (pytest's summary does, once anything imported
+# trio, as `qworker work` does), trio's hook makes it warn, and filterwarnings=error fails the
+# session at its very end. The whole suite imports it early anyway (tests/redis).
 
 JOB_MODULES = ["tests.flows.jobtypes", "tests.jobtypes"]
 
