@@ -210,3 +210,19 @@ async def test_results_are_kept_until_the_dependents_finish(
         await asyncio.wait_for(worker.run(), 30)
         assert ran(log)[-1]["deps"] == {a: "kept"}
         assert await service.redis.exists(service.keys.job(a), service.keys.job(b)) == 0
+
+
+async def test_worker_maintenance_dead_letters_what_waited_too_long(
+    service: QueueService, clock: ManualClock, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = await service.add_job(step(log, "later"), delay_s=86_400)
+    waiter = await service.add_job(step(log, "w"), depends_on=[later], dep_timeout_s=60)
+    clock.advance(61)
+    worker = Worker(service, settings=service.settings, clock=clock, job_modules=JOB_MODULES)
+    # The sweep runs with lease recovery, which waits one lease after connecting: here, now.
+    monkeypatch.setattr(worker.link, "may_recover", lambda: True)
+
+    await worker._maintain_if_due(force=True)
+
+    assert await state(service, waiter) == "dead"
+    assert await state(service, later) == "scheduled"
