@@ -6,7 +6,9 @@ comes back when its failed dependency is requeued. For a dependent D of a job A:
   A's record: has_dependents, dependents_open (dependents not done or canceled yet: A's record
   and result are kept while any is open); its dependents' ids in the set DEPENDENTS .. A.
 When A ends, every job its end reaches is settled in this same step (level after level, from a
-work list, not by recursion, so a deep flow cannot overflow the Lua stack).
+work list, not by recursion, so a deep flow cannot overflow the Lua stack). Unlike the rest of
+a script, this reads after writing (a dependent's record, once its dependency has moved): only
+a job in a flow gets here, and what it reads is a record of the same namespace, same slot.
 ]]
 local WAITING_KEY = NS .. KEY_NAMES.WAITING
 local flow_work, flow_draining = {}, false

@@ -1,8 +1,8 @@
 --[[ lanes (included): where a job that becomes ready goes. A job type with a lane of its own
 (see routing.py for why) has four lists, one per priority, and a wakeup list; every other job
 goes to the shared priority lists. Includes job_end, and dependencies (what ending a job in a
-flow does). Call is_laned for a job's type while
-reading, so that ready_list reads nothing after a script's first write.
+flow does). Call is_laned for a job's type while reading, so that ready_list reads nothing
+after a script's first write.
 ]]
 --#include job_end
 local LANES_KEY = NS .. KEY_NAMES.LANES
