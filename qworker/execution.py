@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from qworker.clients import ClientContainer
 from qworker.clock import Clock
 from qworker.config import Settings
+from qworker.dependencies import dependency_results
 from qworker.error_records import (
     error_json,
     one_line,
@@ -115,6 +116,13 @@ class JobExecutor:
             return False
         if UNKNOWN_SINCE_FIELD in running.claimed.fields:  # it waited for a worker like us
             await self._clear_unknown_mark(running)
+        if deps := running.claimed.fields.get("deps"):  # only a job in a flow pays this read
+            # A read, safe to repeat: a lost connection is retried, not the job's attempt.
+            job.context.dependency_results = await retry_bookkeeping(
+                lambda: dependency_results(self.service, deps.split(",")),
+                f"dependency results of job {running.claimed.id}",
+                self.stopping,
+            )
         return await self._gate_and_execute(job, running)
 
     async def get_stats(self) -> dict[str, RateLimitStats]:

@@ -169,6 +169,13 @@ async def _wait_reason(
             reason=f"job type {record.job_type} is paused",
             until_ms=pause.until_ms if pause is not None else None,
         )
+    if state == "waiting":
+        deps_left = cast(str | None, await client.hget(keys.job(record.id), "deps_left"))
+        deadline = await client.zscore(keys.waiting, record.id)
+        return WaitReason(
+            reason=f"{deps_left or '?'} of its dependencies not done yet",
+            until_ms=int(deadline) if deadline is not None else None,
+        )
     if state == "running" and record.cancel_requested_at_ms is not None:
         return WaitReason(reason="cancel requested: its worker is stopping it")
     return None
@@ -210,7 +217,9 @@ def _sources(
         return [_Source(keys.recent(state), "list", state)]
     if state == "paused":
         return [_Source(keys.held(t), "zset", state) for t in paused_types]
-    return []  # waiting: no job waits for another yet
+    if state == "waiting":
+        return [_Source(keys.waiting, "zset", state)]
+    return []
 
 
 async def _read_ids(client: aioredis.Redis, source: _Source, offset: int, count: int) -> list[str]:

@@ -43,6 +43,14 @@ LUA_KEY_NAMES = {
     "LANES": "jobs_lanes",
     "LANE": "jobs_lane:",
     "LANE_WAKEUP": "jobs_lane_wakeup:",
+    # Workflows (dependencies.lua): a job's release makes its dependents ready in the same step,
+    # so the scripts that end jobs reach these lists by name, not through KEYS.
+    "PRIORITY": "jobs_priority_",
+    "WAKEUP": "jobs_wakeup",
+    "DEAD_LETTER": "jobs_dead_letter",
+    "STATS": "jobs_stats",
+    "DEPENDENTS": "jobs_dependents:",
+    "WAITING": "jobs_waiting",
 }
 
 
@@ -56,7 +64,7 @@ class QueueKeys:
 
     def priority(self, priority: int) -> str:
         """List of ready jobs: producers LPUSH, workers take the oldest from the right."""
-        return f"{self.prefix}jobs_priority_{priority}"
+        return f"{self.prefix}{LUA_KEY_NAMES['PRIORITY']}{priority}"
 
     @property
     def priorities(self) -> list[str]:
@@ -80,7 +88,7 @@ class QueueKeys:
     @property
     def dead_letter(self) -> str:
         """Sorted set of permanently failed jobs, scored by the time they failed (ms)."""
-        return f"{self.prefix}jobs_dead_letter"
+        return f"{self.prefix}{LUA_KEY_NAMES['DEAD_LETTER']}"
 
     @property
     def inflight(self) -> str:
@@ -90,7 +98,7 @@ class QueueKeys:
     @property
     def wakeup(self) -> str:
         """List holding at most a token or two: idle workers block on it instead of polling."""
-        return f"{self.prefix}jobs_wakeup"
+        return f"{self.prefix}{LUA_KEY_NAMES['WAKEUP']}"
 
     @property
     def seq(self) -> str:
@@ -106,6 +114,16 @@ class QueueKeys:
         namespace (where a job hash could look absent, or vanish between a read and a write).
         Outside a migration a missing key changes nothing."""
         return f"{self.prefix}jobs_fence"
+
+    @property
+    def waiting(self) -> str:
+        """Sorted set of the jobs waiting for their dependencies, scored by the time (ms) they
+        stop waiting and go to the dead-letter queue (the dep-timeout) if still waiting."""
+        return f"{self.prefix}{LUA_KEY_NAMES['WAITING']}"
+
+    def dependents(self, job_id: str) -> str:
+        """Set of the ids of the jobs that wait for ``job_id`` (enqueue ``--after``)."""
+        return f"{self.prefix}{LUA_KEY_NAMES['DEPENDENTS']}{job_id}"
 
     @property
     def pauses(self) -> str:
@@ -159,7 +177,7 @@ class QueueKeys:
     @property
     def stats(self) -> str:
         """Hash of counters: processed, failed, dead, dead_dropped, recovered."""
-        return f"{self.prefix}jobs_stats"
+        return f"{self.prefix}{LUA_KEY_NAMES['STATS']}"
 
     @property
     def workers(self) -> str:
@@ -253,6 +271,7 @@ class QueueKeys:
             f"{prefix}jobs_lane:*",
             f"{prefix}jobs_lane_wakeup:*",
             f"{prefix}jobs_throughput:*",
+            f"{prefix}jobs_dependents:*",
         ]
 
     @property
@@ -275,6 +294,7 @@ class QueueKeys:
             self.cancel_requests,
             self.recent("done"),
             self.recent("canceled"),
+            self.waiting,
         ]
 
 

@@ -54,6 +54,8 @@ SCRIPT_NAMES = (
     "schedule_remove",
     "mark_dry_run",
     "delete_dead",
+    "enqueue_flow",
+    "dep_timeout",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
@@ -129,6 +131,40 @@ class EnqueueItem:
     unique_for_ms: int | None = None
     # The point that releases the unique key: "started" or "finished".
     unique_until: str = "finished"
+
+
+@dataclass(frozen=True)
+class FlowItem:
+    """One job of a flow (enqueue_flow.lua): a job that may wait for others (``deps``)."""
+
+    job_id: str
+    priority: int
+    job_type: str
+    payload: str
+    max_retries: int | None
+    deps: tuple[str, ...] = ()
+    # What the job does when a dependency fails: "fail" (dead-lettered) or "run" (runs anyway).
+    on_dep_fail: str = "fail"
+    dep_timeout_ms: int = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class FlowReply:
+    """enqueue_flow's reply: how many jobs it stored, or (stored 0) why none: an unknown
+    dependency's id, or an id already taken."""
+
+    stored: int
+    unknown_dep: str | None = None
+    taken_id: str | None = None
+
+
+def _parse_flow(reply: Any) -> FlowReply:
+    code = int(reply[0])
+    if code == -1:
+        return FlowReply(0, unknown_dep=str(reply[1]))
+    if code == -2:
+        return FlowReply(0, taken_id=str(reply[1]))
+    return FlowReply(code)
 
 
 @dataclass(frozen=True)
@@ -264,6 +300,35 @@ class QueueScripts:
             [*k.priorities, k.scheduled, k.wakeup, k.seq, k.fence],
             args,
             _parse_enqueued,
+        )
+
+    def enqueue_flow(self, items: Sequence[FlowItem], now_ms: int) -> ScriptCall[FlowReply]:
+        k = self.keys
+        args: list[str | int | float] = [k.job_prefix, now_ms]
+        for item in items:
+            args += [
+                item.job_id,
+                item.priority,
+                item.job_type,
+                item.payload,
+                "" if item.max_retries is None else item.max_retries,
+                ",".join(item.deps),
+                item.on_dep_fail,
+                item.dep_timeout_ms,
+            ]
+        return self._call(
+            "enqueue_flow",
+            [*k.priorities, k.waiting, k.wakeup, k.seq, k.fence],
+            args,
+            _parse_flow,
+        )
+
+    def dep_timeout(self, now_ms: int | None, limit: int) -> ScriptCall[int]:
+        """Dead-letters at most ``limit`` jobs waiting past their dep-timeout; call again while
+        it replies ``limit``."""
+        k = self.keys
+        return self._call(
+            "dep_timeout", [k.waiting, k.fence], [k.job_prefix, _time(now_ms), limit], _as_int
         )
 
     def claim(
@@ -730,6 +795,8 @@ __all__ = [
     "EnqueueItem",
     "EnqueueReply",
     "FireReply",
+    "FlowItem",
+    "FlowReply",
     "JobStep",
     "QueueScripts",
     "ScheduledJob",

@@ -20,6 +20,7 @@ from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings, namespace_problem
 from qworker.connection import CONNECTION_ERRORS, ScriptRunner, async_client, unavailable
+from qworker.dependencies import enqueue_flow, expire_waiting
 from qworker.errors import (
     ConfigurationError,
     EnqueueIncomplete,
@@ -27,6 +28,7 @@ from qworker.errors import (
     ReplicationUnconfirmed,
     ValidationFailed,
 )
+from qworker.flows import Flow, FlowNode, Step
 from qworker.job_control import (
     NoSuchJob,
     NotWaiting,
@@ -164,6 +166,9 @@ class QueueService:
         unique_key: str | None = None,
         unique_for_s: float | None = None,
         unique_until: str = "finished",
+        depends_on: Sequence[str] | None = None,
+        on_dep_fail: str = "fail",
+        dep_timeout_s: float | None = None,
     ) -> str:
         """Validate and enqueue one job; returns its id. Nothing is queued if validation fails.
 
@@ -173,7 +178,11 @@ class QueueService:
 
         ``unique_key``: while another job holds the key, nothing is queued and that job's id is
         returned (``enqueue_job`` says which happened). The key is held until the job has
-        ``started`` or ``finished`` (done, dead or canceled), or for ``unique_for_s``."""
+        ``started`` or ``finished`` (done, dead or canceled), or for ``unique_for_s``.
+
+        ``depends_on``: the job waits until those jobs are done (see flows.py); when one ends
+        dead or canceled it is dead-lettered (``on_dep_fail="fail"``) or runs anyway
+        (``"run"``); after ``dep_timeout_s`` (7 days) of waiting it is dead-lettered."""
         result = await self.enqueue_job(
             job_data,
             priority,
@@ -183,6 +192,9 @@ class QueueService:
             unique_key=unique_key,
             unique_for_s=unique_for_s,
             unique_until=unique_until,
+            depends_on=depends_on,
+            on_dep_fail=on_dep_fail,
+            dep_timeout_s=dep_timeout_s,
         )
         return result.job_id
 
@@ -197,9 +209,22 @@ class QueueService:
         unique_key: str | None = None,
         unique_for_s: float | None = None,
         unique_until: str = "finished",
+        depends_on: Sequence[str] | None = None,
+        on_dep_fail: str = "fail",
+        dep_timeout_s: float | None = None,
     ) -> EnqueueResult:
         """``add_job`` that also tells whether the job is new (``created``), or a duplicate of
         the job holding its unique key (``duplicate``; ``job_id`` is then that job's)."""
+        if depends_on is not None:
+            if unique_key is not None or delay_s is not None or run_at_ms is not None:
+                raise ValidationFailed(
+                    "a job that waits for others takes no unique key, delay or start time"
+                )
+            step = Step(job_data, priority, job_id, on_dep_fail)
+            [new_id] = await self.add_flow(
+                Flow((FlowNode(step, ()),), (0,)), after=depends_on, dep_timeout_s=dep_timeout_s
+            )
+            return EnqueueResult(job_id=new_id, created=True)
         item = self._prepare(job_data, priority, delay_s, run_at_ms, job_id)
         item = with_unique_key(item, unique_key, unique_for_s, unique_until)
         call = self.scripts.enqueue([item], self.clock.now_ms())
@@ -238,6 +263,22 @@ class QueueService:
             reason = str(refused[0]).split(". script: ")[0]
             raise EnqueueIncomplete(queued, not_queued, f"Redis refused: {reason}")
         return all_ids
+
+    async def add_flow(
+        self,
+        flow: Flow,
+        *,
+        after: Sequence[str] = (),
+        dep_timeout_s: float | None = None,
+    ) -> list[str]:
+        """Enqueue a flow (``chain``, ``group``, flows.py) as one whole, in one script call:
+        if anything is invalid, or Redis fails midway, nothing of it is queued. Returns the
+        ids in the flow's order. ``after``: stored jobs its first steps wait for."""
+        return await enqueue_flow(self, flow, after=after, dep_timeout_s=dep_timeout_s)
+
+    async def expire_waiting(self) -> int:
+        """Dead-letter the jobs that waited past their dep-timeout; returns how many."""
+        return await expire_waiting(self)
 
     async def _enqueue(
         self,

@@ -344,6 +344,8 @@ class Worker:
         if self._running:
             await self._wait_for_a_free_slot()
             return True
+        if len(self._settlements):  # sent with the next claim: may make dependents ready
+            return True
         return await self._maintain_if_due(force=True) > 0
 
     # -- claim -----------------------------------------------------------------------------
@@ -496,7 +498,7 @@ class Worker:
             lifted, self._pauses, _ = replies[3]
             moved += lifted
         if recover:
-            moved += self._after_recover(*replies[-2:])
+            moved += self._after_recover(*replies[-3:])
         return moved
 
     def _promote_calls(self) -> list[ScriptCall[Any]]:
@@ -530,9 +532,11 @@ class Worker:
                 self.settings.keep_finished_ms,
             ),
             self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs),
+            # Jobs that waited for their dependencies past their dep-timeout: dead-lettered.
+            self.scripts.dep_timeout(now_ms, MAINTENANCE_BATCH),
         ]
 
-    def _after_recover(self, recovered: tuple[int, int], dropped: int) -> int:
+    def _after_recover(self, recovered: tuple[int, int], dropped: int, timed_out: int = 0) -> int:
         requeued, buried = recovered
         if requeued or buried:
             log.warning(
@@ -542,6 +546,8 @@ class Worker:
             )
         if dropped:
             log.warning("dead-letter retention cap dropped %d oldest job(s)", dropped)
+        if timed_out:
+            log.warning("%d job(s) waited past their dep-timeout: dead-lettered", timed_out)
         return requeued
 
     # -- running one job -------------------------------------------------------------------

@@ -218,6 +218,8 @@ def latency_figures(env: m.Env, sizes: Sizes, concurrency: int) -> dict[str, Any
         lambda: probes.latency(env, sizes.latency_jobs, sizes.latency_interval_s, concurrency),
         "latency",
     )
+    steps = max(sizes.latency_jobs // 3, 10)
+    chains = repeat(sizes.runs, lambda: probes.chain_latency(env, steps, concurrency), "chain")
     return {
         "jobs": sizes.latency_jobs,
         "interval_ms": sizes.latency_interval_s * 1000,
@@ -225,6 +227,11 @@ def latency_figures(env: m.Env, sizes: Sizes, concurrency: int) -> dict[str, Any
         "p50_ms": _spread(r.percentile(50) for r in runs),
         "p99_ms": _spread(r.percentile(99) for r in runs),
         "max_ms": _spread(max(r.latencies_ms) for r in runs),
+        # A chain's step-to-step latency (flows.py): each step released by the previous one's
+        # completing script, then woken and claimed.
+        "chain_steps": steps,
+        "chain_p50_ms": _spread(r.percentile(50) for r in chains),
+        "chain_p99_ms": _spread(r.percentile(99) for r in chains),
     }
 
 

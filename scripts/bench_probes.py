@@ -6,6 +6,7 @@ the Lua scripts called.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -90,6 +91,43 @@ async def _send_spaced(env: Env, jobs: int, interval_s: float) -> None:
         for n in range(jobs):
             await asyncio.sleep(max(0.0, t0 + n * interval_s - time.perf_counter()))
             await service.add_job({"job_type": LATENCY, "sent_at": time.time()})
+
+
+def chain_latency(env: Env, steps: int, concurrency: int) -> LatencyRun:
+    """A chain of ``steps`` no-op jobs (qworker.flows.chain) on an idle worker: the time from
+    one step's start to the next one's, that is the step's (nearly nil) work, its completion,
+    the release of the next step in that same script, the wakeup and the claim."""
+    from qworker.flows import chain
+
+    flush(env)
+    record = env.workdir / "chain.txt"
+    record.unlink(missing_ok=True)
+    child = spawn_worker(
+        env, concurrency, burst=False, tag="chain", **{LATENCY_FILE_ENV: str(record)}
+    )
+    try:
+        with env.sync_client() as client:
+            poll_until(lambda: _blocked_clients(client) > 0, 0.01, [child])
+
+        async def send() -> None:
+            async with QueueService(env.redis_url, settings=env.settings()) as service:
+                await service.runner.load_all()
+                flow = chain(*({"job_type": LATENCY, "sent_at": 0.0} for _ in range(steps)))
+                await service.add_flow(flow)
+
+        asyncio.run(send())
+        deadline = time.monotonic() + 30
+        while _count_lines(record) < steps:
+            if time.monotonic() > deadline or child.proc.poll() is not None:
+                raise BenchError(f"only {_count_lines(record)} of {steps} chain steps started")
+            time.sleep(0.01)
+    finally:
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+        child.reap(30)
+    child.check()
+    started = [float(line.split()[1]) for line in record.read_text().splitlines()]
+    return LatencyRun([(later - earlier) * 1000 for earlier, later in itertools.pairwise(started)])
 
 
 def _count_lines(path: Path) -> int:

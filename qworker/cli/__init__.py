@@ -28,6 +28,7 @@ from qworker.cli import (
     retry,
     schedule,
     stats,
+    thread,
     web,
     work,
 )
@@ -215,6 +216,7 @@ def _global_options(
     state.connection = {name: value for name, value in given.items() if value is not None}
 
 
+enqueue.app.command("thread", epilog=thread.EXAMPLE)(thread.enqueue_thread)
 app.add_typer(enqueue.app, name="enqueue")
 app.command("work", epilog=work.EXAMPLE)(work.work)
 app.command("stats", epilog=stats.EXAMPLE)(stats.stats)

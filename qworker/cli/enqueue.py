@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,6 +23,14 @@ import typer
 
 from qworker.cli._common import parse_positive_duration_s, schedule, state_of, with_service
 from qworker.cli._errors import EXIT_DUPLICATE, UsageError
+from qworker.cli._flow_options import (
+    After,
+    AfterOption,
+    DepTimeoutOption,
+    OnDepFail,
+    OnDepFailOption,
+    after_options,
+)
 from qworker.errors import ReplicationUnconfirmed
 
 if TYPE_CHECKING:
@@ -143,6 +151,7 @@ class Plan:
     job_id: str | None
     durable: bool
     unique: Unique
+    after: After = field(default_factory=After)
 
 
 @app.command(
@@ -200,6 +209,9 @@ def enqueue_tweet(
     unique_key: UniqueKeyOption = None,
     unique_for: UniqueForOption = None,
     unique_until: UniqueUntilOption = None,
+    after: AfterOption = None,
+    on_dep_fail: OnDepFailOption = OnDepFail.fail,
+    dep_timeout: DepTimeoutOption = None,
 ) -> None:
     """Queue a tweet; prints the job id."""
     content = _read(text)
@@ -219,7 +231,8 @@ def enqueue_tweet(
         refs, blobs = read_media_files(media_files or [], alts or [])
         job_data["media"] = [ref.model_dump(exclude_none=True) for ref in refs]
     unique = Unique(unique_key, unique_for, unique_until)
-    plan = Plan(priority, delay, at, job_id, durable, unique)
+    waits = After(after, on_dep_fail, dep_timeout)
+    plan = Plan(priority, delay, at, job_id, durable, unique, waits)
     _enqueue(ctx, job_data, plan, as_json, [], media=blobs)
 
 
@@ -250,6 +263,9 @@ def enqueue_json(
     unique_key: UniqueKeyOption = None,
     unique_for: UniqueForOption = None,
     unique_until: UniqueUntilOption = None,
+    after: AfterOption = None,
+    on_dep_fail: OnDepFailOption = OnDepFail.fail,
+    dep_timeout: DepTimeoutOption = None,
 ) -> None:
     """Queue a job of any registered type (plugins included); prints the job id."""
     raw = _read(job)
@@ -259,7 +275,9 @@ def enqueue_json(
         raise UsageError(f"the job is not valid JSON: {exc}") from None
     except RecursionError:
         raise UsageError("the job is not valid JSON: it is nested too deeply") from None
-    plan = Plan(priority, delay, at, job_id, durable, Unique(unique_key, unique_for, unique_until))
+    unique = Unique(unique_key, unique_for, unique_until)
+    waits = After(after, on_dep_fail, dep_timeout)
+    plan = Plan(priority, delay, at, job_id, durable, unique, waits)
     _enqueue(ctx, job_data, plan, as_json, list(imports or []))
 
 
@@ -316,6 +334,9 @@ def _enqueue(
 
     delay_s, run_at_ms = schedule(plan.delay, plan.at)
     unique_for_s, unique_until = _unique_options(plan.unique)
+    depends_on, dep_timeout_s = after_options(plan.after)
+    if depends_on is not None and (media or plan.unique.key or delay_s or run_at_ms):
+        raise UsageError("--after takes no --media, unique key, --delay or --at yet")
     if plan.job_id is not None:
         check_job_id(plan.job_id)
     settings = state_of(ctx).settings()
@@ -351,6 +372,9 @@ def _enqueue(
                 unique_key=plan.unique.key,
                 unique_for_s=unique_for_s,
                 unique_until=unique_until,
+                depends_on=depends_on,
+                on_dep_fail=plan.after.on_dep_fail.value,
+                dep_timeout_s=dep_timeout_s,
             )
         return result, (await service.get_job(result.job_id) if as_json else None)
 

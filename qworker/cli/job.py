@@ -1,4 +1,4 @@
-"""``qworker job show|wait|cancel|run``: one job, named by its id or a prefix of it.
+"""``qworker job show|tree|wait|cancel|run``: one job, named by its id or a prefix of it.
 
 An id may be shortened to any prefix of at least 6 characters that only one job has (as git takes
 commit ids): the service resolves it, an unknown id exits 1 and an ambiguous prefix exits 2 with
@@ -23,6 +23,7 @@ from qworker.cli._errors import CliError, UsageError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from qworker.dependencies import FlowMember
     from qworker.models import CancelResult, JobRecord
     from qworker.service import QueueService
 
@@ -43,7 +44,12 @@ IdArgument = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 # What a waiting job's ``until`` time means, by its state.
-_UNTIL_LABEL = {"scheduled": "due at", "retry": "due at", "parked": "reopens at"}
+_UNTIL_LABEL = {
+    "scheduled": "due at",
+    "retry": "due at",
+    "parked": "reopens at",
+    "waiting": "dead-lettered (dep-timeout) at",
+}
 
 
 def job_json(job: JobRecord) -> dict[str, Any]:
@@ -72,16 +78,66 @@ def job_show(
 ) -> None:
     """Where a job stands and why: state, times, attempts, error, result, what it waits for."""
 
-    async def action(service: QueueService) -> JobRecord:
-        return await service.find_job(job_id)
+    async def action(service: QueueService) -> tuple[JobRecord, list[FlowMember]]:
+        from qworker.dependencies import flow_members
 
-    job = with_service(state_of(ctx).settings(), action)
+        job = await service.find_job(job_id)
+        [member] = await flow_members(service, [job.id])
+        links = await flow_members(service, [*member.deps, *member.dependents])
+        return job, links
+
+    job, links = with_service(state_of(ctx).settings(), action)
     from qworker.cli import _render
 
+    deps = [m for m in links if job.id in m.dependents]
+    dependents = [m for m in links if m not in deps]
     if as_json:
-        _render.print_json(job_json(job))
+        linked = {
+            "dependencies": [
+                m.model_dump(mode="json", exclude={"deps", "dependents"}) for m in deps
+            ],
+            "dependents": [
+                m.model_dump(mode="json", exclude={"deps", "dependents"}) for m in dependents
+            ],
+        }
+        _render.print_json({**job_json(job), **linked})
         return
-    _render.show(*_job_view(job, _render.now_ms(), traceback=traceback))
+    view = _job_view(job, _render.now_ms(), traceback=traceback)
+    _render.show(*view[:1], *_links_view(deps, dependents), *view[1:])
+
+
+def _links_view(deps: list[FlowMember], dependents: list[FlowMember]) -> list[RenderableType]:
+    """The jobs this one waits for and those waiting for it, with their states."""
+    from qworker.cli._render import Col, table
+
+    rows = [("waits for", m.id, m.state, m.reason or "") for m in deps]
+    rows += [("waited on by", m.id, m.state, m.reason or "") for m in dependents]
+    if not rows:
+        return []
+    columns = [Col("link", no_wrap=True), Col("job", no_wrap=True), Col("state"), Col("reason")]
+    return [table("Flow", columns, rows)]
+
+
+@app.command(
+    "tree",
+    epilog="Example: qworker job tree 3f2a9c   (or: qworker job tree 3f2a9c --json | jq)",
+)
+def job_tree(ctx: typer.Context, job_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Draw the whole flow a job belongs to: each job under the jobs it waits for."""
+
+    async def action(service: QueueService) -> Any:
+        from qworker.dependencies import read_flow
+
+        return await read_flow(service, await service.resolve_job_id(job_id))
+
+    graph = with_service(state_of(ctx).settings(), action)
+    from qworker.cli import _render
+    from qworker.cli.flow_tree import flow_tree
+
+    if as_json:
+        _render.print_json(graph.model_dump(mode="json"))
+        return
+    _render.show(flow_tree(graph))
 
 
 def _job_view(job: JobRecord, now_ms: int, *, traceback: bool) -> list[RenderableType]:

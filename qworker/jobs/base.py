@@ -63,6 +63,7 @@ class JobContext:
         *,
         schedule: str | None = None,
         scheduled_for: datetime | None = None,
+        dependency_results: dict[str, Any] | None = None,
     ) -> None:
         self.job_id = job_id
         self.attempt = attempt
@@ -71,6 +72,9 @@ class JobContext:
         # time (UTC) it was enqueued for: a digest job knows which Monday it covers.
         self.schedule = schedule
         self.scheduled_for = scheduled_for
+        # The results of the jobs this one waited for (enqueue --after, flows.py): job id ->
+        # result, None for one that failed (a job with on_dep_fail="run" runs anyway).
+        self.dependency_results: dict[str, Any] = dict(dependency_results or {})
         self.dry_run = False
 
     async def checkpoint(self, name: str, value: str) -> None:

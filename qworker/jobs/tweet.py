@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import (
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -105,7 +106,11 @@ class TweetJobParams(BaseJobParams):
     job_type: Literal["tweet"] = "tweet"
     content: str
     media_ids: list[str] | None = None
+    # The tweet this one answers (X's own name for it); ``reply_to`` is the older name, kept.
+    in_reply_to_tweet_id: str | None = None
     reply_to: str | None = None
+    # Answer the tweet the job it waits for posted (its result's tweet_id): a thread's posts.
+    reply_to_dependency: bool = False
     # Files stored with the job in Redis (tweet_media.py), uploaded by the worker.
     media: list[MediaRef] | None = None
 
@@ -113,9 +118,21 @@ class TweetJobParams(BaseJobParams):
     def _omit_no_media(self, handler: SerializerFunctionWrapHandler) -> Any:
         # A tweet without files is stored as before: workers of the previous release read it.
         data = handler(self)
-        if isinstance(data, dict) and data.get("media") is None:
-            data.pop("media", None)
+        if isinstance(data, dict):
+            for name, absent in (("media", None), ("in_reply_to_tweet_id", None),
+                                 ("reply_to_dependency", False)):  # fmt: skip
+                if data.get(name, absent) == absent:
+                    data.pop(name, None)
         return data
+
+    @model_validator(mode="after")
+    def _check_reply(self) -> TweetJobParams:
+        given = {self.in_reply_to_tweet_id, self.reply_to} - {None}
+        if len(given) > 1:
+            raise ValueError("give in_reply_to_tweet_id or reply_to (the same thing), not both")
+        if given and self.reply_to_dependency:
+            raise ValueError("a tweet answers a given id or its dependency's tweet, not both")
+        return self
 
     @model_validator(mode="after")
     def _check_media(self) -> TweetJobParams:
@@ -145,7 +162,7 @@ class TweetJobParams(BaseJobParams):
             raise ValueError("content holds a character X refuses (U+FFFE, U+FEFF or U+FFFF)")
         return content
 
-    @field_validator("media_ids", "reply_to", mode="before")
+    @field_validator("media_ids", "reply_to", "in_reply_to_tweet_id", mode="before")
     @classmethod
     def _ids_as_strings(cls, value: object) -> object:
         # tweepy's media upload hands back ints; accept them, store the canonical string form.
@@ -167,11 +184,11 @@ class TweetJobParams(BaseJobParams):
                 raise ValueError(f"media_ids[{index}] is {media_id!r}; media ids are digits only")
         return media_ids
 
-    @field_validator("reply_to")
+    @field_validator("reply_to", "in_reply_to_tweet_id")
     @classmethod
-    def _check_reply_to(cls, reply_to: str | None) -> str | None:
+    def _check_reply_to(cls, reply_to: str | None, info: ValidationInfo) -> str | None:
         if reply_to is not None and not _SNOWFLAKE.fullmatch(reply_to):
-            raise ValueError(f"reply_to is {reply_to!r}; a tweet id is digits only")
+            raise ValueError(f"{info.field_name} is {reply_to!r}; a tweet id is digits only")
         return reply_to
 
 
@@ -187,6 +204,7 @@ class TweetJob(BaseJob[TweetJobParams]):
         if posted_id:
             log.info("%s: already posted as %s; not posting again", self.describe(), posted_id)
             return {"tweet_id": posted_id}
+        reply_to = self._reply_to()
         client = self._client()
         account = self._account()
         media_ids = await self._media_ids(client, account)
@@ -201,7 +219,7 @@ class TweetJob(BaseJob[TweetJobParams]):
                 posted = await client.post_tweet(
                     self.params.content,
                     media_ids=media_ids,
-                    reply_to=self.params.reply_to,
+                    reply_to=reply_to,
                     limits_out=limits,
                 )
             except DuplicateContentError as exc:
@@ -227,6 +245,23 @@ class TweetJob(BaseJob[TweetJobParams]):
             return {"tweet_id": posted.tweet_id}
         log.info("%s: posted as %s", self.describe(), posted.tweet_id)
         return {"tweet_id": posted.tweet_id}
+
+    def _reply_to(self) -> str | None:
+        """The tweet this one answers: given, or posted by the job it waited for (a thread)."""
+        p = self.params
+        if not p.reply_to_dependency:
+            return p.in_reply_to_tweet_id or p.reply_to
+        posted = [
+            result.get("tweet_id")
+            for result in self.context.dependency_results.values()
+            if isinstance(result, dict)
+        ]
+        if len(posted) != 1 or not isinstance(posted[0], str):
+            raise PermanentJobError(
+                "this post answers the tweet its dependency posted, but found no one posted "
+                f"tweet id among its dependencies' results ({len(posted)} results)"
+            )
+        return posted[0]
 
     async def _media_ids(self, client: TwitterClient, account: XAccount | None) -> list[str]:
         """The ids to post with: given ones, or those of the job's own media, uploaded once

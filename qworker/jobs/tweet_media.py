@@ -149,6 +149,10 @@ def media_intact(refs: Sequence[MediaRef], blobs: Sequence[bytes]) -> bool:
     )
 
 
+# A field of the job record: set when the job carries media (job_end.lua deletes it then).
+HAS_MEDIA_FIELD = "has_media"
+
+
 # -- storing with the job ------------------------------------------------------------------------
 async def enqueue_with_media(
     service: QueueService,
@@ -184,12 +188,15 @@ async def enqueue_with_media(
         pipe.hset(media_key, mapping={str(index): blob for index, blob in enumerate(blobs)})
         pipe.pexpire(media_key, keep_ms)
         pipe.eval(call.script.source, len(call.keys), *call.keys, *call.args)
+        # The flag tells job_end.lua there is media to delete: jobs without pay nothing for it.
+        pipe.hset(service.keys.job(job_id), HAS_MEDIA_FIELD, "1")
         replies = await pipe.execute()
-    reply = call.parse(replies[-1])
+    reply = call.parse(replies[-2])
     holder = reply.duplicates.get(0)
     if holder is not None:
-        # Refused as a duplicate: the job does not exist, so neither may its media.
-        await service.redis.delete(media_key)
+        # Refused as a duplicate: the job does not exist, so neither may its media (nor the
+        # flag, which alone would look like a record).
+        await service.redis.delete(media_key, service.keys.job(job_id))
         return EnqueueResult(job_id=holder, created=False, duplicate=True)
     return EnqueueResult(job_id=job_id, created=reply.stored == 1)
 

@@ -1,4 +1,5 @@
---[[ cancel: cancel one job. A job waiting anywhere (queued, scheduled, retry, parked, paused)
+--[[ cancel: cancel one job. A job waiting anywhere (queued, scheduled, retry, parked, paused,
+waiting for its dependencies)
 leaves its list or set and ends 'canceled' in this step. A running job is marked: the worker
 holding its lease stops it and settles it 'canceled' (and if its worker dies first, recovery
 cancels it instead of running it again). A finished job is left as it is.
@@ -65,6 +66,8 @@ elseif state == 'retry' then
   removed = redis.call('ZREM', KEYS[6], job_id)
 elseif state == 'parked' then
   removed = redis.call('ZREM', KEYS[7], job_id)
+elseif state == 'waiting' then
+  removed = redis.call('ZREM', NS .. KEY_NAMES.WAITING, job_id)
 elseif state == 'paused' then
   removed = redis.call('ZREM', NS .. KEY_NAMES.HELD .. (fields[3] or ''), job_id)
 end
@@ -74,6 +77,6 @@ if removed == 0 then
 end
 redis.call('HSET', job_key, 'canceled_from', state)
 redis.call('HINCRBY', KEYS[9], 'canceled', 1)
-end_job(job_key, job_id, 'canceled', now_ms, keep_ms, {fields[5], fields[6], fields[7]})
+end_job(job_key, job_id, 'canceled', now_ms, keep_ms, end_fields_at(fields, 5))
 record_recent('canceled', {job_id}, keep_ms)
 return {'canceled', state}

@@ -12,7 +12,7 @@ ARGV[5..]   n triples: job id, owner token, result as JSON; then pairs: job id, 
             (jobs without a result: most jobs, so most send two values, not three)
 Returns     array of the ids that were NOT acknowledged because this worker no longer owns them
 ]]
---#include job_end
+--#include lanes
 local job_prefix = ARGV[1]
 local now_ms = now_or_redis(ARGV[2])
 local keep_ms = tonumber(ARGV[3])
@@ -31,7 +31,7 @@ while i <= #ARGV do
   end
   local fields = redis.call('HMGET', job_prefix .. job_id, 'owner', 'attempts', unpack(END_FIELDS))
   if fields[1] == ARGV[i + 1] then
-    ours[#ours + 1] = {job_id, result, {fields[3], fields[4], fields[5]}, fields[2]}
+    ours[#ours + 1] = {job_id, result, end_fields_at(fields, 3), fields[2]}
   else
     lost[#lost + 1] = job_id
   end

@@ -20,7 +20,7 @@ ARGV[9]     the job's state in the target set: 'retry', 'parked' or 'scheduled'
 ARGV[10]    keep_ms: how long the record of a canceled job stays readable
 Returns     1 moved, 2 canceled instead, 0 not owned (nothing changed)
 ]]
---#include job_end
+--#include lanes
 local inflight_key = KEYS[1]
 local target_key = KEYS[2]
 local stats_key = KEYS[3]
@@ -34,7 +34,7 @@ local fields = redis.call('HMGET', job_key, 'owner', unpack(END_FIELDS))
 if fields[1] ~= ARGV[3] then
   return 0
 end
-local end_fields = {fields[2], fields[3], fields[4]}
+local end_fields = end_fields_at(fields, 2)
 redis.call('ZREM', inflight_key, job_id)
 redis.call('HDEL', job_key, 'owner')
 if attempts ~= '' then

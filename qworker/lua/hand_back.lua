@@ -47,7 +47,7 @@ for i = 6, #ARGV, 3 do
       priority = 4
     end
     jobs[#jobs + 1] = {ARGV[i], job_key, priority, handbacks, ARGV[i + 2] == '1',
-      {fields[5], fields[6], fields[7]}, fields[4]}
+      end_fields_at(fields, 5), fields[4]}
   end
 end
 

@@ -44,7 +44,7 @@ for i, job_id in ipairs(expired) do
   -- A job without a record was deleted (clear --all): only its in-flight entry was left.
   if record[1] then
     local job_key = job_prefix .. job_id
-    local end_fields = {record[6], record[7], record[8]}
+    local end_fields = end_fields_at(record, 6)
     local attempts = (tonumber(record[2]) or 0) + 1
     local max_retries = tonumber(record[3]) or tonumber(ARGV[4])
     redis.call('HDEL', job_key, 'owner')

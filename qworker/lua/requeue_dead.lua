@@ -1,5 +1,6 @@
 --[[ requeue_dead: move jobs from the dead-letter queue back to their priority lists, with their
-attempts reset and their error cleared.
+attempts reset and their error cleared. A job with dependencies waits again for those not done;
+the dependents a job's failure dead-lettered come back to waiting (repair.lua).
 
 KEYS[1]     dead-letter sorted set
 KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
@@ -30,11 +31,13 @@ local found, seen = {}, {}
 for _, job_id in ipairs(job_ids) do
   if not seen[job_id] and redis.call('ZSCORE', dead_key, job_id) then
     seen[job_id] = true
-    local record = redis.call('HMGET', job_prefix .. job_id, 'priority', 'job_type')
+    local record = redis.call('HMGET', job_prefix .. job_id, 'priority', 'job_type', 'deps',
+      'has_dependents', 'on_dep_fail')
     local priority = record[1]
     local exists = priority or redis.call('EXISTS', job_prefix .. job_id) == 1
     is_laned(record[2])
-    found[#found + 1] = {job_id, exists, tonumber(priority), record[2]}
+    found[#found + 1] = {job_id, exists, tonumber(priority), record[2], record[3], record[4],
+      record[5]}
   end
 end
 
@@ -47,8 +50,15 @@ for _, entry in ipairs(found) do
     local priority = new_priority or entry[3] or 4
     redis.call('HSET', job_key, 'attempts', 0, 'priority', priority)
     redis.call('HDEL', job_key, 'error', 'failed_at_ms', 'owner', 'finished_at_ms')
-    stamp(job_key, 'queued', now_or_redis(ARGV[4]))
-    redis.call('LPUSH', ready_list(2, entry[4], priority), job_id)
+    redis.call('HDEL', job_key, 'dep_failed')
+    local now_ms = now_or_redis(ARGV[4])
+    if entry[5] then
+      wait_or_ready(job_key, job_id, (open_deps(entry[5], entry[7])), now_ms)
+    else
+      stamp(job_key, 'queued', now_ms)
+      redis.call('LPUSH', ready_list(2, entry[4], priority), job_id)
+    end
+    if entry[6] then revive_dependents(job_id, now_ms) end
     requeued[#requeued + 1] = job_id
   end
 end

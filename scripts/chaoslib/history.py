@@ -283,3 +283,5 @@ class RunFacts:
     skipped_cancels: int = 0
     # The every-second schedule's run (chaoslib.schedules.ScheduleRun), None without one.
     schedule: Any = None
+    # The flows' run (chaoslib.flows.FlowRun), None without them.
+    flows: Any = None

@@ -47,7 +47,9 @@ HOOK_RAISES = "hook-raises"
 CANCELS = "cancels"
 # A schedule firing every second through the run (chaoslib/schedules.py).
 SCHEDULES = "schedules"
-OPTIONAL_PARTS = (HOOK_RAISES, BLOCKED_LOOP, NEW_WORKER_IN_OUTAGE, CANCELS, SCHEDULES)
+# Chains and fan-in groups of jobs waiting for each other (chaoslib/flows.py).
+FLOWS = "flows"
+OPTIONAL_PARTS = (HOOK_RAISES, BLOCKED_LOOP, NEW_WORKER_IN_OUTAGE, CANCELS, SCHEDULES, FLOWS)
 
 # What a planned cancel aims at: a job still queued (picked from the plan, far enough behind the
 # progress point), a job waiting in the retry or parked set, a job executing, or a long job

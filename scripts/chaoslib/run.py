@@ -23,8 +23,17 @@ from chaoslib import contract
 from chaoslib.cancels import Canceller
 from chaoslib.checks import CheckResult, run_checks
 from chaoslib.faults import FaultInjector
+from chaoslib.flows import (
+    FlowRun,
+    check_flows,
+    read_flow_records,
+    read_flow_states,
+    set_flows_aside,
+    start_flows,
+)
 from chaoslib.history import FaultEvent, History, JobMeta, RunFacts, read_records
 from chaoslib.plan import (
+    FLOWS,
     SCHEDULES,
     WORKER_CRASH,
     Config,
@@ -60,6 +69,8 @@ RUNAWAY_TRIES = 6 * (contract.MAX_RETRIES + 1)
 def worker_env(cfg: Config, redis_url: str, run_dir: Path) -> dict[str, str]:
     python_path = [str(SCRIPTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
     modules = "chaos_jobs" if SCHEDULES in cfg.without else "chaos_jobs,chaoslib.tick_job"
+    if FLOWS not in cfg.without:
+        modules += ",chaoslib.flow_job"
     return dict(os.environ) | {
         "QWORKER_REDIS_URL": redis_url,
         "QWORKER_NAMESPACE": NAMESPACE,
@@ -268,6 +279,8 @@ async def run(cfg: Config) -> int:
     results = run_checks(history, facts)
     if facts.schedule is not None:
         results.append(check_schedule(facts.schedule, history.faults))
+    if facts.flows is not None:
+        results.append(check_flows(facts.flows, history.faults))
     setup = describe_setup(cfg, redis, run_dir)
     print(render(cfg, history, facts, results, setup), flush=True)
     save_summary(run_dir, history, results)
@@ -299,6 +312,9 @@ async def collect_history(
             view = RedisView(service)
             jobs = await enqueue(service, planned_jobs)
             schedule = None if SCHEDULES in cfg.without else await start_schedule(service)
+            flows: FlowRun | None = None
+            if FLOWS not in cfg.without:
+                flows = await start_flows(service, random.Random(cfg.seed))
 
             async def stop() -> None:
                 if schedule is not None and not schedule.end_ms:
@@ -316,6 +332,9 @@ async def collect_history(
                 # The schedule's jobs are accounted for on their own (chaoslib/schedules.py):
                 # each was acknowledged once, as its 'processed' count.
                 final.counters["processed"] = final.counters.get("processed", 0) - schedule.fired
+            if flows is not None:
+                await read_flow_states(service, flows)
+                set_flows_aside(final, flows)
     finally:
         pool.kill_all()
     redis.shutdown()
@@ -325,6 +344,10 @@ async def collect_history(
         schedule.driver_start_ms = driver.started_wall_ms
         read_ticks(run_dir, schedule)
         facts.schedule = schedule
+    if flows is not None:
+        flows.driver_start_ms = driver.started_wall_ms
+        read_flow_records(run_dir, flows)
+        facts.flows = flows
     history = History(
         jobs=jobs,
         executions=executions,

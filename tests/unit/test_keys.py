@@ -38,6 +38,8 @@ def names(keys: QueueKeys) -> dict[str, str]:
         "cancel_requests": keys.cancel_requests,
         "recent_done": keys.recent("done"),
         "recent_canceled": keys.recent("canceled"),
+        "waiting": keys.waiting,
+        "dependents": keys.dependents("0123abcd"),
         "job": keys.job("0123abcd"),
         "rate_log": keys.rate_log("tweet"),
         "rate_blocked": keys.rate_blocked("tweet"),
@@ -76,6 +78,8 @@ EXPECTED_WITHOUT_NAMESPACE = {
     "lanes": "jobs_lanes",
     "lane": "jobs_lane:tweet:2",
     "lane_wakeup": "jobs_lane_wakeup:tweet",
+    "waiting": "jobs_waiting",
+    "dependents": "jobs_dependents:0123abcd",
 }
 
 
@@ -140,6 +144,7 @@ def test_static_keys_hold_every_fixed_key() -> None:
             "signal",
             "lane",
             "lane_wakeup",
+            "dependents",
         }
     }
     fixed |= set(keys.priorities)

@@ -14,6 +14,7 @@ from qworker.keys import QueueKeys
 from qworker.scripts import (
     SCRIPT_NAMES,
     EnqueueItem,
+    FlowItem,
     QueueScripts,
     ScheduledJob,
     ScriptCall,
@@ -98,6 +99,8 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "schedule_remove": s.schedule_remove("daily"),
         "mark_dry_run": s.mark_dry_run("id1", "w:1", 0),
         "delete_dead": s.delete_dead(["id1"]),
+        "enqueue_flow": s.enqueue_flow([FlowItem("id2", 1, "probe", "{}", None, ("id1",))], 0),
+        "dep_timeout": s.dep_timeout(0, 10),
     }
 
 

@@ -18,8 +18,21 @@ local function now_or_redis(value)
   return tonumber(value) or redis_now_ms()
 end
 
--- What end_job needs to know of a job, read (HMGET) before the script's first write.
-local END_FIELDS = {'waiters', 'unique_key', 'cancel_requested_at_ms'}
+-- What end_job needs to know of a job, read (HMGET) before the script's first write. The
+-- flags (has_media, has_dependents, deps) are absent on most jobs: their ends pay nothing more.
+local END_FIELDS = {'waiters', 'unique_key', 'cancel_requested_at_ms', 'has_media',
+  'has_dependents', 'deps'}
+
+-- The END_FIELDS values out of an HMGET reply that asked for them from position `first` on.
+local function end_fields_at(reply, first)
+  local out = {}
+  for i = 1, #END_FIELDS do out[i] = reply[first + i - 1] end
+  return out
+end
+
+-- A job in a flow (with dependents or dependencies) settles them when it ends (dependencies.lua,
+-- included by lanes.lua, which every script ending a job includes).
+local flow_ended
 
 local function read_end_fields(job_key)
   return redis.call('HMGET', job_key, unpack(END_FIELDS))
@@ -46,7 +59,8 @@ local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields, extr
   local waiters, unique_key, cancel_requested = end_fields[1], end_fields[2], end_fields[3]
   release_unique(job_id, unique_key)
   -- Files a job carries (a tweet's images) go with its end, whatever the state.
-  redis.call('DEL', NS .. KEY_NAMES.MEDIA .. job_id)
+  if end_fields[4] then redis.call('DEL', NS .. KEY_NAMES.MEDIA .. job_id) end
+  local in_flow = end_fields[5] or end_fields[6]
   local waiting = tonumber(waiters) or 0
   if waiting > 0 then
     local signal_key = NS .. KEY_NAMES.SIGNAL .. job_id
@@ -58,7 +72,7 @@ local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields, extr
   if cancel_requested then
     redis.call('SREM', NS .. KEY_NAMES.CANCEL_REQUESTS, job_id)
   end
-  if state ~= 'dead' and keep_ms <= 0 then
+  if state ~= 'dead' and keep_ms <= 0 and not in_flow then
     redis.call('DEL', job_key)
     return
   end
@@ -68,7 +82,9 @@ local function end_job(job_key, job_id, state, now_ms, keep_ms, end_fields, extr
   if waiting > 0 then
     redis.call('HDEL', job_key, 'waiters')
   end
-  if state ~= 'dead' then
+  if in_flow then
+    flow_ended(job_key, job_id, state, now_ms, keep_ms)
+  elseif state ~= 'dead' then
     redis.call('PEXPIRE', job_key, keep_ms)
   end
 end

@@ -1,7 +1,8 @@
 --[[ lanes (included): where a job that becomes ready goes. A job type with a lane of its own
 (see routing.py for why) has four lists, one per priority, and a wakeup list; every other job
-goes to the shared priority lists. Includes job_end. Call is_laned for a job's type while
-reading, so that ready_list reads nothing after a script's first write.
+goes to the shared priority lists. Includes job_end, and dependencies (what ending a job in a
+flow does). Call is_laned for a job's type while reading, so that ready_list reads nothing
+after a script's first write.
 ]]
 --#include job_end
 local LANES_KEY = NS .. KEY_NAMES.LANES
@@ -50,3 +51,4 @@ local function wake_ready(shared_wakeup)
     if redis.call('LLEN', wakeup) == 0 then redis.call('LPUSH', wakeup, '1') end
   end
 end
+--#include dependencies

@@ -1,0 +1,161 @@
+"""The service side of workflows: storing a flow, results passed on, the dep-timeout sweep, and
+reading a flow back (``job show``, ``job tree``). The moves themselves are Lua
+(enqueue_flow.lua, dependencies.lua, repair.lua, dep_timeout.lua); see flows.py for the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import BaseModel
+
+from qworker.errors import ValidationFailed
+from qworker.flows import Flow, Step, check_depends_on, check_on_dep_fail, dep_timeout_ms
+from qworker.producing import check_job_ids, new_job_id, prepare
+from qworker.scripts import FlowItem
+
+if TYPE_CHECKING:
+    from qworker.service import QueueService
+
+
+class FlowMember(BaseModel):
+    """One job of a flow as ``job show`` and ``job tree`` list it."""
+
+    id: str
+    state: str
+    job_type: str | None = None
+    reason: str | None = None
+    deps: list[str] = []
+    dependents: list[str] = []
+
+
+class FlowGraph(BaseModel):
+    """The jobs of one flow (``job tree``), as found from ``job_id``."""
+
+    job_id: str
+    jobs: list[FlowMember]
+    # False when the flow has more than FLOW_READ_MAX jobs: only those nearest are listed.
+    complete: bool = True
+
+
+FLOW_READ_MAX = 5000
+
+
+# Jobs one dep_timeout call dead-letters at most (the caller loops while it gets this many).
+TIMEOUT_BATCH = 500
+
+
+def _item(service: QueueService, step: Step, deps: tuple[str, ...], timeout_ms: int) -> FlowItem:
+    check_on_dep_fail(step.on_dep_fail)
+    item = prepare(step.params, step.priority, None, step.job_id, service.settings,
+                   service._clients)  # fmt: skip
+    return FlowItem(item.job_id, item.priority, item.job_type, item.payload, item.max_retries,
+                    deps, step.on_dep_fail, timeout_ms)  # fmt: skip
+
+
+async def enqueue_flow(
+    service: QueueService,
+    flow: Flow,
+    *,
+    after: Sequence[str] = (),
+    dep_timeout_s: float | None = None,
+) -> list[str]:
+    """Validate every step, then store the whole flow in one script call; returns the ids in
+    the flow's order. ``after``: stored jobs the flow's first steps wait for."""
+    if not flow.nodes:
+        raise ValidationFailed("the flow has no step")
+    outside = check_depends_on(after) if after else ()
+    timeout_ms = dep_timeout_ms(dep_timeout_s)
+    given = [node.step.job_id for node in flow.nodes]
+    if any(job_id is not None for job_id in given):
+        check_job_ids([job_id or new_job_id() for job_id in given], len(given))
+    ids: list[str] = []
+    items: list[FlowItem] = []
+    for node in flow.nodes:
+        deps = tuple(ids[i] for i in node.after) if node.after else outside
+        item = _item(service, node.step, deps, timeout_ms)
+        ids.append(item.job_id)
+        items.append(item)
+    reply = await service._enqueue(
+        [service.scripts.enqueue_flow(items, service.clock.now_ms())], ids
+    )
+    outcome = reply[0]
+    if outcome.unknown_dep is not None:
+        raise ValidationFailed(
+            f"no job {outcome.unknown_dep} to wait for: give the id of a stored job "
+            "(qworker jobs list)"
+        )
+    if outcome.taken_id is not None:
+        raise ValidationFailed(f"job id {outcome.taken_id} is taken: give another id")
+    return ids
+
+
+async def dependency_results(service: QueueService, deps: Sequence[str]) -> dict[str, Any]:
+    """Job id -> its result (decoded JSON; None when it has none: it failed, or returned
+    nothing). The records are kept for their dependents whatever the keep time says."""
+    async with service.redis.pipeline(transaction=False) as pipe:
+        for job_id in deps:
+            pipe.hmget(service.keys.job(job_id), "result", "state")
+        replies = await pipe.execute()
+    results: dict[str, Any] = {}
+    for job_id, (result, state) in zip(deps, replies, strict=True):
+        results[job_id] = json.loads(result) if result and state == "done" else None
+    return results
+
+
+async def expire_waiting(service: QueueService) -> int:
+    """Dead-letter the jobs waiting past their dep-timeout (Redis's clock, or the service's
+    clock when a test moves it); returns how many."""
+    total = 0
+    while True:
+        call = service.scripts.dep_timeout(service.clock.script_now_ms(), TIMEOUT_BATCH)
+        count = cast(int, await service.run(call))
+        total += count
+        if count < TIMEOUT_BATCH:
+            return total
+
+
+async def flow_members(service: QueueService, job_ids: Sequence[str]) -> list[FlowMember]:
+    """Each job as a flow member: state, type, reason (a dead one's error), its links."""
+    k = service.keys
+    async with service.redis.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hmget(k.job(job_id), "state", "job_type", "error", "deps")
+            pipe.smembers(k.dependents(job_id))
+        replies = await pipe.execute()
+    members = []
+    for i, job_id in enumerate(job_ids):
+        (state, job_type, error, deps), dependents = replies[2 * i], replies[2 * i + 1]
+        members.append(
+            FlowMember(
+                id=job_id,
+                state=state or "gone",
+                job_type=job_type,
+                reason=_message(error) if state == "dead" else None,
+                deps=[d for d in (deps or "").split(",") if d],
+                dependents=sorted(dependents),
+            )
+        )
+    return members
+
+
+def _message(error: str | None) -> str | None:
+    try:
+        return str(json.loads(error).get("message")) if error else None
+    except (ValueError, AttributeError):
+        return error
+
+
+async def read_flow(service: QueueService, job_id: str) -> FlowGraph:
+    """Every job of the flow ``job_id`` is in, found from it both ways, level by level (one
+    round trip a level), up to FLOW_READ_MAX jobs."""
+    found: dict[str, FlowMember] = {}
+    level = [job_id]
+    while level and len(found) < FLOW_READ_MAX:
+        members = await flow_members(service, level[: FLOW_READ_MAX - len(found)])
+        found.update((m.id, m) for m in members)
+        linked = {j for m in members for j in (*m.deps, *m.dependents)}
+        level = sorted(linked - found.keys())
+    return FlowGraph(job_id=job_id, jobs=list(found.values()), complete=not level)
