@@ -169,8 +169,24 @@ class FaultInjector:
         detail = f"SIGKILL pid {pid} holding {len(held)} job(s); restarted as {new_pid}"
         return self._worker_event(fault, started_s, pid, before | after, held, detail)
 
+    async def _slot_holding_jobs(self, planned: int) -> int:
+        """The planned slot, or (when its worker holds nothing, e.g. it was just paused and its
+        jobs taken back) a free slot whose worker holds jobs: a graceful stop is worth testing
+        only with jobs to hand back. Looks for a few seconds, then keeps the planned slot."""
+        for _ in range(20):
+            before = await self.view.inflight()
+            order = [planned, *(s for s in range(len(self.pool.slots)) if s != planned)]
+            for slot in order:
+                if slot != planned and self.pool.slots[slot].busy:
+                    continue
+                if await self.view.owned_by(self.pool.pid(slot), before):
+                    return slot
+            await asyncio.sleep(0.2)
+        return planned
+
     async def _worker_term(self, fault: PlannedFault) -> FaultEvent:
-        started_s, slot = self.elapsed_s(), fault.slot
+        started_s = self.elapsed_s()
+        slot = await self._slot_holding_jobs(fault.slot)
         self.pool.slots[slot].busy = True
         pid = self.pool.pid(slot)
         before = await self.view.inflight()
@@ -187,6 +203,7 @@ class FaultInjector:
         await asyncio.sleep(fault.hold_s)
         new_pid = self.pool.start(slot)
         self.pool.slots[slot].busy = False
+        fault = dataclasses.replace(fault, slot=slot)
         detail = (
             f"SIGTERM pid {pid} holding {len(held)} job(s): exit {code}; restarted as {new_pid}"
         )
