@@ -184,7 +184,7 @@ def render(figures: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     note = (
-        f"\n{f['jobs']:,} no-op jobs per run, {f['rounds']} rounds alternating Huey, "
+        f"\n\n{f['jobs']:,} no-op jobs per run, {f['rounds']} rounds alternating Huey, "
         "sync and async; ratios are medians of the rounds' ratios."
     )
     return "\n".join(lines) + note
