@@ -9,7 +9,7 @@ renewing it (stopped, crashed, cut off). A stopping holder gives the turn up, so
 takes it within one try interval; a crashed one passes it on within the turn's time to live.
 
 An idle holder does not run the promote scripts every second either: it looks at the earliest
-due time of each time-ordered set (three ``ZRANGE``s and an ``HLEN``) every ``IDLE_LOOK_S``, and
+due time of each time-ordered set (three ``ZRANGE``s and an ``EXISTS``) every ``IDLE_LOOK_S``, and
 runs the scripts when something is due, or every second while it runs jobs.
 """
 
@@ -81,11 +81,12 @@ class MaintenanceTurn:
 
 async def look_due(client: Any, keys: QueueKeys) -> tuple[int | None, int]:
     """(the earliest due time in the retry, scheduled and parked sets, or None when all are
-    empty; the number of entries in the pauses hash), in one round trip of four reads."""
+    empty; 1 when any pause is recorded, else 0), in one round trip of four reads (commands
+    the least-privilege ACL user of the README may send: EXISTS, not HLEN)."""
     pipe = client.pipeline(transaction=False)
     for key in (keys.retry, keys.scheduled, keys.parked):
         pipe.zrange(key, 0, 0, withscores=True)
-    pipe.hlen(keys.pauses)
+    pipe.exists(keys.pauses)
     *firsts, pauses = await pipe.execute()
     dues = [int(first[0][1]) for first in firsts if first]
     return (min(dues) if dues else None), int(pauses)
