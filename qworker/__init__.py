@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from qworker.jobs.tweet import TweetJob, TweetJobParams
     from qworker.rate_limiter import RateLimiter
     from qworker.service import QueueService
+    from qworker.sync_service import SyncQueueService
     from qworker.worker import Worker
 
 _LAZY = {
@@ -24,6 +25,7 @@ _LAZY = {
     "BaseJobParams": "qworker.jobs.base",
     "JobFactory": "qworker.jobs.base",
     "QueueService": "qworker.service",
+    "SyncQueueService": "qworker.sync_service",
     "Worker": "qworker.worker",
     "RateLimiter": "qworker.rate_limiter",
     "TweetJob": "qworker.jobs.tweet",
@@ -42,6 +44,7 @@ __all__ = [
     "RateLimitedJobError",
     "RateLimiter",
     "RetryableJobError",
+    "SyncQueueService",
     "TweetJob",
     "TweetJobParams",
     "Worker",

@@ -39,6 +39,8 @@ LOOP_TICK_S = 1.0
 # Entries of the workers' registry older than this are dead workers (a live one beats at least
 # every 10 s); generous, so that a worker whose clock lags is not dropped and re-added.
 REGISTRY_HORIZON_MS = 600_000
+# How often an idle worker (holding no job) renews its record, at most.
+IDLE_INTERVAL_MAX_S = 20.0
 
 
 class Heartbeat(threading.Thread):
@@ -78,6 +80,11 @@ class Heartbeat(threading.Thread):
         self.concurrency = concurrency
         self.lease_ms = lease_ms
         self.interval_s = min(lease_ms / 3000, 10.0)
+        # Holding no job, only the worker's record needs renewing (it lives one lease): an idle
+        # worker beats less often, so that an idle fleet costs Redis little. A job claimed
+        # meanwhile holds a full lease, and this is at most half of one.
+        self.idle_interval_s = max(min(lease_ms / 2000, IDLE_INTERVAL_MAX_S), self.interval_s)
+        self._holding = False
         self.clock = clock
         self.owned_jobs = owned_jobs
         self.jobs_done = jobs_done
@@ -101,12 +108,13 @@ class Heartbeat(threading.Thread):
                 log.debug("heartbeat could not reach Redis: %s", exc)
             except Exception:
                 log.exception("heartbeat failed")
-            self._wake_event.wait(self.interval_s)
+            self._wake_event.wait(self.interval_s if self._holding else self.idle_interval_s)
             self._wake_event.clear()
 
     def beat(self) -> None:
         now_ms = self.clock.now_ms()
         held = self.owned_jobs()
+        self._holding = bool(held)
         renewed = self._renewable(held)
         if renewed:
             renew = self.scripts.renew(self.clock.script_now_ms(), self.lease_ms, renewed)

@@ -238,6 +238,17 @@ class QueueKeys:
         """Hash describing one live worker; expires unless its heartbeat renews it."""
         return f"{self.prefix}jobs_worker:{worker_id}"
 
+    def worker_wakeup(self, worker_id: str) -> str:
+        """List one worker blocks on beside the wakeup lists, so a stop ends its wait at once
+        (its idle wait is long: an idle worker should cost Redis next to nothing)."""
+        return f"{self.prefix}jobs_worker:{worker_id}:wakeup"
+
+    @property
+    def maintenance_turn(self) -> str:
+        """String holding the id of the one worker whose turn it is to promote due jobs and
+        recover expired leases; it expires unless that worker renews it."""
+        return f"{self.prefix}jobs_maintenance_turn"
+
     @property
     def schedules(self) -> str:
         """Sorted set of every recurring schedule's name, scored by its next due time (ms);
@@ -292,6 +303,7 @@ class QueueKeys:
             self.pauses,
             self.lanes,
             self.cancel_requests,
+            self.maintenance_turn,
             self.recent("done"),
             self.recent("canceled"),
             self.waiting,

@@ -46,6 +46,7 @@ SCRIPT_NAMES = (
     "run_now",
     "watch",
     "lift_pauses",
+    "maintenance_turn",
     "x_gate",
     "x_settle",
     "schedule_upsert",
@@ -550,6 +551,13 @@ class QueueScripts:
             [k.dead_letter, k.stats, k.fence],
             [k.job_prefix, oldest_kept_ms, max_jobs, limit],
             _as_int,
+        )
+
+    def maintenance_turn(self, worker_id: str, ttl_ms: int) -> ScriptCall[int]:
+        """1 when ``worker_id`` holds the fleet's maintenance turn now; ``ttl_ms`` 0 gives it up."""
+        k = self.keys
+        return self._call(
+            "maintenance_turn", [k.maintenance_turn, k.fence], [worker_id, ttl_ms], _as_int
         )
 
     def clear(self, queue_keys: Sequence[str], limit: int = DELETE_BATCH) -> ScriptCall[int]:

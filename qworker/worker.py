@@ -10,6 +10,7 @@ takes the jobs back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -36,6 +37,15 @@ from qworker.execution import (
 )
 from qworker.heartbeat import LOOP_TICK_S, OVERDUE_MARGIN_S, Heartbeat
 from qworker.jobs.base import JobFactory, load_job_modules
+from qworker.maintenance import (
+    IDLE_LOOK_S,
+    MAINTENANCE_BATCH,
+    PROMOTE_INTERVAL_S,
+    TRIM_INTERVAL_S,
+    MaintenanceTurn,
+    look_due,
+    turn_ttl_s,
+)
 from qworker.models import RateLimitStats
 from qworker.policy import DEFAULT_MAX_RETRIES
 from qworker.redis_link import RedisLink
@@ -50,9 +60,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qworker.worker")
 
-PROMOTE_INTERVAL_S = 1.0
-MAINTENANCE_BATCH = 500
-IDLE_POLL_S = 1.0
+# An idle worker's blocking wait ends this often (below the sockets' 15 s timeout), to claim
+# what a missed wakeup left; a stop ends it at once (keys.worker_wakeup).
+IDLE_POLL_S = 12.0
+# The background maintenance task wakes at least this often (no Redis command unless due).
+MAINTENANCE_TICK_S = 0.25
 WATCHDOG_INTERVAL_S = LOOP_TICK_S
 # How a job this worker handled can end here (JobExecutor.outcomes), in the order reported.
 FINISHED_OUTCOMES = ("done", "retried", "dead", "canceled", "parked", "deferred")
@@ -144,6 +156,10 @@ class Worker:
             metrics.bind_worker(concurrency, self._running_count)
         self._next_promotion = 0.0
         self._next_recovery = 0.0
+        self._next_trim = 0.0
+        # Rounds of maintenance scripts this worker ran (one worker of a fleet runs them).
+        self.maintenance_runs = 0
+        self._next_look = 0.0
         # Expired leases are looked for a few times per lease, and at least every 15 s.
         self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
         self._next_due_ms: int | None = None
@@ -166,6 +182,13 @@ class Worker:
         # Fires recurring schedules beside the loop (qworker work --no-schedules: off). A burst
         # worker drains and exits, so it fires none.
         self.scheduler = Scheduler(self.service, clock) if schedules and not burst else None
+        # A burst worker maintains for itself (it must see its drain through); the others take
+        # turns, one worker at a time for the whole fleet (maintenance.py), in a background
+        # task (self._maintenance) that runs while the worker does.
+        ttl_s = turn_ttl_s(self.settings.lease_seconds)
+        self.turn = MaintenanceTurn(self.scripts, self.worker_id, ttl_s, self.rng)
+        self._maintenance: asyncio.Future[None] | None = None
+        self._stop_wakeup: asyncio.Future[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -175,11 +198,41 @@ class Worker:
         if self._stop_requested.is_set() and not immediate:
             immediate = True
         self._stop_requested.set()
+        self._end_idle_wait()
         if immediate:
             self._stop_now = True
             for running in list(self._running.values()):
                 if running.task is not None:
                     running.task.cancel()
+
+    def _end_idle_wait(self) -> None:
+        """Push a token onto this worker's own wakeup list, so that its blocking wait (long,
+        so that an idle worker costs Redis next to nothing) ends now rather than at its
+        timeout. Callable from any thread."""
+        loop = self._event_loop
+        if loop is None or loop.is_closed() or self._maintenance is None:
+            return
+
+        def push() -> None:
+            if self._stop_wakeup is None:
+                self._stop_wakeup = asyncio.ensure_future(self._push_own_wakeup())
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: no wait to end
+            loop.call_soon_threadsafe(push)
+
+    async def _push_own_wakeup(self) -> None:
+        key = self.keys.worker_wakeup(self.worker_id)
+        # A second try: after an outage the first may meet a pooled connection Redis closed.
+        for attempt in range(3):
+            pipe = self.service.redis.pipeline(transaction=False)
+            pipe.lpush(key, "stop")
+            pipe.pexpire(key, 10_000)  # not left behind if the wait ended before the push
+            try:
+                await pipe.execute()
+                return
+            except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+                log.debug("could not end the idle wait early (try %d): %s", attempt + 1, exc)
+                await asyncio.sleep(0.1)
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop gracefully; a second one stops at once."""
@@ -226,10 +279,15 @@ class Worker:
         self._heartbeat.start()
         watchdog = asyncio.ensure_future(self._watchdog())
         scheduling = asyncio.ensure_future(self.scheduler.run()) if self.scheduler else None
+        if not self.burst:
+            self._maintenance = asyncio.ensure_future(self._maintain_in_turn())
+        if self._stop_requested.is_set():
+            self._end_idle_wait()  # asked before the loop existed
         try:
             await self._loop()
         finally:
             watchdog.cancel()
+            await self._stop_maintenance()
             if scheduling is not None:
                 scheduling.cancel()
                 await asyncio.gather(scheduling, return_exceptions=True)
@@ -315,7 +373,8 @@ class Worker:
 
     async def _step(self) -> bool:
         """One turn of the loop; False when a burst worker has nothing left to do."""
-        await self._maintain_if_due()
+        if self._maintenance is None:  # a burst worker; others maintain in turn, in the background
+            await self._maintain_if_due()
         self._start_waiting()
         wanted = self.concurrency + self.prefetch - len(self._running)
         if wanted <= 0:
@@ -414,7 +473,9 @@ class Worker:
         due, so retries are promoted and dead workers' jobs recovered while every slot is busy."""
         stop = asyncio.ensure_future(self._stop_requested.wait())
         finished = asyncio.ensure_future(self._job_finished.wait())
-        timeout_s = max(min(self._next_promotion, self._next_recovery) - time.monotonic(), 0.01)
+        timeout_s: float | None = None
+        if self._maintenance is None:
+            timeout_s = max(min(self._next_promotion, self._next_recovery) - time.monotonic(), 0.01)
         try:
             await asyncio.wait(
                 {stop, finished}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
@@ -425,6 +486,8 @@ class Worker:
         self._job_finished.clear()
 
     def _idle_timeout_s(self) -> float:
+        if self._maintenance is not None:  # maintenance does not wait for this wait to end
+            return self.idle_poll_s
         timeout_s = min(self.idle_poll_s, max(self._next_promotion - time.monotonic(), 0.0))
         if self._next_due_ms is not None:
             timeout_s = min(timeout_s, max(self._next_due_ms - self.clock.now_ms(), 0) / 1000)
@@ -442,7 +505,9 @@ class Worker:
         lease_ms = self.lease_ms + (0 if now_ms is None else int(timeout_s * 1000))
         claim = self._claim(now_ms, lease_ms, wanted)
         # The shared wakeup list and those of the lanes this worker reads (routing.py).
-        blocking = ("BLPOP", *self.served.wakeup_keys(self.keys, self._lanes), timeout_s)
+        wakeup_keys = self.served.wakeup_keys(self.keys, self._lanes)
+        own = self.keys.worker_wakeup(self.worker_id)  # a stop ends the wait at once
+        blocking = ("BLPOP", *wakeup_keys, own, timeout_s)
         waiting = asyncio.ensure_future(self.service.runner.block_then_run(blocking, claim))
         stop = asyncio.ensure_future(self._stop_requested.wait())
         try:
@@ -463,18 +528,77 @@ class Worker:
         finally:
             stop.cancel()
         # Never cancelled, even at a stop: the claim may already have run, and the jobs it
-        # took must be handed back, not left to their leases. The wait ends within a second.
+        # took must be handed back, not left to their leases. A stop ends the wait at once.
         return self._claimed(await waiting)
 
     # -- maintenance -----------------------------------------------------------------------
 
+    async def _maintain_in_turn(self) -> None:
+        """The background task of a worker that is not in burst mode: take or keep the fleet's
+        maintenance turn, and maintain while it is this worker's (maintenance.py)."""
+        # Ends at a stop too: a cancellation that meets the end of a wait can be lost.
+        while not self._stop_requested.is_set():
+            try:
+                contacted = await self._maintain_once(self.turn)
+                if contacted and self.link.back() and self._heartbeat is not None:
+                    self._heartbeat.beat_now()
+            except redis.RedisError as exc:
+                # An outage seen here counts as one seen by the loop (which may be waiting for
+                # a slot meanwhile): it starts the recovery grace again (redis_link.py).
+                if self.metrics is not None:
+                    self.metrics.redis_error()
+                await self.link.down(exc)
+            await asyncio.sleep(self._maintenance_pause_s())
+
+    async def _maintain_once(self, turn: MaintenanceTurn) -> bool:
+        """One look at what is due; True when it reached Redis (most looks need not)."""
+        now = time.monotonic()
+        taken = contacted = False
+        if turn.due(now):
+            contacted = True
+            taken = turn.update(await self.service.runner.run(turn.call()), now)
+            if taken:
+                log.debug("worker %s took the maintenance turn", self.worker_id[:8])
+        if not turn.held:
+            return contacted
+        if not taken and not self._running and now >= self._next_look:
+            # Idle: a look at the earliest due times instead of the promote scripts.
+            self._next_look = now + IDLE_LOOK_S
+            self._next_due_ms, self._pauses = await look_due(self.service.redis, self.keys)
+            contacted = True
+        runs = self.maintenance_runs
+        await self._maintain_if_due(force=taken)
+        return contacted or self.maintenance_runs != runs
+
+    def _maintenance_pause_s(self) -> float:
+        """Until the next thing the task may have to do, at most a tick; no Redis involved."""
+        pause_s = MAINTENANCE_TICK_S
+        if self._next_due_ms is not None and self.turn.held:
+            pause_s = min(pause_s, max(self._next_due_ms - self.clock.now_ms(), 0) / 1000)
+        return max(pause_s, 0.005)
+
+    async def _stop_maintenance(self) -> None:
+        """End the maintenance task and give the turn up, so another worker takes it within
+        one try instead of waiting for it to expire."""
+        if self._maintenance is None:
+            return
+        self._maintenance.cancel()
+        await asyncio.wait({self._maintenance}, timeout=5)
+        release = self.turn.release_call()
+        if release is not None:
+            try:
+                await self.service.runner.run(release)
+            except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+                log.debug("could not give the maintenance turn up (it expires): %s", exc)
+
     async def _maintain_if_due(self, *, force: bool = False) -> int:
-        """Promote due retries, scheduled and parked jobs (every second, or when one is due);
-        recover expired leases and trim the dead-letter queue (a few times per lease).
-        Returns how many jobs became ready."""
+        """Promote due retries, scheduled and parked jobs (when one is due, and every second
+        while jobs run or pauses exist); recover expired leases (a few times per lease) and
+        trim the dead-letter queue (every minute). Returns how many jobs became ready."""
         now = time.monotonic()
         due = self._next_due_ms is not None and self._next_due_ms <= self.clock.now_ms()
-        promote = force or due or now >= self._next_promotion
+        busy = self._maintenance is None or bool(self._running) or self._pauses > 0
+        promote = force or due or (busy and now >= self._next_promotion)
         # Nobody recovers anything until connected for one lease (since it started, and after
         # an outage): a lapsed lease need not mean a dead worker yet (see redis_link.py).
         recover = (force or now >= self._next_recovery) and self.link.may_recover()
@@ -488,9 +612,14 @@ class Worker:
             calls += self._promote_calls()
         if lift:
             calls.append(self.scripts.lift_pauses(self.clock.script_now_ms(), MAINTENANCE_BATCH))
+        recover_at = len(calls)
         if recover:
             self._next_recovery = now + self.recovery_interval_s
-            calls += self._recover_calls()
+            trim = force or now >= self._next_trim
+            if trim:
+                self._next_trim = now + TRIM_INTERVAL_S
+            calls += self._recover_calls(trim=trim)
+        self.maintenance_runs += 1
         replies = await self.service.runner.run_many(calls)
         if promote:
             moved += self._after_promote(replies[:3])
@@ -498,7 +627,7 @@ class Worker:
             lifted, self._pauses, _ = replies[3]
             moved += lifted
         if recover:
-            moved += self._after_recover(*replies[-3:])
+            moved += self._after_recover(replies[recover_at:])
         return moved
 
     def _promote_calls(self) -> list[ScriptCall[Any]]:
@@ -517,13 +646,13 @@ class Worker:
             log.debug("promoted %d retry, %d scheduled, %d parked", retried, scheduled, parked)
         return retried + scheduled + parked
 
-    def _recover_calls(self) -> list[ScriptCall[Any]]:
+    def _recover_calls(self, *, trim: bool) -> list[ScriptCall[Any]]:
         oldest_kept_ms = self.clock.now_ms() - int(
             self.settings.dead_letter_max_age_days * 86_400_000
         )
         lost_error = error_json("LeaseExpired", "the worker running this job stopped answering")
         now_ms = self.clock.script_now_ms()
-        return [
+        calls: list[ScriptCall[Any]] = [
             self.scripts.recover(
                 now_ms,
                 MAINTENANCE_BATCH,
@@ -531,13 +660,19 @@ class Worker:
                 lost_error,
                 self.settings.keep_finished_ms,
             ),
-            self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs),
             # Jobs that waited for their dependencies past their dep-timeout: dead-lettered.
             self.scripts.dep_timeout(now_ms, MAINTENANCE_BATCH),
         ]
+        if trim:
+            max_jobs = self.settings.dead_letter_max_jobs
+            calls.append(self.scripts.trim_dead_letter(oldest_kept_ms, max_jobs))
+        return calls
 
-    def _after_recover(self, recovered: tuple[int, int], dropped: int, timed_out: int = 0) -> int:
-        requeued, buried = recovered
+    def _after_recover(self, replies: list[Any]) -> int:
+        """replies: recover's, dep_timeout's, then trim_dead_letter's when it ran."""
+        requeued, buried = cast(tuple[int, int], replies[0])
+        timed_out = int(replies[1])
+        dropped = int(replies[2]) if len(replies) > 2 else 0
         if requeued or buried:
             log.warning(
                 "recovered %d job(s) from workers that stopped answering (%d to dead letter)",

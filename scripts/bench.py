@@ -381,6 +381,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="only print the table of a report saved from --json",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="only the producer and idle figures beside Huey and RQ (installed in .venv-peers), "
+        "as ratios measured in the same run",
+    )
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -417,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
                 workdir=workdir,
             )
             log(f"redis-server on {server.url}; scratch {workdir}")
+            if args.peers:
+                import bench_peers
+
+                print(bench_peers.main(server.url, quick=args.quick))
+                return 0
             if args.sweep:
                 results = {"sweep": sweep(env, sizes)}
             elif args.profile:

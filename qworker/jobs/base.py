@@ -14,10 +14,10 @@ import json
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from qworker.config import Settings
     from qworker.rate_limiter import RateLimit
     from qworker.service import QueueService
+    from qworker.sync_service import SyncQueueService
 
 ENTRY_POINT_GROUP = "qworker.jobs"
 
@@ -132,7 +133,8 @@ class BaseJob(ABC, Generic[P]):
         return self.params.job_type
 
     @classmethod
-    async def add_to_queue(
+    @overload
+    def add_to_queue(
         cls,
         queue_service: QueueService,
         *,
@@ -140,11 +142,36 @@ class BaseJob(ABC, Generic[P]):
         delay_s: float | None = None,
         run_at_ms: int | None = None,
         **params: Any,
-    ) -> str:
-        """Validate ``params`` and enqueue a job of this type; returns the job id."""
+    ) -> Coroutine[Any, Any, str]: ...
+
+    @classmethod
+    @overload
+    def add_to_queue(
+        cls,
+        queue_service: SyncQueueService,
+        *,
+        priority: int = 3,
+        delay_s: float | None = None,
+        run_at_ms: int | None = None,
+        **params: Any,
+    ) -> str: ...
+
+    @classmethod
+    def add_to_queue(
+        cls,
+        queue_service: QueueService | SyncQueueService,
+        *,
+        priority: int = 3,
+        delay_s: float | None = None,
+        run_at_ms: int | None = None,
+        **params: Any,
+    ) -> Coroutine[Any, Any, str] | str:
+        """Validate ``params`` and enqueue a job of this type; returns the job id (with a
+        QueueService, to be awaited: ``await TweetJob.add_to_queue(service, ...)``; with a
+        SyncQueueService, at once)."""
         job_type = cls.params_cls.model_fields["job_type"].default
         validated = JobFactory.validate_params({"job_type": job_type, **params})
-        return await queue_service.add_job(
+        return queue_service.add_job(
             validated, priority=priority, delay_s=delay_s, run_at_ms=run_at_ms
         )
 

@@ -89,6 +89,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "run_now": s.run_now("id1", 0),
         "watch": s.watch("id1"),
         "lift_pauses": s.lift_pauses(0, 10, "type:x"),
+        "maintenance_turn": s.maintenance_turn("w", 1000),
         "x_gate": s.x_gate("tweet", "2026-12", 0, 100, 15_000, None, 1, "posts"),
         "x_settle": s.x_settle("tweet", "2026-12", 0, 0, "posts", [("x-rate-limit", 0, 1)]),
         "schedule_upsert": s.schedule_upsert("daily", 0, "spec", 60_000, 0, {"job_type": "x"}),
