@@ -40,7 +40,26 @@ class FlowGraph(BaseModel):
     complete: bool = True
 
 
+class JobLinks(BaseModel):
+    """One job's neighbours in its flow (``job show``, the web UI's job page)."""
+
+    dependencies: list[FlowMember] = []
+    dependents: list[FlowMember] = []
+
+
+class WaitsFor(BaseModel):
+    """What one waiting job waits for (the web UI's list of waiting jobs): its first
+    dependencies, as many as a row shows, and how many it has in all."""
+
+    job_id: str
+    dependencies: list[FlowMember] = []
+    total: int = 0
+
+
 FLOW_READ_MAX = 5000
+# Dependencies read per job for a list of waiting jobs: a page costs what a page costs, even
+# for a fan-in step waiting for thousands (its own page lists them all).
+WAITS_FOR_SHOWN = 10
 
 
 # Jobs one dep_timeout call dead-letters at most (the caller loops while it gets this many).
@@ -139,6 +158,30 @@ async def flow_members(service: QueueService, job_ids: Sequence[str]) -> list[Fl
             )
         )
     return members
+
+
+async def job_links(service: QueueService, job_id: str) -> JobLinks:
+    """The jobs ``job_id`` waits for and the jobs waiting for it, each with its state."""
+    [member] = await flow_members(service, [job_id])
+    linked = await flow_members(service, [*member.deps, *member.dependents])
+    deps = set(member.deps)
+    return JobLinks(
+        dependencies=[m for m in linked if m.id in deps],
+        dependents=[m for m in linked if m.id not in deps],
+    )
+
+
+async def waits_for(service: QueueService, job_ids: Sequence[str]) -> list[WaitsFor]:
+    """For each job, its first WAITS_FOR_SHOWN dependencies with their states: two round
+    trips for the whole list."""
+    members = await flow_members(service, job_ids) if job_ids else []
+    shown = {m.id: m.deps[:WAITS_FOR_SHOWN] for m in members}
+    wanted = list(dict.fromkeys(dep for deps in shown.values() for dep in deps))
+    found = {m.id: m for m in await flow_members(service, wanted)} if wanted else {}
+    return [
+        WaitsFor(job_id=m.id, dependencies=[found[dep] for dep in shown[m.id]], total=len(m.deps))
+        for m in members
+    ]
 
 
 def _message(error: str | None) -> str | None:
