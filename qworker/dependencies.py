@@ -41,10 +41,13 @@ class FlowGraph(BaseModel):
 
 
 class JobLinks(BaseModel):
-    """One job's neighbours in its flow (``job show``, the web UI's job page)."""
+    """One job's neighbours in its flow (``job show``, the web UI's job page); ``more_*``:
+    those left out by a limit."""
 
     dependencies: list[FlowMember] = []
     dependents: list[FlowMember] = []
+    more_dependencies: int = 0
+    more_dependents: int = 0
 
 
 class WaitsFor(BaseModel):
@@ -160,14 +163,17 @@ async def flow_members(service: QueueService, job_ids: Sequence[str]) -> list[Fl
     return members
 
 
-async def job_links(service: QueueService, job_id: str) -> JobLinks:
-    """The jobs ``job_id`` waits for and the jobs waiting for it, each with its state."""
+async def job_links(service: QueueService, job_id: str, limit: int | None = None) -> JobLinks:
+    """The jobs ``job_id`` waits for and the jobs waiting for it, each with its state: all of
+    them, or the first ``limit`` of each (a page need not read a fan-out of thousands)."""
     [member] = await flow_members(service, [job_id])
-    linked = await flow_members(service, [*member.deps, *member.dependents])
-    deps = set(member.deps)
+    deps, dependents = member.deps[:limit], member.dependents[:limit]
+    linked = await flow_members(service, [*deps, *dependents])
     return JobLinks(
-        dependencies=[m for m in linked if m.id in deps],
-        dependents=[m for m in linked if m.id not in deps],
+        dependencies=linked[: len(deps)],
+        dependents=linked[len(deps) :],
+        more_dependencies=len(member.deps) - len(deps),
+        more_dependents=len(member.dependents) - len(dependents),
     )
 
 

@@ -33,6 +33,8 @@ from qworker.web.security import (
 QUEUE_STATES = ("queued", "scheduled", "waiting", "retry", "parked", "paused", "running")
 # A linked job's own links are left out of a page: a fan-in step can have thousands.
 LINK_FIELDS = {"deps", "dependents"}
+# The most dependencies, and dependents, a job's page lists (``qworker job show`` lists all).
+LINKS_SHOWN = 100
 # Dead jobs looked at per DLQ page when filtering by error text (the cursor goes on from there).
 TEXT_FILTER_BUDGET = 5_000
 TEXT_CHUNK = 200
@@ -121,11 +123,13 @@ async def job(ctx: Ctx) -> Response:
     """The job's record, the jobs of its flow next to it and, for a job a schedule fired, the
     schedule and due time (in the record: ``schedule``, ``scheduled_for_ms``)."""
     record = await ctx.service.find_job(ctx.request.path_params["job_id"])
-    links = await job_links(ctx.service, record.id)
+    links = await job_links(ctx.service, record.id, LINKS_SHOWN)
     data = {
         "job": record,
         "dependencies": linked(links.dependencies),
         "dependents": linked(links.dependents),
+        "more_dependencies": links.more_dependencies,
+        "more_dependents": links.more_dependents,
     }
     return render(ctx, "job.html", data)
 
