@@ -40,7 +40,29 @@ class FlowGraph(BaseModel):
     complete: bool = True
 
 
+class JobLinks(BaseModel):
+    """One job's neighbours in its flow (``job show``, the web UI's job page); ``more_*``:
+    those left out by a limit."""
+
+    dependencies: list[FlowMember] = []
+    dependents: list[FlowMember] = []
+    more_dependencies: int = 0
+    more_dependents: int = 0
+
+
+class WaitsFor(BaseModel):
+    """What one waiting job waits for (the web UI's list of waiting jobs): its first
+    dependencies, as many as a row shows, and how many it has in all."""
+
+    job_id: str
+    dependencies: list[FlowMember] = []
+    total: int = 0
+
+
 FLOW_READ_MAX = 5000
+# Dependencies read per job for a list of waiting jobs: a page costs what a page costs, even
+# for a fan-in step waiting for thousands (its own page lists them all).
+WAITS_FOR_SHOWN = 10
 
 
 # Jobs one dep_timeout call dead-letters at most (the caller loops while it gets this many).
@@ -139,6 +161,33 @@ async def flow_members(service: QueueService, job_ids: Sequence[str]) -> list[Fl
             )
         )
     return members
+
+
+async def job_links(service: QueueService, job_id: str, limit: int | None = None) -> JobLinks:
+    """The jobs ``job_id`` waits for and the jobs waiting for it, each with its state: all of
+    them, or the first ``limit`` of each (a page need not read a fan-out of thousands)."""
+    [member] = await flow_members(service, [job_id])
+    deps, dependents = member.deps[:limit], member.dependents[:limit]
+    linked = await flow_members(service, [*deps, *dependents])
+    return JobLinks(
+        dependencies=linked[: len(deps)],
+        dependents=linked[len(deps) :],
+        more_dependencies=len(member.deps) - len(deps),
+        more_dependents=len(member.dependents) - len(dependents),
+    )
+
+
+async def waits_for(service: QueueService, job_ids: Sequence[str]) -> list[WaitsFor]:
+    """For each job, its first WAITS_FOR_SHOWN dependencies with their states: two round
+    trips for the whole list."""
+    members = await flow_members(service, job_ids) if job_ids else []
+    shown = {m.id: m.deps[:WAITS_FOR_SHOWN] for m in members}
+    wanted = list(dict.fromkeys(dep for deps in shown.values() for dep in deps))
+    found = {m.id: m for m in await flow_members(service, wanted)} if wanted else {}
+    return [
+        WaitsFor(job_id=m.id, dependencies=[found[dep] for dep in shown[m.id]], total=len(m.deps))
+        for m in members
+    ]
 
 
 def _message(error: str | None) -> str | None:

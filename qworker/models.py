@@ -164,6 +164,9 @@ class QueueStats(BaseModel):
     retry_due: int
     scheduled: int
     parked: int
+    waiting: int = Field(
+        default=0, description="Jobs waiting for their dependencies (workflows) to be done."
+    )
     dead_letter: int
     in_flight: int
     canceled: int = Field(default=0, description="Jobs canceled (counter).")

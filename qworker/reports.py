@@ -34,6 +34,7 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
     pipe.zcount(k.retry, "-inf", now_ms)
     pipe.zcard(k.scheduled)
     pipe.zcard(k.parked)
+    pipe.zcard(k.waiting)
     pipe.zcard(k.dead_letter)
     pipe.zcard(k.inflight)
     pipe.hgetall(k.stats)
@@ -44,6 +45,7 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
         retry_due,
         scheduled,
         parked,
+        waiting,
         dead,
         inflight,
         counters,
@@ -74,6 +76,7 @@ async def read_queue_stats(client: aioredis.Redis, k: QueueKeys, now_ms: int) ->
         retry_due=retry_due,
         scheduled=scheduled,
         parked=parked,
+        waiting=waiting,
         dead_letter=dead,
         in_flight=inflight,
         canceled=int(counters.get(STAT_CANCELED, 0)),

@@ -23,7 +23,7 @@ from qworker.cli._errors import CliError, UsageError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from qworker.dependencies import FlowMember
+    from qworker.dependencies import FlowMember, JobLinks
     from qworker.models import CancelResult, JobRecord
     from qworker.service import QueueService
 
@@ -78,19 +78,16 @@ def job_show(
 ) -> None:
     """Where a job stands and why: state, times, attempts, error, result, what it waits for."""
 
-    async def action(service: QueueService) -> tuple[JobRecord, list[FlowMember]]:
-        from qworker.dependencies import flow_members
+    async def action(service: QueueService) -> tuple[JobRecord, JobLinks]:
+        from qworker.dependencies import job_links
 
         job = await service.find_job(job_id)
-        [member] = await flow_members(service, [job.id])
-        links = await flow_members(service, [*member.deps, *member.dependents])
-        return job, links
+        return job, await job_links(service, job.id)
 
     job, links = with_service(state_of(ctx).settings(), action)
     from qworker.cli import _render
 
-    deps = [m for m in links if job.id in m.dependents]
-    dependents = [m for m in links if m not in deps]
+    deps, dependents = links.dependencies, links.dependents
     if as_json:
         linked = {
             "dependencies": [

@@ -218,6 +218,7 @@ def queues_table(stats: QueueStats) -> RenderableType:
         ("scheduled", stats.scheduled, _scheduled_note(stats)),
         ("retry", stats.retry, f"{stats.retry_due} due now"),
         ("parked", stats.parked, "waiting for a rate limit"),
+        ("waiting", stats.waiting, "for other jobs: qworker jobs list --state waiting"),
         ("in flight", stats.in_flight, "claimed by a worker"),
         ("dead letter", stats.dead_letter, "see: qworker dlq list"),
     ]

@@ -72,6 +72,19 @@ class QueueSnapshot:
     rate_limits: list[RateLimitSnapshot]
 
 
+def sets_of(keys: QueueKeys) -> list[tuple[str, str]]:
+    """The ``queue`` label and the sorted set of each queue counted by its size (ZCARD)."""
+    return [
+        ("scheduled", keys.scheduled),
+        ("retry", keys.retry),
+        ("parked", keys.parked),
+        # Jobs of a workflow waiting for their dependencies: a stuck flow shows here.
+        ("waiting", keys.waiting),
+        ("running", keys.inflight),
+        ("dead", keys.dead_letter),
+    ]
+
+
 def read_snapshot(client: redis.Redis, keys: QueueKeys, now_ms: int) -> QueueSnapshot:
     """Two pipelined round trips: the lengths, counters and the oldest entry of each list;
     then the enqueue times of those entries, live workers and rate-limit windows."""
@@ -79,17 +92,18 @@ def read_snapshot(client: redis.Redis, keys: QueueKeys, now_ms: int) -> QueueSna
     for key in keys.priorities:
         pipe.llen(key)
         pipe.lindex(key, -1)  # workers take from the right: the oldest job
-    for key in (keys.scheduled, keys.retry, keys.parked, keys.inflight, keys.dead_letter):
+    for _name, key in sets_of(keys):
         pipe.zcard(key)
     pipe.hgetall(keys.stats)
     pipe.zrange(keys.workers, 0, -1)
     pipe.hgetall(keys.rate_keys)
     pipe.hkeys(keys.lanes)
     first: list[Any] = pipe.execute()
-    lists, sets, rest = first[:8], first[8:13], first[13:]
+    set_count = len(sets_of(keys))
+    lists, sets, rest = first[:8], first[8 : 8 + set_count], first[8 + set_count :]
     counters_raw, worker_ids, rate_keys, laned = rest
     queues = {f"priority_{p}": int(lists[2 * i]) for i, p in enumerate(PRIORITIES)}
-    queues.update(zip(("scheduled", "retry", "parked", "running", "dead"), sets, strict=True))
+    queues.update(zip((name for name, _key in sets_of(keys)), sets, strict=True))
     oldest_ids = {p: lists[2 * i + 1] for i, p in enumerate(PRIORITIES)}
     limits = [_parse_limit(name, encoded) for name, encoded in sorted(rate_keys.items())]
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from qworker.dependencies import FlowMember, job_links, waits_for
 from qworker.errors import ValidationFailed
 from qworker.job_control import MAX_PAGE
 from qworker.models import JobRecord
@@ -29,7 +30,11 @@ from qworker.web.security import (
 )
 
 # The states the queues page lists, in the order a job lives them.
-QUEUE_STATES = ("queued", "scheduled", "retry", "parked", "paused", "running")
+QUEUE_STATES = ("queued", "scheduled", "waiting", "retry", "parked", "paused", "running")
+# A linked job's own links are left out of a page: a fan-in step can have thousands.
+LINK_FIELDS = {"deps", "dependents"}
+# The most dependencies, and dependents, a job's page lists (``qworker job show`` lists all).
+LINKS_SHOWN = 100
 # Dead jobs looked at per DLQ page when filtering by error text (the cursor goes on from there).
 TEXT_FILTER_BUDGET = 5_000
 TEXT_CHUNK = 200
@@ -88,8 +93,21 @@ async def queues(ctx: Ctx) -> Response:
         "priority": priority,
         "page": page,
         "stats": await ctx.service.get_queue_stats(),
+        "waits_for": await _waits_for(ctx.service, page.jobs) if state == "waiting" else {},
     }
     return render(ctx, "queues.html", data)
+
+
+async def _waits_for(service: QueueService, jobs: list[JobRecord]) -> dict[str, Any]:
+    """Job id -> the first of its dependencies (with their states) and how many it has."""
+    return {
+        entry.job_id: {"dependencies": linked(entry.dependencies), "total": entry.total}
+        for entry in await waits_for(service, [job.id for job in jobs])
+    }
+
+
+def linked(members: list[FlowMember]) -> list[dict[str, Any]]:
+    return [member.model_dump(mode="json", exclude=LINK_FIELDS) for member in members]
 
 
 async def find_job(ctx: Ctx) -> Response:
@@ -102,8 +120,18 @@ async def find_job(ctx: Ctx) -> Response:
 
 
 async def job(ctx: Ctx) -> Response:
+    """The job's record, the jobs of its flow next to it and, for a job a schedule fired, the
+    schedule and due time (in the record: ``schedule``, ``scheduled_for_ms``)."""
     record = await ctx.service.find_job(ctx.request.path_params["job_id"])
-    return render(ctx, "job.html", {"job": record})
+    links = await job_links(ctx.service, record.id, LINKS_SHOWN)
+    data = {
+        "job": record,
+        "dependencies": linked(links.dependencies),
+        "dependents": linked(links.dependents),
+        "more_dependencies": links.more_dependencies,
+        "more_dependents": links.more_dependents,
+    }
+    return render(ctx, "job.html", data)
 
 
 async def dlq(ctx: Ctx) -> Response:

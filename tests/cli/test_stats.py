@@ -14,7 +14,7 @@ from qworker.clock import ManualClock, SystemClock
 from qworker.config import Settings
 from qworker.keys import QueueKeys
 from qworker.service import QueueService
-from tests.cli.conftest import Cli, cli_job, enqueue, one_error_line, run_burst
+from tests.cli.conftest import Cli, call, cli_job, enqueue, one_error_line, run_burst
 
 SEED_KEYS = {"total_jobs", "queues", "total_processed"}
 MORE_KEYS = {
@@ -173,3 +173,18 @@ def test_canceled_jobs_are_counted_with_the_totals(cli: Cli, settings: Settings)
     asyncio.run(cancel())
     assert cli.json("stats")["canceled"] == 1
     assert re.search(r"^\s*canceled\s+1 *$", _table(cli), re.MULTILINE)
+
+
+def test_jobs_waiting_for_others_are_counted(cli: Cli, settings: Settings) -> None:
+    from qworker.flows import chain
+
+    async def add(service: QueueService) -> list[str]:
+        return await service.add_flow(chain(cli_job(), cli_job(), cli_job()))
+
+    call(settings, add)
+    stats = cli.json("stats")
+    assert (stats["waiting"], stats["total_jobs"]) == (2, 1)
+    assert re.search(r"^\s*waiting\s+2\s+for other jobs", _table(cli), re.MULTILINE)
+
+    run_burst(settings)
+    assert cli.json("stats")["waiting"] == 0

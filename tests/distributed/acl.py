@@ -17,7 +17,13 @@ QWORKER_COMMANDS = (
     "incrby",
     *("zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zrevrange", "zscore"),
     *("zremrangebyscore", "zremrangebyrank"),
-    *("get", "set", "del", "unlink", "exists", "type", "pexpire", "scan"),
+    # sets: a flow's dependents, the running jobs asked to cancel (and which of them a worker
+    # holds); a queued job canceled, and its place in its list (job show)
+    *("sadd", "srem", "smembers", "smismember", "lrem", "lpos"),
+    *("get", "set", "del", "unlink", "exists", "type", "pexpire"),
+    # a month's X spend expires at a set time; a flow keeps results its dependents still read
+    *("pexpireat", "persist", "pttl"),
+    "scan",
     # the scripts' clock: leases, rate limits and due times follow Redis's TIME
     "time",
 )
