@@ -6,7 +6,13 @@ the keys of one namespace only. A cluster client also reads the slot map and the
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import redis
+
+from tests.distributed.servers import admin
+from tests.redis_server import RedisServer
 
 QWORKER_COMMANDS = (
     # connection, the eviction check, scripts, the heartbeat's transaction, a durable WAIT
@@ -60,3 +66,15 @@ def denials(client: redis.Redis) -> list[str]:
         )
         lines.append(f"{fields['username']}: {fields['reason']} {fields['object']}")
     return lines
+
+
+@contextlib.contextmanager
+def restricted_user_url(server: RedisServer, namespace: str, name: str) -> Iterator[str]:
+    """The server's URL logging in as ``name``, a user with the README's least-privilege rule
+    (ACL LOG emptied first, so ``denials`` shows only what this user was refused)."""
+    with admin(server.port) as client:
+        client.execute_command("ACL", "LOG", "RESET")  # type: ignore[no-untyped-call]
+        create_user(client, name, "pw", namespace)
+    yield server.url.replace("redis://", f"redis://{name}:pw@")
+    with admin(server.port) as client:
+        client.execute_command("ACL", "DELUSER", name)  # type: ignore[no-untyped-call]

@@ -12,7 +12,7 @@ from qworker.clock import ManualClock
 from qworker.schedule_store import ScheduleStore, build_schedule
 from qworker.scheduler import Scheduler
 from qworker.service import QueueService
-from tests.distributed.acl import create_user, denials
+from tests.distributed.acl import denials, restricted_user_url
 from tests.distributed.conftest import settings_for
 from tests.distributed.servers import admin
 from tests.redis_server import RedisServer
@@ -20,12 +20,8 @@ from tests.redis_server import RedisServer
 
 @pytest.fixture
 def restricted_url(redis_server: RedisServer, namespace: str) -> Iterator[str]:
-    with admin(redis_server.port) as client:
-        client.execute_command("ACL", "LOG", "RESET")
-        create_user(client, "sched", "pw", namespace)
-    yield redis_server.url.replace("redis://", "redis://sched:pw@")
-    with admin(redis_server.port) as client:
-        client.execute_command("ACL", "DELUSER", "sched")
+    with restricted_user_url(redis_server, namespace, "sched") as url:
+        yield url
 
 
 async def test_the_acl_user_without_channels_adds_and_fires_schedules(

@@ -11,7 +11,7 @@ import pytest
 from qworker.maintenance import IDLE_LOOK_S
 from qworker.service import QueueService
 from qworker.worker import Worker
-from tests.distributed.acl import create_user, denials
+from tests.distributed.acl import denials, restricted_user_url
 from tests.distributed.conftest import settings_for
 from tests.distributed.servers import admin
 from tests.redis.conftest import JOB_MODULES
@@ -20,12 +20,8 @@ from tests.redis_server import RedisServer
 
 @pytest.fixture
 def restricted_url(redis_server: RedisServer, namespace: str) -> Iterator[str]:
-    with admin(redis_server.port) as client:
-        client.execute_command("ACL", "LOG", "RESET")
-        create_user(client, "turn", "pw", namespace)
-    yield redis_server.url.replace("redis://", "redis://turn:pw@")
-    with admin(redis_server.port) as client:
-        client.execute_command("ACL", "DELUSER", "turn")
+    with restricted_user_url(redis_server, namespace, "turn") as url:
+        yield url
 
 
 async def test_the_acl_user_holds_the_turn_looks_and_stops(
