@@ -2,7 +2,7 @@
 
 Producers call ``add_job``/``add_jobs``; operators (through the CLI) read ``get_queue_stats``,
 list and requeue dead jobs, drain retries and clear queues. Every step that moves a job is one
-Lua script (see ``scripts.py``); reads that only report are plain pipelines.
+Lua script (see ``scripts/``); reads that only report are plain pipelines.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each Lua script and its Python twin in scripts.py agree: the header names every KEYS/ARGV
+"""Each Lua script and its Python twin in scripts/ agree: the header names every KEYS/ARGV
 slot and the return, and the wrapper passes that many keys and arguments."""
 
 from __future__ import annotations
