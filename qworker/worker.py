@@ -111,7 +111,11 @@ class Worker:
         served = self.settings.job_types if job_types is None else job_types
         self.served = Served.checked(served, JobFactory.known_types())
         self._lanes: list[str] = []
+        self._init_held_jobs(metrics)
+        self._init_beside_loop(recovery_grace_s=recovery_grace_s, schedules=schedules)
 
+    def _init_held_jobs(self, metrics: WorkerMetrics | None) -> None:
+        """The jobs this worker holds a lease on, and the executor that runs and settles them."""
         # Every claim this worker holds a lease on, running or waiting for a slot, by (job id,
         # owner token): the same job can be claimed again after it was recovered from us.
         self._running: dict[tuple[str, str], RunningJob] = {}
@@ -122,7 +126,7 @@ class Worker:
         # finished_at_ms is the worker's clock: a record, not a decision hosts must agree on,
         # so the settlement spares the script a TIME call.
         self._settlements = SettlementBuffer(
-            self.scripts, self.settings.keep_finished_ms, clock.now_ms
+            self.scripts, self.settings.keep_finished_ms, self.clock.now_ms
         )
         self._job_finished = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -140,11 +144,16 @@ class Worker:
         # Prometheus metrics of this process (qworker work --metrics-port), or None.
         self.metrics = metrics
         if metrics is not None:
-            metrics.bind_worker(concurrency, self._running_count)
+            metrics.bind_worker(self.concurrency, self._running_count)
         self._heartbeat: Heartbeat | None = None
         # How long past its timeout_s a job blocking the event loop keeps its lease.
         self.overdue_margin_s = OVERDUE_MARGIN_S
         self._event_loop: asyncio.AbstractEventLoop | None = None
+
+    def _init_beside_loop(self, *, recovery_grace_s: float | None, schedules: bool) -> None:
+        """What runs beside the loop, once a second or less: the watchdog, the Redis link's
+        outage handling, the schedules and the fleet's maintenance."""
+        clock, burst = self.clock, self.burst
         self.watchdog = Watchdog(
             service=self.service,
             worker_id=self.worker_id,
