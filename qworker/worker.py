@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,32 +28,22 @@ from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings
 from qworker.connection import CONNECTION_ERRORS
-from qworker.error_records import error_json
 from qworker.errors import ValidationFailed
 from qworker.execution import (
     JobExecutor,
     RunningJob,
     SettlementBuffer,
 )
-from qworker.heartbeat import LOOP_TICK_S, OVERDUE_MARGIN_S, Heartbeat
+from qworker.heartbeat import OVERDUE_MARGIN_S, Heartbeat
 from qworker.jobs.base import JobFactory, load_job_modules
-from qworker.maintenance import (
-    IDLE_LOOK_S,
-    MAINTENANCE_BATCH,
-    PROMOTE_INTERVAL_S,
-    TRIM_INTERVAL_S,
-    MaintenanceTurn,
-    look_due,
-    turn_ttl_s,
-)
+from qworker.maintenance import Maintainer, MaintenanceTurn
 from qworker.models import RateLimitStats
-from qworker.policy import DEFAULT_MAX_RETRIES
 from qworker.redis_link import RedisLink
 from qworker.routing import Served
 from qworker.scheduler import Scheduler
 from qworker.scripts import ClaimedJob, ClaimReply, ScriptCall
 from qworker.service import QueueService
-from qworker.throughput import add_counts, new_counts
+from qworker.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from qworker.metrics.worker import WorkerMetrics
@@ -63,9 +53,6 @@ log = logging.getLogger("qworker.worker")
 # An idle worker's blocking wait ends this often (below the sockets' 15 s timeout), to claim
 # what a missed wakeup left; a stop ends it at once (keys.worker_wakeup).
 IDLE_POLL_S = 12.0
-# The background maintenance task wakes at least this often (no Redis command unless due).
-MAINTENANCE_TICK_S = 0.25
-WATCHDOG_INTERVAL_S = LOOP_TICK_S
 # How a job this worker handled can end here (JobExecutor.outcomes), in the order reported.
 FINISHED_OUTCOMES = ("done", "retried", "dead", "canceled", "parked", "deferred")
 
@@ -124,7 +111,11 @@ class Worker:
         served = self.settings.job_types if job_types is None else job_types
         self.served = Served.checked(served, JobFactory.known_types())
         self._lanes: list[str] = []
+        self._init_held_jobs(metrics)
+        self._init_beside_loop(recovery_grace_s=recovery_grace_s, schedules=schedules)
 
+    def _init_held_jobs(self, metrics: WorkerMetrics | None) -> None:
+        """The jobs this worker holds a lease on, and the executor that runs and settles them."""
         # Every claim this worker holds a lease on, running or waiting for a slot, by (job id,
         # owner token): the same job can be claimed again after it was recovered from us.
         self._running: dict[tuple[str, str], RunningJob] = {}
@@ -135,7 +126,7 @@ class Worker:
         # finished_at_ms is the worker's clock: a record, not a decision hosts must agree on,
         # so the settlement spares the script a TIME call.
         self._settlements = SettlementBuffer(
-            self.scripts, self.settings.keep_finished_ms, clock.now_ms
+            self.scripts, self.settings.keep_finished_ms, self.clock.now_ms
         )
         self._job_finished = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -153,27 +144,26 @@ class Worker:
         # Prometheus metrics of this process (qworker work --metrics-port), or None.
         self.metrics = metrics
         if metrics is not None:
-            metrics.bind_worker(concurrency, self._running_count)
-        self._next_promotion = 0.0
-        self._next_recovery = 0.0
-        self._next_trim = 0.0
-        # Rounds of maintenance scripts this worker ran (one worker of a fleet runs them).
-        self.maintenance_runs = 0
-        self._next_look = 0.0
-        # Expired leases are looked for a few times per lease, and at least every 15 s.
-        self.recovery_interval_s = min(max(self.settings.lease_seconds / 4, 0.25), 15.0)
-        self._next_due_ms: int | None = None
-        # Entries in the pauses hash at the last claim: while any, maintenance lifts ended ones.
-        self._pauses = 0
-        # The (running, prefetched) counts last written to this worker's record.
-        self._counts_shown = (0, 0)
-        # The outcomes (executor.outcomes) already added to the per-minute counts in Redis.
-        self._outcomes_written: Counter[str] = Counter()
+            metrics.bind_worker(self.concurrency, self._running_count)
         self._heartbeat: Heartbeat | None = None
         # How long past its timeout_s a job blocking the event loop keeps its lease.
         self.overdue_margin_s = OVERDUE_MARGIN_S
         self._event_loop: asyncio.AbstractEventLoop | None = None
-        self._loop_alive_at = time.perf_counter()
+
+    def _init_beside_loop(self, *, recovery_grace_s: float | None, schedules: bool) -> None:
+        """What runs beside the loop, once a second or less: the watchdog, the Redis link's
+        outage handling, the schedules and the fleet's maintenance."""
+        clock, burst = self.clock, self.burst
+        self.watchdog = Watchdog(
+            service=self.service,
+            worker_id=self.worker_id,
+            lease_ms=self.lease_ms,
+            clock=clock,
+            outcomes=self.executor.outcomes,
+            held=lambda: list(self._running.values()),
+            prefetched=lambda: len(self._waiting),
+            cancel=self._cancel,
+        )
         # No recovery of others' leases until connected for this long (see redis_link.py).
         grace_s = self.settings.lease_seconds if recovery_grace_s is None else recovery_grace_s
         self.link = RedisLink(
@@ -185,10 +175,28 @@ class Worker:
         # A burst worker maintains for itself (it must see its drain through); the others take
         # turns, one worker at a time for the whole fleet (maintenance.py), in a background
         # task (self._maintenance) that runs while the worker does.
-        ttl_s = turn_ttl_s(self.settings.lease_seconds)
-        self.turn = MaintenanceTurn(self.scripts, self.worker_id, ttl_s, self.rng)
+        self.maintainer = Maintainer(
+            service=self.service,
+            settings=self.settings,
+            clock=clock,
+            link=self.link,
+            worker_id=self.worker_id,
+            rng=self.rng,
+            holds_jobs=lambda: bool(self._running),
+        )
+        self.turn: MaintenanceTurn = self.maintainer.turn
         self._maintenance: asyncio.Future[None] | None = None
         self._stop_wakeup: asyncio.Future[None] | None = None
+
+    @property
+    def maintenance_runs(self) -> int:
+        """Rounds of maintenance scripts this worker ran (one worker of a fleet runs them)."""
+        return self.maintainer.runs
+
+    @property
+    def recovery_interval_s(self) -> float:
+        """How often expired leases are looked for: a few times per lease, at least every 15 s."""
+        return self.maintainer.recovery_interval_s
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -268,16 +276,16 @@ class Worker:
             jobs_done=lambda: self.jobs_done,
             on_lost=self._mark_lost,
             on_handed_back=self._settlements.mark_lost,
-            loop_alive_at=lambda: self._loop_alive_at,
+            loop_alive_at=lambda: self.watchdog.loop_alive_at,
             client=self.heartbeat_client() if self.heartbeat_client is not None else None,
             overdue_margin_s=self.overdue_margin_s,
             max_handbacks=self.settings.max_handbacks,
             keep_ms=self.settings.keep_finished_ms,
             record=self.served.record(JobFactory.known_types()),
         )
-        self._loop_alive_at = time.perf_counter()
+        self.watchdog.loop_alive_at = time.perf_counter()
         self._heartbeat.start()
-        watchdog = asyncio.ensure_future(self._watchdog())
+        watchdog = asyncio.ensure_future(self.watchdog.run())
         scheduling = asyncio.ensure_future(self.scheduler.run()) if self.scheduler else None
         if not self.burst:
             self._maintenance = asyncio.ensure_future(self._maintain_in_turn())
@@ -292,51 +300,6 @@ class Worker:
                 scheduling.cancel()
                 await asyncio.gather(scheduling, return_exceptions=True)
             await self._shutdown()
-
-    async def _watchdog(self) -> None:
-        """Cancel jobs that overrun their timeout or that an operator canceled. One check a
-        second for all jobs costs far less than a timer around every job, which a busy worker
-        would pay thousands of times."""
-        while True:
-            await asyncio.sleep(WATCHDOG_INTERVAL_S)
-            now = self._loop_alive_at = time.perf_counter()  # the heartbeat watches this
-            for running in list(self._running.values()):
-                overdue = running.deadline is not None and running.deadline < now
-                if overdue and not running.timed_out and running.task is not None:
-                    running.timed_out = True
-                    running.task.cancel()
-            try:
-                await self._watch_cancels_and_counts()
-            except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
-                log.debug("could not look for cancel requests: %s", exc)
-
-    async def _watch_cancels_and_counts(self) -> None:
-        """One round trip a second while this worker holds jobs (none while idle): which of
-        them an operator asked to cancel, the running/prefetched counts that ``stats`` shows,
-        written when they change, and the outcomes settled since (the per-minute counts)."""
-        held = list(self._running.values())
-        prefetched = len(self._waiting)
-        counts = (len(held) - prefetched, prefetched)
-        settled = new_counts(self.executor.outcomes, self._outcomes_written)
-        if not held and counts == self._counts_shown and not settled:
-            return
-        pipe = self.service.redis.pipeline(transaction=False)
-        if held:
-            pipe.smismember(self.keys.cancel_requests, [r.claimed.id for r in held])
-        if counts != self._counts_shown:
-            worker_key = self.keys.worker(self.worker_id)
-            pipe.hset(worker_key, mapping={"running": counts[0], "prefetched": counts[1]})
-            # As the heartbeat does: a record written after it expired must not stay for ever.
-            pipe.pexpire(worker_key, self.lease_ms)
-        # The per-minute outcome counts (the web UI's chart), written here, off the hot path.
-        add_counts(pipe, self.keys, settled, self.clock.now_ms())
-        replies = await pipe.execute()
-        self._counts_shown = counts
-        self._outcomes_written.update(settled)
-        if held:
-            canceled = [r for r, asked in zip(held, replies[0], strict=True) if asked]
-            for running in canceled:
-                self._cancel(running)
 
     def _cancel(self, running: RunningJob) -> None:
         """Stop a job an operator canceled: one waiting for a slot is settled at once; a
@@ -374,7 +337,7 @@ class Worker:
     async def _step(self) -> bool:
         """One turn of the loop; False when a burst worker has nothing left to do."""
         if self._maintenance is None:  # a burst worker; others maintain in turn, in the background
-            await self._maintain_if_due()
+            await self.maintainer.maintain_if_due()
         self._start_waiting()
         wanted = self.concurrency + self.prefetch - len(self._running)
         if wanted <= 0:
@@ -427,7 +390,7 @@ class Worker:
         )  # fmt: skip
 
     def _claimed(self, reply: ClaimReply) -> list[ClaimedJob]:
-        self._pauses = reply.pauses
+        self.maintainer.pauses = reply.pauses
         self._lanes = reply.lanes
         return reply.jobs
 
@@ -475,7 +438,7 @@ class Worker:
         finished = asyncio.ensure_future(self._job_finished.wait())
         timeout_s: float | None = None
         if self._maintenance is None:
-            timeout_s = max(min(self._next_promotion, self._next_recovery) - time.monotonic(), 0.01)
+            timeout_s = self.maintainer.slot_wait_s()
         try:
             await asyncio.wait(
                 {stop, finished}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
@@ -488,10 +451,7 @@ class Worker:
     def _idle_timeout_s(self) -> float:
         if self._maintenance is not None:  # maintenance does not wait for this wait to end
             return self.idle_poll_s
-        timeout_s = min(self.idle_poll_s, max(self._next_promotion - time.monotonic(), 0.0))
-        if self._next_due_ms is not None:
-            timeout_s = min(timeout_s, max(self._next_due_ms - self.clock.now_ms(), 0) / 1000)
-        return max(timeout_s, 0.01)
+        return self.maintainer.idle_wait_s(self.idle_poll_s)
 
     async def _wait_for_work(self, wanted: int) -> list[ClaimedJob]:
         """Block on the wakeup list (no polling) with a claim queued right behind the wait on
@@ -539,7 +499,7 @@ class Worker:
         # Ends at a stop too: a cancellation that meets the end of a wait can be lost.
         while not self._stop_requested.is_set():
             try:
-                contacted = await self._maintain_once(self.turn)
+                contacted = await self.maintainer.maintain_once()
                 if contacted and self.link.back() and self._heartbeat is not None:
                     self._heartbeat.beat_now()
             except redis.RedisError as exc:
@@ -548,34 +508,7 @@ class Worker:
                 if self.metrics is not None:
                     self.metrics.redis_error()
                 await self.link.down(exc)
-            await asyncio.sleep(self._maintenance_pause_s())
-
-    async def _maintain_once(self, turn: MaintenanceTurn) -> bool:
-        """One look at what is due; True when it reached Redis (most looks need not)."""
-        now = time.monotonic()
-        taken = contacted = False
-        if turn.due(now):
-            contacted = True
-            taken = turn.update(await self.service.runner.run(turn.call()), now)
-            if taken:
-                log.debug("worker %s took the maintenance turn", self.worker_id[:8])
-        if not turn.held:
-            return contacted
-        if not taken and not self._running and now >= self._next_look:
-            # Idle: a look at the earliest due times instead of the promote scripts.
-            self._next_look = now + IDLE_LOOK_S
-            self._next_due_ms, self._pauses = await look_due(self.service.redis, self.keys)
-            contacted = True
-        runs = self.maintenance_runs
-        await self._maintain_if_due(force=taken)
-        return contacted or self.maintenance_runs != runs
-
-    def _maintenance_pause_s(self) -> float:
-        """Until the next thing the task may have to do, at most a tick; no Redis involved."""
-        pause_s = MAINTENANCE_TICK_S
-        if self._next_due_ms is not None and self.turn.held:
-            pause_s = min(pause_s, max(self._next_due_ms - self.clock.now_ms(), 0) / 1000)
-        return max(pause_s, 0.005)
+            await asyncio.sleep(self.maintainer.pause_s())
 
     async def _stop_maintenance(self) -> None:
         """End the maintenance task and give the turn up, so another worker takes it within
@@ -584,106 +517,12 @@ class Worker:
             return
         self._maintenance.cancel()
         await asyncio.wait({self._maintenance}, timeout=5)
-        release = self.turn.release_call()
-        if release is not None:
-            try:
-                await self.service.runner.run(release)
-            except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
-                log.debug("could not give the maintenance turn up (it expires): %s", exc)
+        await self.maintainer.release_turn()
 
     async def _maintain_if_due(self, *, force: bool = False) -> int:
-        """Promote due retries, scheduled and parked jobs (when one is due, and every second
-        while jobs run or pauses exist); recover expired leases (a few times per lease) and
-        trim the dead-letter queue (every minute). Returns how many jobs became ready."""
-        now = time.monotonic()
-        due = self._next_due_ms is not None and self._next_due_ms <= self.clock.now_ms()
-        busy = self._maintenance is None or bool(self._running) or self._pauses > 0
-        promote = force or due or (busy and now >= self._next_promotion)
-        # Nobody recovers anything until connected for one lease (since it started, and after
-        # an outage): a lapsed lease need not mean a dead worker yet (see redis_link.py).
-        recover = (force or now >= self._next_recovery) and self.link.may_recover()
-        if not (promote or recover):
-            return 0
-        moved = 0
-        calls: list[ScriptCall[Any]] = []
-        lift = promote and self._pauses > 0
-        if promote:
-            self._next_promotion = now + PROMOTE_INTERVAL_S
-            calls += self._promote_calls()
-        if lift:
-            calls.append(self.scripts.lift_pauses(self.clock.script_now_ms(), MAINTENANCE_BATCH))
-        recover_at = len(calls)
-        if recover:
-            self._next_recovery = now + self.recovery_interval_s
-            trim = force or now >= self._next_trim
-            if trim:
-                self._next_trim = now + TRIM_INTERVAL_S
-            calls += self._recover_calls(trim=trim)
-        self.maintenance_runs += 1
-        replies = await self.service.runner.run_many(calls)
-        if promote:
-            moved += self._after_promote(replies[:3])
-        if lift:
-            lifted, self._pauses, _ = replies[3]
-            moved += lifted
-        if recover:
-            moved += self._after_recover(replies[recover_at:])
-        return moved
-
-    def _promote_calls(self) -> list[ScriptCall[Any]]:
-        k, s, now_ms = self.keys, self.scripts, self.clock.script_now_ms()
-        return [
-            s.promote(k.retry, now_ms, MAINTENANCE_BATCH),
-            s.promote(k.scheduled, now_ms, MAINTENANCE_BATCH),
-            s.release_parked(now_ms, MAINTENANCE_BATCH),
-        ]
-
-    def _after_promote(self, replies: list[tuple[int, int]]) -> int:
-        (retried, next_retry), (scheduled, next_scheduled), (parked, next_parked) = replies
-        dues = [ms for ms in (next_retry, next_scheduled, next_parked) if ms >= 0]
-        self._next_due_ms = min(dues) if dues else None
-        if retried + scheduled + parked:
-            log.debug("promoted %d retry, %d scheduled, %d parked", retried, scheduled, parked)
-        return retried + scheduled + parked
-
-    def _recover_calls(self, *, trim: bool) -> list[ScriptCall[Any]]:
-        oldest_kept_ms = self.clock.now_ms() - int(
-            self.settings.dead_letter_max_age_days * 86_400_000
-        )
-        lost_error = error_json("LeaseExpired", "the worker running this job stopped answering")
-        now_ms = self.clock.script_now_ms()
-        calls: list[ScriptCall[Any]] = [
-            self.scripts.recover(
-                now_ms,
-                MAINTENANCE_BATCH,
-                DEFAULT_MAX_RETRIES,
-                lost_error,
-                self.settings.keep_finished_ms,
-            ),
-            # Jobs that waited for their dependencies past their dep-timeout: dead-lettered.
-            self.scripts.dep_timeout(now_ms, MAINTENANCE_BATCH),
-        ]
-        if trim:
-            max_jobs = self.settings.dead_letter_max_jobs
-            calls.append(self.scripts.trim_dead_letter(oldest_kept_ms, max_jobs))
-        return calls
-
-    def _after_recover(self, replies: list[Any]) -> int:
-        """replies: recover's, dep_timeout's, then trim_dead_letter's when it ran."""
-        requeued, buried = cast(tuple[int, int], replies[0])
-        timed_out = int(replies[1])
-        dropped = int(replies[2]) if len(replies) > 2 else 0
-        if requeued or buried:
-            log.warning(
-                "recovered %d job(s) from workers that stopped answering (%d to dead letter)",
-                requeued + buried,
-                buried,
-            )
-        if dropped:
-            log.warning("dead-letter retention cap dropped %d oldest job(s)", dropped)
-        if timed_out:
-            log.warning("%d job(s) waited past their dep-timeout: dead-lettered", timed_out)
-        return requeued
+        """As in a burst worker's loop (see Maintainer.maintain_if_due): how many jobs became
+        ready."""
+        return await self.maintainer.maintain_if_due(force=force)
 
     # -- running one job -------------------------------------------------------------------
 
@@ -798,25 +637,11 @@ class Worker:
                 len(self._settlements),
                 exc,
             )
-        await self._write_last_outcome_counts()
+        await self.watchdog.write_last_outcome_counts()
         if self._heartbeat is not None:
             await asyncio.to_thread(self._heartbeat.stop)
         await self.clients.aclose()
         log.info("worker %s stopped after %s", self.worker_id[:8], self._finished_summary())
-
-    async def _write_last_outcome_counts(self) -> None:
-        """The outcomes settled since the watchdog's last write (a burst worker may end
-        within the second), so the per-minute counts miss none."""
-        settled = new_counts(self.executor.outcomes, self._outcomes_written)
-        if not settled:
-            return
-        pipe = self.service.redis.pipeline(transaction=False)
-        add_counts(pipe, self.keys, settled, self.clock.now_ms())
-        try:
-            await pipe.execute()
-            self._outcomes_written.update(settled)
-        except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
-            log.debug("could not write the last outcome counts: %s", exc)
 
     def _finished_summary(self) -> str:
         """``12 job(s): 10 done, 1 retried, 1 dead``: every job this worker settled."""

@@ -54,7 +54,7 @@ WATCH = (
     "QueueScripts.claim",
     "_parse_claimed",
     "Worker._wait_for_a_free_slot",
-    "Worker._maintain_if_due",
+    "Maintainer.maintain_if_due",
     "_ensure_future",
     "BaseEventLoop.create_task",
 )

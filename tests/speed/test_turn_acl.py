@@ -33,7 +33,7 @@ async def test_the_acl_user_holds_the_turn_looks_and_stops(
         task = asyncio.create_task(worker.run())
         await asyncio.sleep(IDLE_LOOK_S + 1.0)  # the turn taken, then a look while idle
         assert worker.turn.held
-        assert worker._next_look > 0  # it looked
+        assert worker.maintainer.next_look > 0  # it looked
         worker.request_stop()
         await asyncio.wait_for(task, 5)  # the stop's wakeup ended the 12 s wait
         assert await service.redis.get(service.keys.maintenance_turn) is None

@@ -1,0 +1,123 @@
+"""The worker's once-a-second look at the jobs it holds: overruns, cancels, counts.
+
+One check a second for all jobs costs far less than a timer around every job, which a busy
+worker would pay thousands of times; and the Redis writes it makes (the running/prefetched
+counts ``stats`` shows, the per-minute outcome counts of the web UI's chart) stay off the
+claim/execute/settle path. The watchdog also proves the event loop alive to the heartbeat
+thread, which hands a blocked loop's jobs back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import redis
+
+from qworker.connection import CONNECTION_ERRORS
+from qworker.execution import RunningJob
+from qworker.heartbeat import LOOP_TICK_S
+from qworker.throughput import add_counts, new_counts
+
+if TYPE_CHECKING:
+    from qworker.clock import Clock
+    from qworker.service import QueueService
+
+log = logging.getLogger("qworker.worker")
+
+WATCHDOG_INTERVAL_S = LOOP_TICK_S
+
+
+class Watchdog:
+    """Cancels jobs that overrun their timeout or that an operator canceled, and writes the
+    worker's counts. ``held`` returns every job the worker holds a lease on (running or
+    prefetched), ``prefetched`` how many of them wait for a slot, ``cancel`` stops one an
+    operator canceled (the worker's bookkeeping), ``outcomes`` is the executor's running tally."""
+
+    def __init__(
+        self,
+        *,
+        service: QueueService,
+        worker_id: str,
+        lease_ms: int,
+        clock: Clock,
+        outcomes: Counter[str],
+        held: Callable[[], list[RunningJob]],
+        prefetched: Callable[[], int],
+        cancel: Callable[[RunningJob], None],
+    ) -> None:
+        self.service = service
+        self.keys = service.keys
+        self.worker_id = worker_id
+        self.lease_ms = lease_ms
+        self.clock = clock
+        self.outcomes = outcomes
+        self.held = held
+        self.prefetched = prefetched
+        self.cancel = cancel
+        # When the event loop last ran the watchdog: the heartbeat thread watches this.
+        self.loop_alive_at = time.perf_counter()
+        # The (running, prefetched) counts last written to this worker's record.
+        self._counts_shown = (0, 0)
+        # The outcomes (executor.outcomes) already added to the per-minute counts in Redis.
+        self._outcomes_written: Counter[str] = Counter()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            now = self.loop_alive_at = time.perf_counter()
+            for running in self.held():
+                overdue = running.deadline is not None and running.deadline < now
+                if overdue and not running.timed_out and running.task is not None:
+                    running.timed_out = True
+                    running.task.cancel()
+            try:
+                await self._watch_cancels_and_counts()
+            except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+                log.debug("could not look for cancel requests: %s", exc)
+
+    async def _watch_cancels_and_counts(self) -> None:
+        """One round trip a second while this worker holds jobs (none while idle): which of
+        them an operator asked to cancel, the running/prefetched counts that ``stats`` shows,
+        written when they change, and the outcomes settled since (the per-minute counts)."""
+        held = self.held()
+        prefetched = self.prefetched()
+        counts = (len(held) - prefetched, prefetched)
+        settled = new_counts(self.outcomes, self._outcomes_written)
+        if not held and counts == self._counts_shown and not settled:
+            return
+        pipe = self.service.redis.pipeline(transaction=False)
+        if held:
+            pipe.smismember(self.keys.cancel_requests, [r.claimed.id for r in held])
+        if counts != self._counts_shown:
+            worker_key = self.keys.worker(self.worker_id)
+            pipe.hset(worker_key, mapping={"running": counts[0], "prefetched": counts[1]})
+            # As the heartbeat does: a record written after it expired must not stay for ever.
+            pipe.pexpire(worker_key, self.lease_ms)
+        # The per-minute outcome counts (the web UI's chart), written here, off the hot path.
+        add_counts(pipe, self.keys, settled, self.clock.now_ms())
+        replies = await pipe.execute()
+        self._counts_shown = counts
+        self._outcomes_written.update(settled)
+        if held:
+            canceled = [r for r, asked in zip(held, replies[0], strict=True) if asked]
+            for running in canceled:
+                self.cancel(running)
+
+    async def write_last_outcome_counts(self) -> None:
+        """The outcomes settled since the last write (a burst worker may end within the
+        second), so the per-minute counts miss none."""
+        settled = new_counts(self.outcomes, self._outcomes_written)
+        if not settled:
+            return
+        pipe = self.service.redis.pipeline(transaction=False)
+        add_counts(pipe, self.keys, settled, self.clock.now_ms())
+        try:
+            await pipe.execute()
+            self._outcomes_written.update(settled)
+        except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+            log.debug("could not write the last outcome counts: %s", exc)
