@@ -24,6 +24,7 @@ from uuid import uuid4
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -180,7 +181,11 @@ def browser() -> Iterator[WebDriver]:
 
 
 def wait_until(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.2).until(condition, message=what)
+    # A live region is swapped whole when an update arrives: an element found a moment ago may
+    # be gone when read, which means "look again", not a failure.
+    return WebDriverWait(
+        driver, WAIT_S, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
+    ).until(condition, message=what)
 
 
 def eventually(condition: Callable[[], T], what: str, timeout_s: float = WAIT_S) -> T:

@@ -74,7 +74,8 @@ def test_the_overview_updates_by_itself_when_jobs_are_enqueued(
 ) -> None:
     browser.get(server.url + "/")
     wait_until(browser, lambda b: text_of(b, "live-status") == "live", "the live stream")
-    before = int(text_of(browser, "stat-queued").replace(",", ""))
+    shown = wait_until(browser, lambda b: text_of(b, "stat-queued"), "the queued count")
+    before = int(shown.replace(",", ""))
     browser.execute_script("window.__not_reloaded = true")
     for _ in range(3):
         enqueue(server, tmp_path)
