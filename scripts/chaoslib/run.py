@@ -325,6 +325,8 @@ async def collect_history(
             canceller = Canceller(
                 service, view, jobs, driver.executing, blocking, driver.elapsed_s, cfg.jobs
             )
+            if flows is not None:
+                canceller.left_alone.update(flows.members)
             facts = await driver.drive(planned_faults, canceller, planned_cancels)
             await stop()  # if the run timed out before the faults were over
             final = await view.final_state(list(jobs))
