@@ -37,6 +37,7 @@ from redis.retry import Retry
 from qworker.config import Settings, mask_url
 from qworker.deployment import ConnectionSpec, url_db
 from qworker.errors import ConfigurationError, RedisUnavailable
+from qworker.script_lane import ScriptLane
 from qworker.scripts import SCRIPT_NAMES, ScriptCall, load_script
 
 if TYPE_CHECKING:
@@ -225,8 +226,14 @@ class ScriptRunner:
     """Runs ScriptCalls by EVALSHA, loading the scripts once when Redis does not know them
     (first use, or after a restart emptied its script cache)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, *, lane: ScriptLane | None = None) -> None:
         self.client = client
+        # One call at a time (``run``) may take a lane (script_lane.py); pipelines always go
+        # through the client.
+        self._execute = lane.execute if lane is not None else self._execute_command
+
+    async def _execute_command(self, command: tuple[Any, ...]) -> Any:
+        return await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def load_all(self) -> None:
         if is_cluster(self.client):
@@ -242,10 +249,10 @@ class ScriptRunner:
 
     async def run(self, call: ScriptCall[T]) -> T:
         try:
-            reply = await self.client.execute_command(*call.command())  # type: ignore[no-untyped-call]
+            reply = await self._execute(call.command())
         except NoScriptError:
             await self.load_all()
-            reply = await self.client.execute_command(*call.command())  # type: ignore[no-untyped-call]
+            reply = await self._execute(call.command())
         return call.parse(reply)
 
     async def run_many(self, calls: Sequence[ScriptCall[Any]]) -> list[Any]:

@@ -72,6 +72,7 @@ from qworker.reports import (
     read_records,
     read_workers,
 )
+from qworker.script_lane import ScriptLane
 from qworker.scripts import DELETE_BATCH, EnqueueItem, QueueScripts, ScriptCall
 
 log = logging.getLogger("qworker.service")
@@ -114,13 +115,15 @@ class QueueService:
                 )
             self.redis = async_client(self.connection_settings, namespace=self.keys.namespace)
         self.scripts = QueueScripts(self.keys)
-        self.runner = ScriptRunner(self.redis)
+        self._lane = ScriptLane(self.redis)
+        self.runner = ScriptRunner(self.redis, lane=self._lane)
         # Jobs are built at enqueue only to ask their retry config; no client is ever made.
         self._clients = ClientContainer(self.settings)
         self._memory_checked = False
         self.clock = clock
 
     async def close(self) -> None:
+        await self._lane.close()
         await self.redis.aclose()
 
     async def __aenter__(self) -> QueueService:

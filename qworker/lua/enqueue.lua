@@ -1,5 +1,5 @@
 --[[ enqueue: store one or more jobs and make them ready (or scheduled) in one atomic step. A
-ready job of a type with a lane of its own goes to that lane (lanes.lua), any other to its
+ready job of a type with a lane of its own goes to that lane (ready_lists.lua), any other to its
 shared priority list.
 
 KEYS[1..4]  shared priority lists 1 (urgent) .. 4 (low); producers LPUSH, workers take from
@@ -18,7 +18,7 @@ Returns     {stored, then a pair per job refused as a duplicate: its index in th
             the id of the job holding its unique key}. An id that already exists is skipped
             (neither stored nor a duplicate), so sending the same batch twice never doubles a job.
 ]]
---#include lanes
+--#include ready_lists
 local job_prefix = ARGV[1]
 local now_ms = tonumber(ARGV[2])
 local scheduled_key = KEYS[5]

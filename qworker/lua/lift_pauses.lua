@@ -4,7 +4,7 @@ lists, oldest (enqueue order) outermost, at most limit per call, and the pause i
 once none is left.
 
 KEYS[1]     pauses hash ('priority:N' or 'type:T' -> end ms, -1 until resumed, 0 ended)
-KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua, and
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: ready_lists.lua, and
             its lane, unread while paused, is woken)
 KEYS[6]     wakeup list
 KEYS[7]     migration fence (never exists; see keys.py)
@@ -14,7 +14,7 @@ ARGV[3]     limit: at most this many held jobs are moved per call
 ARGV[4]     a pause to end now ('priority:N' or 'type:T'; '' for none): a resume
 Returns     {moved, pauses left, 1 if ARGV[4] named a pause that was on}
 ]]
---#include lanes
+--#include ready_lists
 local job_prefix = ARGV[1]
 local pauses_key = KEYS[1]
 local now_ms = now_or_redis(ARGV[2])

@@ -3,7 +3,7 @@ back of their priority lists. Each due job moves exactly once, whichever worker 
 (Parked jobs wait for their rate limit: release_parked.lua lets them out.)
 
 KEYS[1]     source sorted set (score: due_ms)
-KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: ready_lists.lua)
 KEYS[6]     wakeup list
 KEYS[7]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
@@ -12,7 +12,7 @@ ARGV[2]     max_due_ms: move jobs due at or before this ('+inf' moves all; '' fo
 ARGV[3]     limit: at most this many per call
 Returns     {moved, next_due_ms}: next_due_ms is the earliest due time left, or -1 when empty
 ]]
---#include lanes
+--#include ready_lists
 local job_prefix = ARGV[1]
 local source_key = KEYS[1]
 local wakeup_key = KEYS[6]

@@ -4,7 +4,7 @@ front of their priority lists. The rest wait again, until the limiter's next ope
 opening costs work in proportion to what it admits, not to what is parked.
 
 KEYS[1]     parked sorted set (score: due_ms)
-KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
+KEYS[2..5]  shared priority lists 1 .. 4 (a laned type goes to its lane: ready_lists.lua)
 KEYS[6]     wakeup list
 KEYS[7]     hash of every rate-limit key to its limits 'day|hour|interval_ms'
 KEYS[8]     migration fence (never exists; see keys.py)
@@ -14,7 +14,7 @@ ARGV[3]     now_ms ('' for Redis's own clock, TIME)
 ARGV[4]     limit: at most this many due jobs are looked at per call
 Returns     {released, next_due_ms}: next_due_ms is the earliest due time left, or -1 when empty
 ]]
---#include lanes
+--#include ready_lists
 local parked_key, wakeup_key = KEYS[1], KEYS[6]
 local job_prefix, rate_prefix = ARGV[1], ARGV[2]
 local DAY_MS, HOUR_MS = 86400000, 3600000

@@ -2,7 +2,7 @@
 priority list, so the next free worker takes it. A parked job still passes its rate limit when
 claimed (and waits again if the limit is closed).
 
-KEYS[1..4]  shared priority lists 1 .. 4 (a laned type goes to its lane: lanes.lua)
+KEYS[1..4]  shared priority lists 1 .. 4 (a laned type goes to its lane: ready_lists.lua)
 KEYS[5]     scheduled sorted set
 KEYS[6]     retry sorted set
 KEYS[7]     parked sorted set
@@ -14,7 +14,7 @@ ARGV[3]     now_ms ('' for Redis's own clock, TIME)
 Returns     {outcome, state before}: outcome 'moved', 'not_waiting' (in another state), or
             'missing' (no such job)
 ]]
---#include lanes
+--#include ready_lists
 local job_prefix = ARGV[1]
 local job_id = ARGV[2]
 local job_key = job_prefix .. job_id

@@ -67,11 +67,28 @@ def key_names_prelude() -> str:
     return f"local KEY_NAMES = {{{entries}}}\nlocal RECENT_MAX = {RECENT_FINISHED_MAX}"
 
 
-def _included(match: re.Match[str]) -> str:
-    if match[1] == "keys":
+def _include_source(name: str) -> str:
+    if name == "keys":
         return key_names_prelude()
-    lua = files("qworker").joinpath("lua", "include", f"{match[1]}.lua")
-    return lua.read_text(encoding="utf-8")
+    return files("qworker").joinpath("lua", "include", f"{name}.lua").read_text(encoding="utf-8")
+
+
+def expand_includes(source: str) -> str:
+    """``source`` with every ``--#include NAME`` replaced by that file, itself expanded. A file
+    already included stays out the second time: includes share helpers (``namespace``), and
+    every line of an included file is code each call of the script runs."""
+    included: set[str] = set()
+
+    def expand(text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            if match[1] in included:
+                return f"-- ({match[1]}: included above)"
+            included.add(match[1])
+            return expand(_include_source(match[1]))
+
+        return _INCLUDE.sub(one, text)
+
+    return expand(source)
 
 
 @dataclass(frozen=True)
@@ -84,8 +101,7 @@ class LuaScript:
 @cache
 def load_script(name: str) -> LuaScript:
     source = files("qworker").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
-    while _INCLUDE.search(source):  # an included file may include another
-        source = _INCLUDE.sub(_included, source)
+    source = expand_includes(source)
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 

@@ -1,22 +1,10 @@
---[[ job_end (included): the state stamp every move writes, and what every script that ends a
-job (done, dead or canceled) does besides moving it: release its unique key, delete the media it
-carries, wake the clients waiting for it, forget a cancel request, keep its record for keep_ms
-(done, canceled) and list it among the recently finished. A script including this has the job
-key prefix as ARGV[1].
+--[[ job_end (included): what every script that ends a job (done, dead or canceled) does besides
+moving it: release its unique key, delete the media it carries, wake the clients waiting for it,
+forget a cancel request, keep its record for keep_ms (done, canceled) and list it among the
+recently finished. A script including this has the job key prefix as ARGV[1].
 ]]
---#include keys
-local NS = string.sub(ARGV[1], 1, -1 - string.len(KEY_NAMES.JOB_DATA))
+--#include namespace
 local SIGNAL_TTL_MS = 60000
-
-local function redis_now_ms()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
-
--- The time a caller gave ('' or anything not a number: Redis's own clock).
-local function now_or_redis(value)
-  return tonumber(value) or redis_now_ms()
-end
 
 -- What end_job needs to know of a job, read (HMGET) before the script's first write. The
 -- flags (has_media, has_dependents, deps) are absent on most jobs: their ends pay nothing more.
@@ -36,10 +24,6 @@ local flow_ended
 
 local function read_end_fields(job_key)
   return redis.call('HMGET', job_key, unpack(END_FIELDS))
-end
-
-local function stamp(job_key, state, now_ms)
-  redis.call('HSET', job_key, 'state', state, 'state_at_ms', now_ms)
 end
 
 -- Release the job's unique key if the job still holds it (enqueue --unique-key).

@@ -1,0 +1,106 @@
+"""ScriptLane: one connection a producer keeps for its one-at-a-time script calls.
+
+An enqueue is one EVALSHA, and through redis-py's asyncio client each call also pays a pool
+checkout and release, a task for the write timeout, a timeout context for the read, the retry
+wrapper and the pure-Python packing of every argument: more than the round trip and Redis's own
+work together. A lane writes the command packed by hiredis straight to a connection it keeps and
+reads the reply with that connection's own parser, under one timeout: the same bytes on the wire
+and the same replies and errors, for about half the client's time.
+
+A lane serves one call at a time. While it is busy (a second coroutine enqueues concurrently),
+or where it does not apply (a cluster, Sentinel, a custom pool or connection class, redis-py
+without hiredis or with other internals), the call goes the ordinary way through the client, so
+nothing depends on the lane being there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+
+_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _pack
+except ImportError:  # redis-py without hiredis: no lane
+    _pack = None
+
+# Connection classes whose reads and writes the lane may take over: redis-py's own plain ones
+# (a Sentinel-managed connection turns READONLY into a reconnect inside its read_response).
+_PLAIN_CONNECTIONS = (Connection, UnixDomainSocketConnection)
+
+
+class ScriptLane:
+    """Runs script commands (``EVALSHA ...``) on a kept connection of ``client``'s pool, or
+    through ``client`` when the lane is busy or does not apply."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        pool = getattr(client, "connection_pool", None)
+        usable = (
+            _pack is not None
+            and type(pool) is aioredis.ConnectionPool
+            and pool.connection_class in _PLAIN_CONNECTIONS
+        )
+        self._pool: aioredis.ConnectionPool | None = pool if usable else None
+        self._conn: Any = None
+        self._busy = False
+
+    async def execute(self, command: tuple[Any, ...]) -> Any:
+        """Send ``command`` and return its reply, or raise its error reply, as the client's
+        ``execute_command`` would."""
+        if self._pool is None or self._busy:
+            return await self._client.execute_command(*command)  # type: ignore[no-untyped-call]
+        self._busy = True
+        try:
+            conn = self._conn
+            if conn is None or conn._writer is None or conn._writer.is_closing():
+                conn = await self._connect()
+                if conn is None:
+                    return await self._client.execute_command(*command)  # type: ignore[no-untyped-call]
+            try:
+                async with asyncio.timeout(conn.socket_timeout):
+                    conn._writer.write(_pack(command))  # type: ignore[misc]
+                    reply = await conn._parser.read_response()
+            except BaseException as exc:
+                # A reply may still be on its way: the connection's state is unknown.
+                await self._drop()
+                if isinstance(exc, TimeoutError):
+                    raise redis.TimeoutError("Timeout reading from socket") from None
+                if isinstance(exc, OSError):
+                    raise redis.ConnectionError(f"Error while reading from Redis: {exc}") from exc
+                raise
+        finally:
+            self._busy = False
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+        return reply
+
+    async def _connect(self) -> Any:
+        """A connection of the pool, connected by redis-py (AUTH, SELECT and the rest), or None
+        when its internals are not those the lane knows (then the lane is off for good)."""
+        assert self._pool is not None
+        await self._drop()
+        conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        if getattr(conn, "_writer", None) is None or getattr(conn, "_parser", None) is None:
+            await self._pool.release(conn)
+            self._pool = None
+            return None
+        self._conn = conn
+        return conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pool is not None:
+            await conn.disconnect(nowait=True)
+            await self._pool.release(conn)
+
+    async def close(self) -> None:
+        """Give the kept connection back to the pool."""
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pool is not None:
+            await self._pool.release(conn)
