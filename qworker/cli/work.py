@@ -247,7 +247,7 @@ def _load_job_types(modules: list[str]) -> list[str]:
 
 
 def _require_tweet_credentials(settings: Settings) -> None:
-    from qworker.jobs.tweet import missing_credentials
+    from qworker.jobs.tweet_client import missing_credentials
 
     missing = missing_credentials(settings)
     if missing:
