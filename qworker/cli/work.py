@@ -33,7 +33,8 @@ EXAMPLE = (
 )
 
 log = logging.getLogger("qworker.worker")
-BUILTIN_TWEET = "tweet"  # imported lazily by JobFactory until a plugin registers its own
+# The built-in job type that JobFactory imports on first use (a plugin may register its own).
+BUILTIN_TWEET = "tweet"
 
 
 class LogFormat(StrEnum):
@@ -283,7 +284,7 @@ def _describe_limit(name: str, settings: Settings, clients: ClientContainer) -> 
     from qworker.jobs.base import JobFactory
 
     try:
-        if name == BUILTIN_TWEET and name not in JobFactory._registry.types:
+        if name == BUILTIN_TWEET and name not in JobFactory._registry.types:  # not loaded yet
             return _format_limit(_builtin_tweet_limit(settings))
         job_type = JobFactory.get(name)
         params = job_type.params_cls.model_construct(job_type=name)

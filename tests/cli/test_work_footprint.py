@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from qworker.config import Settings
 from tests.cli.conftest import REPO_ROOT, Cli, cli_job, enqueue
 
@@ -80,3 +82,23 @@ def test_the_tweet_job_is_imported_with_its_first_job(cli: Cli, tmp_path: Path) 
     assert "dry run: would post 'hello'" in log
     assert "qworker.jobs.tweet" in modules
     assert cli.json("stats")["total_processed"] == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"x_plan": "pay-per-use"},
+        {"x_plan": "custom", "tweet_max_per_hour": 5, "tweet_min_interval_minutes": 2.5},
+        {"tweet_max_per_day": "", "tweet_max_per_hour": 0},
+    ],
+)
+def test_the_start_up_line_tells_the_limit_the_tweet_job_obeys(values: dict[str, object]) -> None:
+    from qworker.cli.work import _builtin_tweet_limit
+    from qworker.clients import ClientContainer
+    from qworker.jobs.tweet import TweetJob, TweetJobParams
+
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    params = TweetJobParams.model_construct(job_type="tweet")
+    job = TweetJob(params, settings, ClientContainer(settings))
+    assert _builtin_tweet_limit(settings) == job.get_rate_limit()
