@@ -14,16 +14,17 @@ import asyncio
 import contextlib
 import logging
 import math
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.connection import CONNECTION_ERRORS
-from qworker.cron import utc_text
-from qworker.schedule_store import ScheduleNotFound, ScheduleStore
-from qworker.schedules import Schedule
 from qworker.service import QueueService
+
+if TYPE_CHECKING:
+    from qworker.schedule_store import ScheduleStore
+    from qworker.schedules import Schedule
 
 log = logging.getLogger("qworker.scheduler")
 
@@ -46,7 +47,7 @@ class Scheduler:
         recheck_s: float = RECHECK_S,
     ) -> None:
         self.service = service
-        self.store = ScheduleStore(service)
+        self._store: ScheduleStore | None = None
         self.keys = service.keys
         self.clock = clock
         self.recheck_s = recheck_s
@@ -56,6 +57,16 @@ class Scheduler:
         self.fired = 0
         self._pubsub: Any = None
         self._can_subscribe = True
+
+    @property
+    def store(self) -> ScheduleStore:
+        """Made when the first schedule comes due: the schedules' code (the Schedule model,
+        cron parsing, time zones) costs memory that a fleet without schedules never uses."""
+        if self._store is None:
+            from qworker.schedule_store import ScheduleStore
+
+            self._store = ScheduleStore(self.service)
+        return self._store
 
     def now_ms(self) -> int:
         return self.clock.now_ms() + self.offset_ms
@@ -98,6 +109,8 @@ class Scheduler:
 
     async def _fire(self, name: str) -> bool:
         """Fire one schedule the sorted set says is due; False if it could not be moved on."""
+        from qworker.schedule_store import ScheduleNotFound  # a due schedule: rare, not per job
+
         try:
             schedule = await self.store.get(name)
         except ScheduleNotFound:
@@ -119,7 +132,7 @@ class Scheduler:
             log.info(
                 "schedule %s: due %s skipped, its previous job %s is unfinished (no-overlap)",
                 name,
-                utc_text(schedule.next_due_ms),
+                _utc_text(schedule.next_due_ms),
                 schedule.last_job_id,
             )
         return reply.code != -1
@@ -128,7 +141,7 @@ class Scheduler:
         for fire in fires:
             extra = f" (standing for {fire.covers} due times missed)" if fire.covers > 1 else ""
             log.info(
-                "schedule %s fired for %s%s", schedule.name, utc_text(fire.scheduled_for_ms), extra
+                "schedule %s fired for %s%s", schedule.name, _utc_text(fire.scheduled_for_ms), extra
             )
         if missed:
             log.warning(
@@ -201,3 +214,10 @@ class Scheduler:
         if pubsub is not None:
             with contextlib.suppress(*REDIS_ERRORS, RuntimeError):
                 await pubsub.aclose()
+
+
+def _utc_text(ms: int) -> str:
+    # Only reached after a schedule was read, when the cron module is loaded already.
+    from qworker.cron import utc_text
+
+    return utc_text(ms)

@@ -33,6 +33,8 @@ EXAMPLE = (
 )
 
 log = logging.getLogger("qworker.worker")
+# The built-in job type that JobFactory imports on first use (a plugin may register its own).
+BUILTIN_TWEET = "tweet"
 
 
 class LogFormat(StrEnum):
@@ -246,7 +248,7 @@ def _load_job_types(modules: list[str]) -> list[str]:
 
 
 def _require_tweet_credentials(settings: Settings) -> None:
-    from qworker.jobs.tweet import missing_credentials
+    from qworker.jobs.tweet_client import missing_credentials
 
     missing = missing_credentials(settings)
     if missing:
@@ -282,12 +284,23 @@ def _describe_limit(name: str, settings: Settings, clients: ClientContainer) -> 
     from qworker.jobs.base import JobFactory
 
     try:
+        if name == BUILTIN_TWEET and name not in JobFactory._registry.types:  # not loaded yet
+            return _format_limit(_builtin_tweet_limit(settings))
         job_type = JobFactory.get(name)
         params = job_type.params_cls.model_construct(job_type=name)
         limit = job_type.job_cls(params, settings, clients).get_rate_limit()
     except Exception:
         return "(unknown)"
     return _format_limit(limit)
+
+
+def _builtin_tweet_limit(settings: Settings) -> RateLimit:
+    """What ``TweetJob.get_rate_limit`` returns, without importing the tweet job: it is loaded
+    when its first job comes, since its models and X client cost a worker about 1 MB that one
+    log line should not."""
+    from qworker.jobs.x_plan import tweet_rate_limit
+
+    return tweet_rate_limit(settings)
 
 
 def _format_limit(limit: RateLimit | None) -> str:
