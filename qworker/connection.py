@@ -236,16 +236,12 @@ class ScriptRunner:
         return await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def load_all(self) -> None:
-        if is_cluster(self.client):
-            # A cluster sends SCRIPT LOAD to every primary, but a cluster pipeline sends each
-            # command to one node only: load them one by one.
-            for name in SCRIPT_NAMES:
-                await self.client.script_load(load_script(name).source)
-            return
-        pipe = self.client.pipeline(transaction=False)
+        # One at a time (a few milliseconds, once per start or Redis restart): all of them in
+        # one pipeline would be 300 KB of commands buffered at once, a lasting part of a
+        # worker's peak memory. (A cluster client also needs it so: SCRIPT LOAD goes to every
+        # primary, a cluster pipeline's commands to one node each.)
         for name in SCRIPT_NAMES:
-            pipe.script_load(load_script(name).source)
-        await pipe.execute()
+            await self.client.script_load(load_script(name).source)
 
     async def run(self, call: ScriptCall[T]) -> T:
         try:
