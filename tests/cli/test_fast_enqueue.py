@@ -225,8 +225,9 @@ def test_a_redis_that_may_evict_is_left_to_the_typer_application(
     assert "maxmemory-policy allkeys-lru" in ours.stderr
 
 
+@pytest.mark.parametrize("unique", [[], ["--unique"]])
 def test_a_failure_after_the_script_was_sent_queues_the_job_once(
-    runner: Runner, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    runner: Runner, client: redis.Redis, monkeypatch: pytest.MonkeyPatch, unique: list[str]
 ) -> None:
     """The reply is lost after Redis ran the script: the Typer application runs again with the
     job's id, finds the job there, and prints its id as if nothing happened."""
@@ -240,7 +241,7 @@ def test_a_failure_after_the_script_was_sent_queues_the_job_once(
 
     monkeypatch.setattr(RespConnection, "command", reply_lost)
     namespace = new_namespace()
-    outcome = runner.through_main(namespace, ["enqueue", "tweet", "reply lost"])
+    outcome = runner.through_main(namespace, ["enqueue", "tweet", "reply lost", *unique])
     assert not outcome.fast
     assert outcome.exit_code == 0 and outcome.stderr == ""
     job_id = outcome.stdout.strip()
