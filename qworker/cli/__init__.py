@@ -10,6 +10,7 @@ is built on first use.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import TYPE_CHECKING, Any
@@ -25,12 +26,23 @@ __all__ = ["COMMAND_ORDER", "HELP_OPTION_NAMES", "QworkerGroup", "app", "main"]
 
 def main() -> None:
     """The ``qworker`` console script."""
-    from qworker.cli.fast_enqueue import enqueue_fast
+    # A plain enqueue is over in a fraction of a second: the cyclic collector's passes over
+    # what the imports build (pydantic's schemas above all) would cost more than they free, so
+    # it stays off until the process ends, and comes back on for every other command.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        from qworker.cli.fast_enqueue import enqueue_fast
 
-    args = sys.argv[1:]
-    outcome = enqueue_fast(args)
+        outcome = enqueue_fast(sys.argv[1:])
+    except BaseException:
+        if collecting:
+            gc.enable()
+        raise
     if isinstance(outcome, int):
         sys.exit(outcome)
+    if collecting:  # ``qworker work`` runs for days
+        gc.enable()
     from qworker.cli.commands import app
 
     app(args=outcome, prog_name="qworker")

@@ -8,6 +8,7 @@ keys in Redis (job ids and times aside).
 
 from __future__ import annotations
 
+import gc
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -60,10 +61,13 @@ class Runner:
 
         self.monkeypatch.setattr(fast_enqueue, "enqueue_fast", spy)
         self.monkeypatch.setattr(sys, "argv", ["qworker", *self._globals(namespace), *args])
-        outcome = self._run(main)
-        return Outcome(
-            outcome.exit_code, outcome.stdout, outcome.stderr, isinstance(decided[0], int)
-        )
+        collecting = gc.isenabled()
+        try:
+            outcome = self._run(main)
+        finally:  # main() ends a process, so it may leave the collector off
+            if collecting:
+                gc.enable()
+        return outcome._replace(fast=isinstance(decided[0], int))
 
     def through_typer(self, namespace: str, args: list[str]) -> Outcome:
         full = [*self._globals(namespace), *args]
