@@ -117,6 +117,8 @@ def _take_option(
     """Move one known option (``--name VALUE``, ``--name=VALUE`` or a flag) from ``tokens``
     into ``request``; False for anything else, or an option given twice."""
     name, equals, value = tokens[0].partition("=")
+    if equals and not name.startswith("--"):
+        return False  # click reads ``-p=2`` as the value "=2", not 2
     if name in flags and not equals:
         tokens.pop(0)
         if flags[name] in request.flags:
