@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -47,6 +48,8 @@ _COMMAND_VALUES = {
     "--unique-key": "unique_key",
 }
 _TWEET_FLAGS = {"--unique": "unique_text"}
+# Set by a shell asking click to complete a command line: then nothing runs, click answers.
+_COMPLETION_VARIABLE = "_QWORKER_COMPLETE"
 # The priorities as Typer reads them without a second thought; "02" or " 2" go the full way.
 _PRIORITY = re.compile(r"[1-4]")
 
@@ -73,7 +76,7 @@ def enqueue_fast(args: Sequence[str]) -> int | list[str] | None:
     """Run a plain enqueue here: its exit code. Otherwise the arguments the Typer application
     must run with: ``AS_GIVEN`` (None), or ``args`` with the job's id once the script was sent."""
     request = parse(args)
-    if request is None:
+    if request is None or _COMPLETION_VARIABLE in os.environ:
         return AS_GIVEN
     logger, warnings = logging.getLogger("qworker"), WarningLines()
     if not logger.handlers:  # as the Typer application does: a warning is one stderr line

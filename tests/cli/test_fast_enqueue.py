@@ -328,3 +328,10 @@ def test_settings_it_does_not_handle_are_left_to_the_typer_application(
     assert not outcome.fast
     assert outcome.exit_code == 1  # queued on the master, no replica confirmed it
     assert "replica" in outcome.stderr
+
+
+def test_a_shell_asking_for_completions_gets_them_from_click(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("_QWORKER_COMPLETE", "bash_complete")
+    assert fast_enqueue.enqueue_fast(["enqueue", "tweet", "hi"]) is fast_enqueue.AS_GIVEN
