@@ -40,6 +40,9 @@ def main() -> None:
             gc.enable()
         raise
     if isinstance(outcome, int):
+        # The process ends here; the interpreter's last full collection would walk every object
+        # the imports built for nothing (cycles among them go with the process all the same).
+        gc.freeze()
         sys.exit(outcome)
     if collecting:  # ``qworker work`` runs for days
         gc.enable()

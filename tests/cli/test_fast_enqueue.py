@@ -64,7 +64,8 @@ class Runner:
         collecting = gc.isenabled()
         try:
             outcome = self._run(main)
-        finally:  # main() ends a process, so it may leave the collector off
+        finally:  # main() ends a process, so it may leave the collector off and its objects frozen
+            gc.unfreeze()
             if collecting:
                 gc.enable()
         return outcome._replace(fast=isinstance(decided[0], int))
