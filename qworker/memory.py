@@ -8,12 +8,13 @@ users allow the one and not the other.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from qworker.connection import is_cluster
+from qworker.eviction import eviction_problem, format_bytes, memory_from_info
 from qworker.keys import QueueKeys
 from qworker.models import RedisMemory
 
@@ -23,6 +24,21 @@ SET_NOEVICTION = (
     f"redis.conf ({ACCEPT})"
 )
 ALLOW_INFO = f"add +info to the user's ACL rule ({ACCEPT})"
+
+
+# The pure part lives in eviction.py (the fast enqueue path decides there without redis-py);
+# its names stay importable from here.
+__all__ = [
+    "ACCEPT",
+    "ALLOW_INFO",
+    "SET_NOEVICTION",
+    "Risk",
+    "eviction_problem",
+    "eviction_risk",
+    "format_bytes",
+    "memory_from_info",
+    "read_memory",
+]
 
 
 class Risk(NamedTuple):
@@ -59,41 +75,3 @@ async def eviction_risk(client: aioredis.Redis, keys: QueueKeys) -> Risk | None:
         return Risk(problem, ALLOW_INFO)
     evicts = None if memory is None else eviction_problem(memory)
     return None if evicts is None else Risk(evicts, SET_NOEVICTION)
-
-
-def memory_from_info(info: dict[str, Any]) -> RedisMemory | None:
-    """The reply of ``INFO memory`` as parsed by redis-py, or None when it names no policy
-    (a server or proxy that does not report one)."""
-    policy = info.get("maxmemory_policy")
-    if not policy:
-        return None
-    return RedisMemory(
-        used_bytes=int(info.get("used_memory") or 0),
-        max_bytes=int(info.get("maxmemory") or 0),
-        policy=str(policy),
-    )
-
-
-def eviction_problem(memory: RedisMemory) -> str | None:
-    """What is wrong with ``memory`` for a queue, as the middle of one line; None if nothing."""
-    if not memory.evicts:
-        return None
-    limit = (
-        f"maxmemory {format_bytes(memory.max_bytes)}" if memory.max_bytes else "no maxmemory yet"
-    )
-    return (
-        f"may evict keys when it is full (maxmemory-policy {memory.policy}, {limit}), "
-        "and an evicted job is lost without a trace"
-    )
-
-
-def format_bytes(count: int) -> str:
-    """``512 B``, ``1.5 MB``, ``2.0 GB`` (powers of 1024, as redis.conf reads ``mb``/``gb``)."""
-    if count < 1024:
-        return f"{count} B"
-    size = count / 1024
-    for unit in ("KB", "MB"):
-        if size < 1024:
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"

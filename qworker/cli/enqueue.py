@@ -10,10 +10,8 @@ nothing, prints the holder's id and exits 3.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
-import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +29,7 @@ from qworker.cli._flow_options import (
     OnDepFailOption,
     after_options,
 )
+from qworker.cli.enqueue_input import duplicate_line, read_argument, tweet_unique_key
 from qworker.errors import ReplicationUnconfirmed
 
 if TYPE_CHECKING:
@@ -214,7 +213,7 @@ def enqueue_tweet(
     dep_timeout: DepTimeoutOption = None,
 ) -> None:
     """Queue a tweet; prints the job id."""
-    content = _read(text)
+    content = read_argument(text)
     if unique_text:
         if unique_key is not None:
             raise UsageError("give --unique or --unique-key, not both")
@@ -268,7 +267,7 @@ def enqueue_json(
     dep_timeout: DepTimeoutOption = None,
 ) -> None:
     """Queue a job of any registered type (plugins included); prints the job id."""
-    raw = _read(job)
+    raw = read_argument(job)
     try:
         job_data = json.loads(raw)
     except ValueError as exc:
@@ -281,13 +280,6 @@ def enqueue_json(
     _enqueue(ctx, job_data, plan, as_json, list(imports or []))
 
 
-def tweet_unique_key(content: str) -> str:
-    """``tweet:`` and a hash of the text as X compares it: NFC, runs of whitespace as one space,
-    none at the ends (X refuses an identical post anyway; this stops it before the queue)."""
-    normal = " ".join(unicodedata.normalize("NFC", content).split())
-    return "tweet:" + hashlib.sha256(normal.encode("utf-8")).hexdigest()[:32]
-
-
 def _unique_options(unique: Unique) -> tuple[float | None, str]:
     """``--unique-for`` in seconds and ``--unique-until``, which need a unique key."""
     if unique.key is None:
@@ -297,28 +289,6 @@ def _unique_options(unique: Unique) -> tuple[float | None, str]:
         return None, UniqueUntil.finished.value
     for_s = parse_positive_duration_s(unique.for_, "--unique-for") if unique.for_ else None
     return for_s, (unique.until or UniqueUntil.finished).value
-
-
-def _read(text: str) -> str:
-    """The argument itself, or stdin for ``-`` (without its final newline); UTF-8 text only."""
-    where = "stdin" if text == "-" else "the text argument"
-    try:
-        data = _stdin_bytes() if text == "-" else _argument_bytes(text)
-        return data.decode("utf-8").rstrip("\r\n")
-    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
-        raise UsageError(
-            f"{where} is not UTF-8 text ({exc.reason} at offset {exc.start})"
-        ) from None
-
-
-def _stdin_bytes() -> bytes:
-    buffer = getattr(sys.stdin, "buffer", None)
-    return buffer.read() if buffer is not None else _argument_bytes(sys.stdin.read())
-
-
-def _argument_bytes(text: str) -> bytes:
-    # Python keeps bytes of the command line that are not UTF-8 as lone surrogates.
-    return text.encode("utf-8", "surrogateescape")
 
 
 def _enqueue(
@@ -395,7 +365,5 @@ def _enqueue(
         sys.stdout.write(result.job_id + "\n")
     if result.duplicate:
         sys.stdout.flush()
-        sys.stderr.write(
-            f"duplicate of job {result.job_id}: it holds unique key {plan.unique.key}\n"
-        )
+        sys.stderr.write(duplicate_line(result.job_id, plan.unique.key))
         raise typer.Exit(EXIT_DUPLICATE)

@@ -16,11 +16,12 @@ How a tweet is posted at most once, even across crashes:
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import re
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     SerializerFunctionWrapHandler,
@@ -40,31 +41,33 @@ from qworker.errors import (
     RetryableJobError,
 )
 from qworker.jobs.base import BaseJob, BaseJobParams, JobFactory
-from qworker.jobs.tweet_client import (
-    CLIENT_NAME,
-    CONNECT_TIMEOUT_S,
-    CREDENTIAL_ENV_VARS,
-    DEFAULT_RATE_LIMIT_WAIT_S,
-    DUPLICATE_STATUS_CODE,
-    READ_TIMEOUT_S,
-    DryRunTwitterClient,
-    DuplicateContentError,
-    Posted,
-    TweepyTwitterClient,
-    TwitterClient,
-    build_twitter_client,
-    http_error_to_job_error,
-    missing_credentials,
-    rate_limit_reset_at,
-    transport_error_to_job_error,
-)
-from qworker.jobs.tweet_media import MediaRef, UploadedMedia, check_media, load_media, media_intact
+from qworker.jobs.tweet_media import MediaRef, check_media
 from qworker.jobs.tweet_text import MAX_WEIGHTED_LENGTH, has_invalid_characters, parse_tweet
-from qworker.jobs.x_account import CLIENT_NAME as X_ACCOUNT_CLIENT
-from qworker.jobs.x_account import Charge, GateRefusal, RemoteLimit, XAccount
-from qworker.jobs.x_plan import counts_spend, price_micro_usd, tweet_rate_limit
 from qworker.policy import DEFAULT_BASE_DELAY_S, DEFAULT_MAX_RETRIES, MIN_RATE_LIMIT_WAIT_S
-from qworker.rate_limiter import RateLimit
+
+if TYPE_CHECKING:
+    from qworker.config import Settings
+    from qworker.jobs.tweet_client import (
+        CLIENT_NAME,
+        CONNECT_TIMEOUT_S,
+        CREDENTIAL_ENV_VARS,
+        DEFAULT_RATE_LIMIT_WAIT_S,
+        DUPLICATE_STATUS_CODE,
+        READ_TIMEOUT_S,
+        DryRunTwitterClient,
+        DuplicateContentError,
+        Posted,
+        TweepyTwitterClient,
+        TwitterClient,
+        build_twitter_client,
+        http_error_to_job_error,
+        missing_credentials,
+        rate_limit_reset_at,
+        transport_error_to_job_error,
+    )
+    from qworker.jobs.tweet_media import UploadedMedia
+    from qworker.jobs.x_account import Charge, RemoteLimit, XAccount
+    from qworker.rate_limiter import RateLimit
 
 log = logging.getLogger("qworker.tweet")
 
@@ -78,6 +81,10 @@ SENDING_CHECKPOINT = "tweet_sending"
 MEDIA_CHECKPOINT = "media_ids"
 # An uploaded id is reused only while this much of its validity is left.
 MEDIA_REUSE_MARGIN_S = 600.0
+# tweet_client.CLIENT_NAME and x_account.CLIENT_NAME (a test checks they agree), spelled here so
+# that registering the job type imports neither the X client nor the Redis client under it.
+TWITTER_CLIENT = "twitter"
+X_ACCOUNT_CLIENT = "x_account"
 
 
 _SNOWFLAKE = re.compile(r"[0-9]{1,19}")  # X ids are unsigned 64-bit integers, sent as strings
@@ -204,6 +211,8 @@ class TweetJob(BaseJob[TweetJobParams]):
         if posted_id:
             log.info("%s: already posted as %s; not posting again", self.describe(), posted_id)
             return {"tweet_id": posted_id}
+        from qworker.jobs.tweet_client import DuplicateContentError
+
         reply_to = self._reply_to()
         client = self._client()
         account = self._account()
@@ -285,6 +294,8 @@ class TweetJob(BaseJob[TweetJobParams]):
         return ids
 
     async def _stored_media(self, account: XAccount | None) -> list[bytes]:
+        from qworker.jobs.tweet_media import load_media, media_intact
+
         if account is None:  # a dry run uploads nothing, so it needs no bytes either
             return [b""] * len(self.params.media or [])
         blobs = await load_media(account.redis, account.keys.media(self.context.job_id))
@@ -299,12 +310,19 @@ class TweetJob(BaseJob[TweetJobParams]):
         """The X account's shared state in Redis; none in a dry run (nothing reaches X)."""
         if self.config.dry_run:
             return None
+        # Imported here, not with the module: it brings the Redis client, which enqueueing a
+        # tweet does not need. Importing it registers its client factory.
+        import qworker.jobs.x_account  # noqa: F401
+
         account: XAccount = self.clients.get(X_ACCOUNT_CLIENT)
         return account
 
     async def _gate(self, account: XAccount | None) -> Charge | None:
         """Take this post's place in X's windows and the month's budget, or park the job (as a
         rate limit: not a failure) until they allow it."""
+        from qworker.jobs.x_account import GateRefusal
+        from qworker.jobs.x_plan import counts_spend, price_micro_usd
+
         if account is None:
             return None
         has_url = parse_tweet(self.params.content).has_url
@@ -341,7 +359,7 @@ class TweetJob(BaseJob[TweetJobParams]):
 
     def _client(self) -> TwitterClient:
         try:
-            client: TwitterClient = self.clients.get(CLIENT_NAME)
+            client: TwitterClient = self.clients.get(TWITTER_CLIENT)
         except ConfigurationError as exc:
             # The worker refuses to start without credentials; if one runs anyway, keep the
             # jobs (retry, then dead-letter for a requeue) and give the rate-limit slot back.
@@ -363,6 +381,8 @@ class TweetJob(BaseJob[TweetJobParams]):
     def get_rate_limit(self) -> RateLimit:
         """The account's posting windows: QWORKER_X_PLAN's defaults, overridden by the
         QWORKER_TWEET_MAX_* settings given (x_plan.py); dry runs obey them too."""
+        from qworker.jobs.x_plan import tweet_rate_limit
+
         return tweet_rate_limit(self.config)
 
     def get_retry_config(self) -> dict[str, Any]:
@@ -396,8 +416,46 @@ def not_posted(exc: JobError) -> bool:
     return not exc.reached_remote or isinstance(exc, PermanentJobError | RateLimitedJobError)
 
 
+def _build_twitter_client(settings: Settings) -> TwitterClient:
+    from qworker.jobs.tweet_client import build_twitter_client
+
+    return build_twitter_client(settings)
+
+
+# What this module offers of tweet_client, loaded on first use: importing the module to validate
+# a tweet (every ``qworker enqueue tweet``) then costs no X client and no Redis client.
+_FROM_TWEET_CLIENT = frozenset(
+    {
+        "CLIENT_NAME",
+        "CONNECT_TIMEOUT_S",
+        "CREDENTIAL_ENV_VARS",
+        "DEFAULT_RATE_LIMIT_WAIT_S",
+        "DUPLICATE_STATUS_CODE",
+        "READ_TIMEOUT_S",
+        "DryRunTwitterClient",
+        "DuplicateContentError",
+        "Posted",
+        "TweepyTwitterClient",
+        "TwitterClient",
+        "build_twitter_client",
+        "http_error_to_job_error",
+        "missing_credentials",
+        "rate_limit_reset_at",
+        "transport_error_to_job_error",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_TWEET_CLIENT:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module("qworker.jobs.tweet_client"), name)
+    globals()[name] = value
+    return value
+
+
 JobFactory.register_job_type(JOB_TYPE, TweetJob, TweetJobParams)
-ClientContainer.register_factory(CLIENT_NAME, build_twitter_client)
+ClientContainer.register_factory(TWITTER_CLIENT, _build_twitter_client)
 
 __all__ = [
     "CLIENT_NAME",

@@ -451,6 +451,28 @@ def test_importing_the_module_does_not_import_tweepy() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_importing_the_module_imports_neither_the_x_client_nor_redis() -> None:
+    code = (
+        "import sys, qworker.jobs.tweet\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'"
+        " or m in ('qworker.jobs.tweet_client', 'qworker.jobs.x_account', 'qworker.jobs.x_plan')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_client_names_tweet_registers_are_those_of_their_modules() -> None:
+    import qworker.jobs.tweet as tweet
+    import qworker.jobs.tweet_client as tweet_client
+    import qworker.jobs.x_account as x_account
+
+    assert tweet.TWITTER_CLIENT == tweet_client.CLIENT_NAME
+    assert tweet.X_ACCOUNT_CLIENT == x_account.CLIENT_NAME
+    assert tweet.CLIENT_NAME is tweet_client.CLIENT_NAME  # still offered by the tweet module
+
+
 # -- secrets ---------------------------------------------------------------------------------------
 def test_secrets_never_show(api: responses.RequestsMock, logs: pytest.LogCaptureFixture) -> None:
     api.post(TWEETS_URL, json=created(), status=201)

@@ -96,7 +96,10 @@ def test_without_the_extra_it_says_how_to_install_it() -> None:
     )
 
 
-@pytest.mark.parametrize("module", ["qworker", "qworker.worker", "qworker.cli", "qworker.cli.work"])
+@pytest.mark.parametrize(
+    "module",
+    ["qworker", "qworker.worker", "qworker.cli", "qworker.cli.commands", "qworker.cli.work"],
+)
 def test_the_core_and_the_cli_import_no_web_stack(module: str) -> None:
     code = (
         f"import json, sys, {module}\n"
