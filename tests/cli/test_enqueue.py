@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.cli.conftest import REPO_ROOT, Cli, one_error_line
+from tests.cli.conftest import Cli, one_error_line
+from tests.fresh_python import run_fresh
 
 
 def test_tweet_prints_only_the_job_id(cli: Cli) -> None:
@@ -132,16 +131,7 @@ except SystemExit as exit:
 heavy = ("rich", "tweepy", "requests", "qworker.worker", "qworker.heartbeat", "fakeredis")
 print(sorted(name for name in sys.modules if name.startswith(heavy)))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    job_id, imported = result.stdout.strip().splitlines()
+    job_id, imported = run_fresh(code).strip().splitlines()
     assert len(job_id) == 32
     assert imported == "[]"
 

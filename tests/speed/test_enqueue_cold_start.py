@@ -8,13 +8,12 @@ creeping back (an import at the top of a module the path uses) fails here, namin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh_python import REPO_ROOT, run_fresh
+
 HEAVY = (
     "typer",
     "click",
@@ -45,17 +44,13 @@ sys.stdout.write(json.dumps({{
 
 
 def run_probe(args: list[str], tmp_path: Path) -> tuple[str, dict[str, object]]:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=HEAVY), json.dumps(args)],
+    stdout = run_fresh(
+        PROBE.format(heavy=HEAVY),
+        json.dumps(args),
         cwd=tmp_path,  # no stray .env
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
-    assert result.returncode == 0, result.stderr
-    printed, report = result.stdout.rstrip("\n").rsplit("\n", 1)
+    printed, report = stdout.rstrip("\n").rsplit("\n", 1)
     return printed, json.loads(report)
 
 

@@ -6,13 +6,11 @@ Checked in a fresh interpreter, since this test session has long imported everyt
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh_python import run_fresh
+
 FORBIDDEN = ("typer", "rich", "tweepy", "click")
 
 PROBE = """
@@ -27,16 +25,7 @@ print(json.dumps(sorted(
 
 def imported_forbidden(module: str) -> list[str]:
     code = PROBE.format(module=module, forbidden=FORBIDDEN)
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    names: list[str] = json.loads(result.stdout)
+    names: list[str] = json.loads(run_fresh(code))
     return names
 
 

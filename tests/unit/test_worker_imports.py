@@ -8,11 +8,9 @@ Checked in a fresh interpreter, since this test session has long imported everyt
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh_python import run_fresh
+
 LOADED_WHEN_NEEDED = (
     "qworker.schedule_store",
     "qworker.schedules",
@@ -31,14 +29,5 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def test_the_worker_imports_no_feature_code_before_it_is_needed() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    loaded = set(json.loads(result.stdout))
+    loaded = set(json.loads(run_fresh(PROBE)))
     assert sorted(loaded & set(LOADED_WHEN_NEEDED)) == []
