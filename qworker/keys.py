@@ -9,6 +9,7 @@ tag (``{qw}``) puts every key in one Redis Cluster slot, which the Lua scripts r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 PRIORITIES: tuple[int, ...] = (1, 2, 3, 4)
 DEFAULT_PRIORITY = 3
@@ -56,6 +57,9 @@ LUA_KEY_NAMES = {
 
 @dataclass(frozen=True)
 class QueueKeys:
+    """Every key name of one namespace. Each name is computed once and kept (the keys of a
+    script call are read on every enqueue)."""
+
     namespace: str = ""
     prefix: str = field(init=False)
 
@@ -66,47 +70,47 @@ class QueueKeys:
         """List of ready jobs: producers LPUSH, workers take the oldest from the right."""
         return f"{self.prefix}{LUA_KEY_NAMES['PRIORITY']}{priority}"
 
-    @property
-    def priorities(self) -> list[str]:
-        return [self.priority(p) for p in PRIORITIES]
+    @cached_property
+    def priorities(self) -> tuple[str, ...]:
+        return tuple(self.priority(p) for p in PRIORITIES)
 
-    @property
+    @cached_property
     def retry(self) -> str:
         """Sorted set of failed jobs waiting for their backoff, scored by due time (ms)."""
         return f"{self.prefix}jobs_retry"
 
-    @property
+    @cached_property
     def scheduled(self) -> str:
         """Sorted set of jobs enqueued with a delay, scored by the time they become ready (ms)."""
         return f"{self.prefix}jobs_scheduled"
 
-    @property
+    @cached_property
     def parked(self) -> str:
         """Sorted set of rate-limited jobs, scored by the time their limiter reopens (ms)."""
         return f"{self.prefix}jobs_parked"
 
-    @property
+    @cached_property
     def dead_letter(self) -> str:
         """Sorted set of permanently failed jobs, scored by the time they failed (ms)."""
         return f"{self.prefix}{LUA_KEY_NAMES['DEAD_LETTER']}"
 
-    @property
+    @cached_property
     def inflight(self) -> str:
         """Sorted set of claimed jobs, scored by their lease deadline (ms)."""
         return f"{self.prefix}jobs_inflight"
 
-    @property
+    @cached_property
     def wakeup(self) -> str:
         """List holding at most a token or two: idle workers block on it instead of polling."""
         return f"{self.prefix}{LUA_KEY_NAMES['WAKEUP']}"
 
-    @property
+    @cached_property
     def seq(self) -> str:
         """Counter giving every enqueued job its number: its place in enqueue order, which
         rate-limited jobs keep when they leave the parked set."""
         return f"{self.prefix}jobs_seq"
 
-    @property
+    @cached_property
     def fence(self) -> str:
         """A key that never exists. Every script declares it last among its KEYS: while Redis
         Cluster migrates the namespace's slot, a command whose keys are partly missing is
@@ -115,7 +119,7 @@ class QueueKeys:
         Outside a migration a missing key changes nothing."""
         return f"{self.prefix}jobs_fence"
 
-    @property
+    @cached_property
     def waiting(self) -> str:
         """Sorted set of the jobs waiting for their dependencies, scored by the time (ms) they
         stop waiting and go to the dead-letter queue (the dep-timeout) if still waiting."""
@@ -125,7 +129,7 @@ class QueueKeys:
         """Set of the ids of the jobs that wait for ``job_id`` (enqueue ``--after``)."""
         return f"{self.prefix}{LUA_KEY_NAMES['DEPENDENTS']}{job_id}"
 
-    @property
+    @cached_property
     def pauses(self) -> str:
         """Hash of what is paused: ``priority:N`` or ``type:T`` to the time (ms) the pause ends,
         -1 until resumed, 0 once ended (kept until its held jobs are back in their lists)."""
@@ -136,7 +140,7 @@ class QueueKeys:
         by enqueue order: they go back to the front of their lists when the pause ends."""
         return f"{self.prefix}{LUA_KEY_NAMES['HELD']}{job_type}"
 
-    @property
+    @cached_property
     def lanes(self) -> str:
         """Hash of the job types that have their own lane (see routing.py) to the time (ms)
         the lane was opened: enqueue and every script that makes a job ready route by it."""
@@ -156,7 +160,7 @@ class QueueKeys:
         """The wakeup list of one lane: only workers serving its type block on it."""
         return f"{self.prefix}{LUA_KEY_NAMES['LANE_WAKEUP']}{job_type}"
 
-    @property
+    @cached_property
     def cancel_requests(self) -> str:
         """Set of running jobs an operator asked to cancel: the worker holding each stops it."""
         return f"{self.prefix}{LUA_KEY_NAMES['CANCEL_REQUESTS']}"
@@ -174,17 +178,17 @@ class QueueKeys:
         """List that wakes the clients waiting for a job to finish (``job wait``)."""
         return f"{self.prefix}{LUA_KEY_NAMES['SIGNAL']}{job_id}"
 
-    @property
+    @cached_property
     def stats(self) -> str:
         """Hash of counters: processed, failed, dead, dead_dropped, recovered."""
         return f"{self.prefix}{LUA_KEY_NAMES['STATS']}"
 
-    @property
+    @cached_property
     def workers(self) -> str:
         """Sorted set of worker ids scored by their last heartbeat (ms)."""
         return f"{self.prefix}jobs_workers"
 
-    @property
+    @cached_property
     def job_prefix(self) -> str:
         """Prefix of the per-job hashes; Lua scripts append the id to it."""
         return f"{self.prefix}{LUA_KEY_NAMES['JOB_DATA']}"
@@ -192,7 +196,7 @@ class QueueKeys:
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{job_id}"
 
-    @property
+    @cached_property
     def rate_prefix(self) -> str:
         return f"{self.prefix}jobs_rate:"
 
@@ -204,7 +208,7 @@ class QueueKeys:
         """Time (ms) until which the remote side told us to stop (HTTP 429)."""
         return f"{self.rate_prefix}{rate_key}:blocked_until"
 
-    @property
+    @cached_property
     def rate_keys(self) -> str:
         """Hash of every rate-limit key in use to the limits its workers enforce (for stats)."""
         return f"{self.prefix}jobs_rate_keys"
@@ -229,7 +233,7 @@ class QueueKeys:
         expires after a few hours, so at most that many exist (the web UI's chart)."""
         return f"{self.prefix}jobs_throughput:{minute}"
 
-    @property
+    @cached_property
     def audit(self) -> str:
         """Stream of the web UI's actions (who, what, when, which jobs), capped in length."""
         return f"{self.prefix}jobs_audit"
@@ -243,13 +247,13 @@ class QueueKeys:
         (its idle wait is long: an idle worker should cost Redis next to nothing)."""
         return f"{self.prefix}jobs_worker:{worker_id}:wakeup"
 
-    @property
+    @cached_property
     def maintenance_turn(self) -> str:
         """String holding the id of the one worker whose turn it is to promote due jobs and
         recover expired leases; it expires unless that worker renews it."""
         return f"{self.prefix}jobs_maintenance_turn"
 
-    @property
+    @cached_property
     def schedules(self) -> str:
         """Sorted set of every recurring schedule's name, scored by its next due time (ms);
         +inf while paused or ended. Workers sleep until its first score."""
@@ -260,7 +264,7 @@ class QueueKeys:
         Schedules are configuration, not queue contents: ``clear`` leaves them."""
         return f"{self.prefix}jobs_schedule:{name}"
 
-    @property
+    @cached_property
     def schedules_channel(self) -> str:
         """Pub/Sub channel (not a key) on which every change of a schedule is announced, so
         sleeping schedulers wake for it instead of polling."""

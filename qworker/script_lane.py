@@ -49,6 +49,13 @@ class ScriptLane:
         self._pool: aioredis.ConnectionPool | None = pool if usable else None
         self._conn: Any = None
         self._busy = False
+        # The read timeout, without a timer per call: the call in flight (its task, its
+        # deadline) and one timer that looks at it, re-armed while calls keep coming and left
+        # to lapse when they stop.
+        self._waiter: asyncio.Task[Any] | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed_out = False
 
     async def execute(self, command: tuple[Any, ...]) -> Any:
         """Send ``command`` and return its reply, or raise its error reply, as the client's
@@ -63,22 +70,59 @@ class ScriptLane:
                 if conn is None:
                     return await self._client.execute_command(*command)  # type: ignore[no-untyped-call]
             try:
-                async with asyncio.timeout(conn.socket_timeout):
-                    conn._writer.write(_pack(command))  # type: ignore[misc]
-                    reply = await conn._parser.read_response()
+                conn._writer.write(_pack(command))  # type: ignore[misc]
+                self._watch(conn.socket_timeout)
+                reply = await conn._parser.read_response()
             except BaseException as exc:
+                timed_out = self._took_timeout(exc)
+                self._waiter = None  # nothing of this call is in flight any more
                 # A reply may still be on its way: the connection's state is unknown.
                 await self._drop()
-                if isinstance(exc, TimeoutError):
+                if timed_out:
                     raise redis.TimeoutError("Timeout reading from socket") from None
                 if isinstance(exc, OSError):
                     raise redis.ConnectionError(f"Error while reading from Redis: {exc}") from exc
                 raise
         finally:
             self._busy = False
+            self._waiter = None
         if isinstance(reply, redis.ResponseError):
             raise reply
         return reply
+
+    def _watch(self, timeout_s: float | None) -> None:
+        """Give the call in flight until ``timeout_s`` from now to be answered."""
+        if timeout_s is None:
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        loop = task.get_loop()
+        self._waiter, self._deadline = task, loop.time() + timeout_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._expire)
+
+    def _expire(self) -> None:
+        """The timer: cancel the call in flight if its deadline has passed, else look again at
+        its deadline; with no call in flight, stop."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None:
+            return
+        loop = waiter.get_loop()
+        if loop.time() >= self._deadline:
+            self._timed_out = True
+            waiter.cancel()
+        else:
+            self._timer = loop.call_at(self._deadline, self._expire)
+
+    def _took_timeout(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this lane's timeout (the cancel _expire sent), and no other cancel
+        is pending on the task (then it stays a cancel, as asyncio.timeout does)."""
+        if not self._timed_out:
+            return False
+        self._timed_out = False
+        task = self._waiter
+        return isinstance(exc, asyncio.CancelledError) and task is not None and task.uncancel() == 0
 
     async def _connect(self) -> Any:
         """A connection of the pool, connected by redis-py (AUTH, SELECT and the rest), or None

@@ -233,9 +233,11 @@ class QueueService:
         call = self.scripts.enqueue([item], self.clock.now_ms())
         [reply] = await self._enqueue([call], [item.job_id])
         holder = reply.duplicates.get(0)
+        # Built without validation: every value is already of its type (it saves a pydantic
+        # validation on each enqueue).
         if holder is not None:
-            return EnqueueResult(job_id=holder, created=False, duplicate=True)
-        return EnqueueResult(job_id=item.job_id, created=reply.stored == 1)
+            return EnqueueResult.model_construct(job_id=holder, created=False, duplicate=True)
+        return EnqueueResult.model_construct(job_id=item.job_id, created=reply.stored == 1)
 
     async def add_jobs(
         self,
@@ -300,7 +302,7 @@ class QueueService:
             await self.check_memory_policy()
         wanted, timeout_ms = self.settings.durable_replicas, self.settings.durable_timeout_ms
         acked = wanted
-        with self._reaching_redis():
+        try:  # as _reaching_redis does, without a context manager's cost on every enqueue
             if not wanted and len(calls) == 1 and raise_on_error:
                 # One command costs less than a pipeline of one.
                 return [await self.runner.run(calls[0])]
@@ -312,6 +314,8 @@ class QueueService:
                     calls, ("WAIT", wanted, timeout_ms)
                 )
                 acked = wanted if confirmed is None else confirmed
+        except CONNECTION_ERRORS as exc:
+            raise unavailable(self.redis_url, exc) from exc
         errors = [reply for reply in replies if isinstance(reply, Exception)]
         if errors and raise_on_error:
             raise errors[0]

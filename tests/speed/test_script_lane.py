@@ -85,6 +85,35 @@ async def test_a_timeout_is_redis_pys_and_the_next_call_reads_its_own_reply(
         await client.aclose()
 
 
+async def test_the_timeout_holds_after_an_idle_spell_and_after_a_run_of_quick_calls(
+    redis_url: str,
+) -> None:
+    """One timer serves every call: it lapses while the lane is idle and is armed again by the
+    next call; quick calls keep moving its deadline, and a slow one after them is still cut
+    at its own timeout, not later."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=0.1)
+    lane = ScriptLane(client)
+    loop = asyncio.get_running_loop()
+    try:
+        assert await lane.execute(("PING",)) == "PONG"
+        await asyncio.sleep(0.3)  # the timer fired with nothing in flight, and stopped
+        with pytest.raises(redis.TimeoutError):
+            await lane.execute(("BLPOP", "lane:never", "1"))
+        started = loop.time()
+        while loop.time() - started < 0.3:
+            assert await lane.execute(("PING",)) == "PONG"
+        started = loop.time()
+        with pytest.raises(redis.TimeoutError):
+            await lane.execute(("BLPOP", "lane:never", "1"))
+        assert loop.time() - started < 0.5  # cut near 0.1 s, long before BLPOP's 1 s
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0  # the timeout's cancel is undone
+        assert await lane.execute(("ECHO", "still mine")) == "still mine"
+    finally:
+        await lane.close()
+        await client.aclose()
+
+
 async def test_error_replies_are_raised_as_the_clients_errors(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     lane = ScriptLane(client)

@@ -91,12 +91,12 @@ def test_without_namespace_the_keys_are_the_seeds_names() -> None:
     keys = QueueKeys()
     assert keys.prefix == ""
     assert names(keys) == EXPECTED_WITHOUT_NAMESPACE
-    assert keys.priorities == [
+    assert keys.priorities == (
         "jobs_priority_1",
         "jobs_priority_2",
         "jobs_priority_3",
         "jobs_priority_4",
-    ]
+    )
 
 
 @pytest.mark.parametrize("namespace", ["app", "{qw}", "a:b", "staging-2"])
@@ -105,7 +105,7 @@ def test_a_namespace_prefixes_every_key(namespace: str) -> None:
     assert keys.prefix == f"{namespace}:"
     expected = {what: f"{namespace}:{name}" for what, name in EXPECTED_WITHOUT_NAMESPACE.items()}
     assert names(keys) == expected
-    assert keys.priorities == [f"{namespace}:jobs_priority_{p}" for p in PRIORITIES]
+    assert keys.priorities == tuple(f"{namespace}:jobs_priority_{p}" for p in PRIORITIES)
 
 
 def test_job_and_rate_keys_are_their_prefix_plus_the_name() -> None:
