@@ -233,11 +233,9 @@ class QueueService:
         call = self.scripts.enqueue([item], self.clock.now_ms())
         [reply] = await self._enqueue([call], [item.job_id])
         holder = reply.duplicates.get(0)
-        # Built without validation: every value is already of its type (it saves a pydantic
-        # validation on each enqueue).
         if holder is not None:
-            return EnqueueResult.model_construct(job_id=holder, created=False, duplicate=True)
-        return EnqueueResult.model_construct(job_id=item.job_id, created=reply.stored == 1)
+            return EnqueueResult(job_id=holder, created=False, duplicate=True)
+        return EnqueueResult(job_id=item.job_id, created=reply.stored == 1)
 
     async def add_jobs(
         self,
