@@ -284,7 +284,7 @@ def _describe_limit(name: str, settings: Settings, clients: ClientContainer) -> 
     from qworker.jobs.base import JobFactory
 
     try:
-        if name == BUILTIN_TWEET and name not in JobFactory._registry.types:  # not loaded yet
+        if name == BUILTIN_TWEET and not JobFactory.is_loaded(name):
             return _format_limit(_builtin_tweet_limit(settings))
         job_type = JobFactory.get(name)
         params = job_type.params_cls.model_construct(job_type=name)

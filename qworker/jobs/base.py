@@ -215,6 +215,11 @@ class JobFactory:
         return job_type
 
     @classmethod
+    def is_loaded(cls, name: str) -> bool:
+        """Whether a job type of that name is registered now (without loading anything)."""
+        return name in cls._registry.types
+
+    @classmethod
     def known_types(cls) -> list[str]:
         return sorted(set(cls._registry.types) | set(_BUILTIN_MODULES))
 
