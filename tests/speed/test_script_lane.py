@@ -105,7 +105,7 @@ async def test_the_timeout_holds_after_an_idle_spell_and_after_a_run_of_quick_ca
         started = loop.time()
         with pytest.raises(redis.TimeoutError):
             await lane.execute(("BLPOP", "lane:never", "1"))
-        assert loop.time() - started < 0.5  # cut near 0.1 s, long before BLPOP's 1 s
+        assert loop.time() - started < 0.8  # cut near 0.1 s, before BLPOP would answer at 1 s
         task = asyncio.current_task()
         assert task is not None and task.cancelling() == 0  # the timeout's cancel is undone
         assert await lane.execute(("ECHO", "still mine")) == "still mine"
