@@ -34,6 +34,16 @@ except ImportError:  # redis-py without hiredis: no lane
 _PLAIN_CONNECTIONS = (Connection, UnixDomainSocketConnection)
 
 
+def _usable(conn: Any) -> bool:
+    """Whether the kept connection can take a command: still open, and not closed by Redis
+    while the lane was idle (a restart, or its ``timeout`` for idle clients). redis-py's pool
+    makes the same check before it hands out a connection, and connects again."""
+    writer, reader = conn._writer, conn._reader
+    if writer is None or reader is None or writer.is_closing():
+        return False
+    return not reader.at_eof() and reader.exception() is None
+
+
 class ScriptLane:
     """Runs script commands (``EVALSHA ...``) on a kept connection of ``client``'s pool, or
     through ``client`` when the lane is busy or does not apply."""
@@ -65,7 +75,7 @@ class ScriptLane:
         self._busy = True
         try:
             conn = self._conn
-            if conn is None or conn._writer is None or conn._writer.is_closing():
+            if conn is None or not _usable(conn):
                 conn = await self._connect()
                 if conn is None:
                     return await self._client.execute_command(*command)  # type: ignore[no-untyped-call]

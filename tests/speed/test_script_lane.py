@@ -156,6 +156,24 @@ async def test_a_redis_restart_costs_one_error_at_most_and_no_job_twice(
         assert stats.queues["jobs_priority_3"] == 2  # "before" survived (AOF), "after" once
 
 
+async def test_a_connection_redis_closed_while_the_lane_was_idle_costs_no_error(
+    redis_url: str, namespace: str
+) -> None:
+    """Redis closes idle clients (its ``timeout``) and every client on a restart: the next call
+    connects again, as the client's pool does, instead of failing on the closed connection."""
+    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        async with QueueService(settings=make_test_settings(redis_url, namespace)) as service:
+            await service.add_job(JOB, job_id="before")
+            lane_client = await service._lane.execute(("CLIENT", "ID"))
+            assert await admin.client_kill_filter(_id=lane_client) == 1
+            await asyncio.sleep(0.1)  # the close reaches this side while the lane is idle
+            await service.add_job(JOB, job_id="after")
+            assert (await service.get_job("after")) is not None
+    finally:
+        await admin.aclose()
+
+
 def test_no_lane_where_redis_py_does_more_than_read_and_write() -> None:
     sentinel_master = aioredis.Sentinel([("127.0.0.1", 1)]).master_for("mymaster")
     assert ScriptLane(sentinel_master)._pool is None
