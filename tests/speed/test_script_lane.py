@@ -174,6 +174,18 @@ async def test_a_connection_redis_closed_while_the_lane_was_idle_costs_no_error(
         await admin.aclose()
 
 
+async def test_a_client_with_a_small_pool_keeps_all_of_it_for_its_commands(
+    redis_url: str, namespace: str
+) -> None:
+    """A pool its owner capped (``max_connections``) is not the lane's to take a connection of
+    for good: every command still finds one."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=1)
+    async with QueueService(client, settings=make_test_settings(redis_url, namespace)) as service:
+        job_id = await service.add_job(JOB)
+        record = await service.get_job(job_id)
+        assert record is not None and record.state == "queued"
+
+
 def test_no_lane_where_redis_py_does_more_than_read_and_write() -> None:
     sentinel_master = aioredis.Sentinel([("127.0.0.1", 1)]).master_for("mymaster")
     assert ScriptLane(sentinel_master)._pool is None
