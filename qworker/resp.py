@@ -66,7 +66,9 @@ def parse_url(url: str) -> Address:
         raise UnsupportedUrl(str(exc)) from None
     scheme = parts.scheme.lower()
     query = parse_qs(parts.query, keep_blank_values=True)
-    if scheme not in ("redis", "unix") or set(query) - {"db"} or parts.fragment:
+    # redis-py refuses a URL without the "//" (``unix:/run/redis.sock``), so this path does too.
+    plain = url[: len(scheme) + 3].lower() in ("redis://", "unix://")
+    if not plain or set(query) - {"db"} or parts.fragment:
         raise UnsupportedUrl(f"not a plain redis:// or unix:// URL: {scheme}://")
     db_texts = query.get("db", [])[:1]  # redis-py reads the first ?db= alone
     if scheme == "redis":

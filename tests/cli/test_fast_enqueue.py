@@ -210,6 +210,38 @@ def test_a_malformed_redis_url_is_reported_by_the_typer_application(runner: Runn
 
 
 @pytest.fixture(scope="module")
+def redis_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The Unix socket of a private server."""
+    directory = tmp_path_factory.mktemp("redis-socket")
+    socket_path = directory / "redis.sock"
+    with RedisServer(directory, extra_args=["--unixsocket", str(socket_path)]):
+        yield socket_path
+
+
+def test_a_url_without_its_double_slash_is_refused_as_the_typer_application_refuses_it(
+    runner: Runner, redis_socket: Path
+) -> None:
+    """``unix:/run/redis.sock`` is not a URL redis-py takes: the fast path must not read it as
+    one and queue the job there while the Typer application refuses the command."""
+    runner.redis_url = f"unix:{redis_socket}"
+    namespace = new_namespace()
+    ours = runner.through_main(namespace, ["enqueue", "tweet", "hi"])
+    theirs = runner.through_typer(new_namespace(), ["enqueue", "tweet", "hi"])
+    assert not ours.fast
+    assert (ours.exit_code, ours.stdout, ours.stderr) == (
+        theirs.exit_code,
+        theirs.stdout,
+        theirs.stderr,
+    )
+    assert ours.exit_code == 2
+    admin = redis.Redis(unix_socket_path=str(redis_socket), decode_responses=True)
+    try:
+        assert admin.keys(f"{namespace}:*") == []
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="module")
 def evicting_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     directory = tmp_path_factory.mktemp("redis-evicting")
     with RedisServer(directory, extra_args=["--maxmemory-policy", "allkeys-lru"]) as server:

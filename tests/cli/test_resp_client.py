@@ -78,6 +78,9 @@ def test_urls_are_read_as_redis_py_reads_them(url: str, address: Address) -> Non
         "redis://user@h/0",
         "unix://",
         "http://h/0",
+        # redis-py takes no URL without the "//" after its scheme
+        "redis:/0",
+        "unix:/run/redis.sock",
     ],
 )
 def test_urls_it_does_not_handle_are_refused(url: str) -> None:
