@@ -163,4 +163,6 @@ class ScriptLane:
         """Give the kept connection back to the pool."""
         conn, self._conn = self._conn, None
         if conn is not None and self._pool is not None:
+            if self._busy:  # a call still waits for its reply there: no other command may
+                await conn.disconnect(nowait=True)  # read it (that call gets a lost connection)
             await self._pool.release(conn)

@@ -5,6 +5,7 @@ a timeout the connection is dropped), and the ordinary path whenever the lane is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import redis
@@ -184,6 +185,24 @@ async def test_a_client_with_a_small_pool_keeps_all_of_it_for_its_commands(
         job_id = await service.add_job(JOB)
         record = await service.get_job(job_id)
         assert record is not None and record.state == "queued"
+
+
+async def test_closing_the_lane_during_a_call_gives_no_other_caller_its_reply(
+    redis_url: str,
+) -> None:
+    """A connection given back while a call still waits for its reply must not serve the next
+    command of the pool: that command would read the reply meant for the call."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    lane = ScriptLane(client)
+    try:
+        waiting = asyncio.ensure_future(lane.execute(("BLPOP", "lane:never", "0.3")))
+        await asyncio.sleep(0.05)
+        await lane.close()
+        assert await client.execute_command("ECHO", "mine") == "mine"
+        with contextlib.suppress(redis.ConnectionError):
+            assert await waiting is None
+    finally:
+        await client.aclose()
 
 
 def test_no_lane_where_redis_py_does_more_than_read_and_write() -> None:
