@@ -9,6 +9,7 @@ keys in Redis (job ids and times aside).
 from __future__ import annotations
 
 import gc
+import io
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -286,6 +287,40 @@ def test_a_failure_after_the_script_was_sent_queues_the_job_once(
     assert _JOB_ID.fullmatch(job_id)
     queued = client.lrange(f"{namespace}:jobs_priority_3", 0, -1)
     assert queued == [job_id]
+
+
+class _PipeGone(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(
+    ("stdout", "stderr_lines"),
+    [(_PipeGone, 0), (type(None), 1)],
+    ids=["reader-gone", "closed"],
+)
+def test_a_stdout_that_is_gone_ends_as_in_the_typer_application(
+    runner: Runner,
+    client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    stdout: type[Any],
+    stderr_lines: int,
+) -> None:
+    """``qworker enqueue tweet hi | head -0`` or ``>&-``: the job is queued, its id cannot be
+    printed. Exit 1, in silence for a broken pipe (as click does) or with one line, never a
+    traceback."""
+    outcomes = []
+    for run in (runner.through_main, runner.through_typer):
+        namespace = new_namespace()
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "stdout", stdout())
+            patch.setattr(sys, "stderr", sys.stderr)  # put back whatever the command set
+            outcomes.append(run(namespace, ["enqueue", "tweet", "stdout gone"]))
+        assert len(client.lrange(f"{namespace}:jobs_priority_3", 0, -1)) == 1
+    ours, theirs = outcomes
+    assert ours.fast
+    assert (ours.exit_code, ours.stderr) == (theirs.exit_code, theirs.stderr)
+    assert ours.exit_code == 1 and ours.stderr.count("\n") == stderr_lines
 
 
 def test_a_failure_after_the_script_was_sent_keeps_the_given_id(
