@@ -66,12 +66,14 @@ def parse_url(url: str) -> Address:
         raise UnsupportedUrl(str(exc)) from None
     scheme = parts.scheme.lower()
     query = parse_qs(parts.query, keep_blank_values=True)
-    if scheme not in ("redis", "unix") or set(query) - {"db"} or parts.fragment:
+    # redis-py refuses a URL without the "//" (``unix:/run/redis.sock``), so this path does too.
+    plain = url[: len(scheme) + 3].lower() in ("redis://", "unix://")
+    if not plain or set(query) - {"db"} or parts.fragment:
         raise UnsupportedUrl(f"not a plain redis:// or unix:// URL: {scheme}://")
-    db_texts = [*query.get("db", [])]
+    db_texts = query.get("db", [])[:1]  # redis-py reads the first ?db= alone
     if scheme == "redis":
         db_texts.insert(0, unquote(parts.path).strip("/") or "0")
-    if any(not text.isascii() or not text.isdigit() for text in db_texts) or len(db_texts) > 2:
+    if any(not text.isascii() or not text.isdigit() for text in db_texts):
         raise UnsupportedUrl("the db is not a number")
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
@@ -84,7 +86,7 @@ def parse_url(url: str) -> Address:
         path = unquote(parts.path)
         return Address(unix_path=path, username=username, password=password, db=db)
     host = parts.hostname or "localhost"
-    port = port or DEFAULT_PORT
+    port = DEFAULT_PORT if port is None else port  # ``:0`` is port 0, as redis-py reads it
     return Address(host=host, port=port, username=username, password=password, db=db)
 
 

@@ -32,6 +32,21 @@ except ImportError:  # redis-py without hiredis: no lane
 # Connection classes whose reads and writes the lane may take over: redis-py's own plain ones
 # (a Sentinel-managed connection turns READONLY into a reconnect inside its read_response).
 _PLAIN_CONNECTIONS = (Connection, UnixDomainSocketConnection)
+# The lane keeps one of the pool's connections for good: only in a pool of redis-py's default
+# size or more. A pool capped lower (a client made with ``max_connections=1``, say) is sized by
+# its owner for its own commands, which would fail with "Too many connections" while the idle
+# lane held one.
+_POOL_SIZE_FOR_A_LANE = 100
+
+
+def _usable(conn: Any) -> bool:
+    """Whether the kept connection can take a command: still open, and not closed by Redis
+    while the lane was idle (a restart, or its ``timeout`` for idle clients). redis-py's pool
+    makes the same check before it hands out a connection, and connects again."""
+    writer, reader = conn._writer, conn._reader
+    if writer is None or reader is None or writer.is_closing():
+        return False
+    return not reader.at_eof() and reader.exception() is None
 
 
 class ScriptLane:
@@ -45,6 +60,7 @@ class ScriptLane:
             _pack is not None
             and type(pool) is aioredis.ConnectionPool
             and pool.connection_class in _PLAIN_CONNECTIONS
+            and pool.max_connections >= _POOL_SIZE_FOR_A_LANE
         )
         self._pool: aioredis.ConnectionPool | None = pool if usable else None
         self._conn: Any = None
@@ -65,7 +81,7 @@ class ScriptLane:
         self._busy = True
         try:
             conn = self._conn
-            if conn is None or conn._writer is None or conn._writer.is_closing():
+            if conn is None or not _usable(conn):
                 conn = await self._connect()
                 if conn is None:
                     return await self._client.execute_command(*command)  # type: ignore[no-untyped-call]
@@ -147,4 +163,6 @@ class ScriptLane:
         """Give the kept connection back to the pool."""
         conn, self._conn = self._conn, None
         if conn is not None and self._pool is not None:
+            if self._busy:  # a call still waits for its reply there: no other command may
+                await conn.disconnect(nowait=True)  # read it (that call gets a lost connection)
             await self._pool.release(conn)

@@ -20,6 +20,7 @@ way if not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,7 +30,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from qworker.cli._errors import EXIT_DUPLICATE, EXIT_INTERRUPTED, EXIT_OK, WarningLines
+from qworker.cli._errors import (
+    EXIT_DUPLICATE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    WarningLines,
+    report,
+)
 from qworker.cli.enqueue_input import duplicate_line, read_argument, tweet_unique_key
 
 if TYPE_CHECKING:
@@ -156,12 +164,33 @@ def _enqueue(request: Request, args: list[str]) -> int | list[str] | None:
             # It may have run: the full path again, with this job's id, cannot queue it twice.
             return args if "job_id" in request.options else [*args, "--id", item.job_id]
     holder = reply.duplicates.get(0)
-    sys.stdout.write(f"{item.job_id if holder is None else holder}\n")
-    if holder is None:
-        return EXIT_OK
-    sys.stdout.flush()
-    sys.stderr.write(duplicate_line(holder, item.unique_key))
+    try:
+        sys.stdout.write(f"{item.job_id if holder is None else holder}\n")
+        if holder is None:
+            return EXIT_OK
+        sys.stdout.flush()
+        sys.stderr.write(duplicate_line(holder, item.unique_key))
+    except BrokenPipeError:
+        # The reader of stdout is gone (``| head -0``): exit 1 in silence, as click does.
+        sys.stdout, sys.stderr = _Pacified(sys.stdout), _Pacified(sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # no stdout at all (``>&-``): one line, as the full path says it
+        return report(exc, debug="debug" in request.flags)
     return EXIT_DUPLICATE
+
+
+class _Pacified:
+    """A standard stream whose reader is gone: the flush at exit says nothing of it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _settings(request: Request) -> Settings:

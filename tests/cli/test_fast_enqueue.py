@@ -9,6 +9,7 @@ keys in Redis (job ids and times aside).
 from __future__ import annotations
 
 import gc
+import io
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -210,6 +211,38 @@ def test_a_malformed_redis_url_is_reported_by_the_typer_application(runner: Runn
 
 
 @pytest.fixture(scope="module")
+def redis_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The Unix socket of a private server."""
+    directory = tmp_path_factory.mktemp("redis-socket")
+    socket_path = directory / "redis.sock"
+    with RedisServer(directory, extra_args=["--unixsocket", str(socket_path)]):
+        yield socket_path
+
+
+def test_a_url_without_its_double_slash_is_refused_as_the_typer_application_refuses_it(
+    runner: Runner, redis_socket: Path
+) -> None:
+    """``unix:/run/redis.sock`` is not a URL redis-py takes: the fast path must not read it as
+    one and queue the job there while the Typer application refuses the command."""
+    runner.redis_url = f"unix:{redis_socket}"
+    namespace = new_namespace()
+    ours = runner.through_main(namespace, ["enqueue", "tweet", "hi"])
+    theirs = runner.through_typer(new_namespace(), ["enqueue", "tweet", "hi"])
+    assert not ours.fast
+    assert (ours.exit_code, ours.stdout, ours.stderr) == (
+        theirs.exit_code,
+        theirs.stdout,
+        theirs.stderr,
+    )
+    assert ours.exit_code == 2
+    admin = redis.Redis(unix_socket_path=str(redis_socket), decode_responses=True)
+    try:
+        assert admin.keys(f"{namespace}:*") == []
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="module")
 def evicting_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     directory = tmp_path_factory.mktemp("redis-evicting")
     with RedisServer(directory, extra_args=["--maxmemory-policy", "allkeys-lru"]) as server:
@@ -254,6 +287,40 @@ def test_a_failure_after_the_script_was_sent_queues_the_job_once(
     assert _JOB_ID.fullmatch(job_id)
     queued = client.lrange(f"{namespace}:jobs_priority_3", 0, -1)
     assert queued == [job_id]
+
+
+class _PipeGone(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(
+    ("stdout", "stderr_lines"),
+    [(_PipeGone, 0), (type(None), 1)],
+    ids=["reader-gone", "closed"],
+)
+def test_a_stdout_that_is_gone_ends_as_in_the_typer_application(
+    runner: Runner,
+    client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    stdout: type[Any],
+    stderr_lines: int,
+) -> None:
+    """``qworker enqueue tweet hi | head -0`` or ``>&-``: the job is queued, its id cannot be
+    printed. Exit 1, in silence for a broken pipe (as click does) or with one line, never a
+    traceback."""
+    outcomes = []
+    for run in (runner.through_main, runner.through_typer):
+        namespace = new_namespace()
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "stdout", stdout())
+            patch.setattr(sys, "stderr", sys.stderr)  # put back whatever the command set
+            outcomes.append(run(namespace, ["enqueue", "tweet", "stdout gone"]))
+        assert len(client.lrange(f"{namespace}:jobs_priority_3", 0, -1)) == 1
+    ours, theirs = outcomes
+    assert ours.fast
+    assert (ours.exit_code, ours.stderr) == (theirs.exit_code, theirs.stderr)
+    assert ours.exit_code == 1 and ours.stderr.count("\n") == stderr_lines
 
 
 def test_a_failure_after_the_script_was_sent_keeps_the_given_id(

@@ -58,6 +58,10 @@ def free_port() -> int:
         ("redis://u:pw@h:1/2?db=5", Address(host="h", port=1, username="u", password="pw", db=5)),
         ("unix:///run/redis.sock?db=4", Address(unix_path="/run/redis.sock", db=4)),
         ("REDIS://H", Address(host="h")),
+        # redis-py takes the first ?db= only, and a port given as 0 is port 0
+        ("unix:///run/redis.sock?db=1&db=2", Address(unix_path="/run/redis.sock", db=1)),
+        ("redis://h/1?db=2&db=3", Address(host="h", db=2)),
+        ("redis://h:0", Address(host="h", port=0)),
     ],
 )
 def test_urls_are_read_as_redis_py_reads_them(url: str, address: Address) -> None:
@@ -74,6 +78,9 @@ def test_urls_are_read_as_redis_py_reads_them(url: str, address: Address) -> Non
         "redis://user@h/0",
         "unix://",
         "http://h/0",
+        # redis-py takes no URL without the "//" after its scheme
+        "redis:/0",
+        "unix:/run/redis.sock",
     ],
 )
 def test_urls_it_does_not_handle_are_refused(url: str) -> None:

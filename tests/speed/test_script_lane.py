@@ -5,6 +5,7 @@ a timeout the connection is dropped), and the ordinary path whenever the lane is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import redis
@@ -154,6 +155,54 @@ async def test_a_redis_restart_costs_one_error_at_most_and_no_job_twice(
         assert errors <= 1
         stats = await service.get_queue_stats()
         assert stats.queues["jobs_priority_3"] == 2  # "before" survived (AOF), "after" once
+
+
+async def test_a_connection_redis_closed_while_the_lane_was_idle_costs_no_error(
+    redis_url: str, namespace: str
+) -> None:
+    """Redis closes idle clients (its ``timeout``) and every client on a restart: the next call
+    connects again, as the client's pool does, instead of failing on the closed connection."""
+    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        async with QueueService(settings=make_test_settings(redis_url, namespace)) as service:
+            await service.add_job(JOB, job_id="before")
+            lane_client = await service._lane.execute(("CLIENT", "ID"))
+            assert await admin.client_kill_filter(_id=lane_client) == 1
+            await asyncio.sleep(0.1)  # the close reaches this side while the lane is idle
+            await service.add_job(JOB, job_id="after")
+            assert (await service.get_job("after")) is not None
+    finally:
+        await admin.aclose()
+
+
+async def test_a_client_with_a_small_pool_keeps_all_of_it_for_its_commands(
+    redis_url: str, namespace: str
+) -> None:
+    """A pool its owner capped (``max_connections``) is not the lane's to take a connection of
+    for good: every command still finds one."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=1)
+    async with QueueService(client, settings=make_test_settings(redis_url, namespace)) as service:
+        job_id = await service.add_job(JOB)
+        record = await service.get_job(job_id)
+        assert record is not None and record.state == "queued"
+
+
+async def test_closing_the_lane_during_a_call_gives_no_other_caller_its_reply(
+    redis_url: str,
+) -> None:
+    """A connection given back while a call still waits for its reply must not serve the next
+    command of the pool: that command would read the reply meant for the call."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    lane = ScriptLane(client)
+    try:
+        waiting = asyncio.ensure_future(lane.execute(("BLPOP", "lane:never", "0.3")))
+        await asyncio.sleep(0.05)
+        await lane.close()
+        assert await client.execute_command("ECHO", "mine") == "mine"
+        with contextlib.suppress(redis.ConnectionError):
+            assert await waiting is None
+    finally:
+        await client.aclose()
 
 
 def test_no_lane_where_redis_py_does_more_than_read_and_write() -> None:
