@@ -32,11 +32,11 @@ except ImportError:  # redis-py without hiredis: no lane
 # Connection classes whose reads and writes the lane may take over: redis-py's own plain ones
 # (a Sentinel-managed connection turns READONLY into a reconnect inside its read_response).
 _PLAIN_CONNECTIONS = (Connection, UnixDomainSocketConnection)
-# The lane keeps one of the pool's connections for good: only in a pool of redis-py's default
-# size or more. A pool capped lower (a client made with ``max_connections=1``, say) is sized by
-# its owner for its own commands, which would fail with "Too many connections" while the idle
-# lane held one.
-_POOL_SIZE_FOR_A_LANE = 100
+# The lane keeps one of the pool's connections for good (as SyncQueueService does): only in a
+# pool of redis-py's default size or more. A pool capped lower (a client made with
+# ``max_connections=1``, say) is sized by its owner for its own commands, which would fail with
+# "Too many connections" while the idle lane held one.
+POOL_SIZE_FOR_A_KEPT_CONNECTION = 100
 
 
 def _usable(conn: Any) -> bool:
@@ -60,7 +60,7 @@ class ScriptLane:
             _pack is not None
             and type(pool) is aioredis.ConnectionPool
             and pool.connection_class in _PLAIN_CONNECTIONS
-            and pool.max_connections >= _POOL_SIZE_FOR_A_LANE
+            and pool.max_connections >= POOL_SIZE_FOR_A_KEPT_CONNECTION
         )
         self._pool: aioredis.ConnectionPool | None = pool if usable else None
         self._conn: Any = None

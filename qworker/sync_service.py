@@ -18,6 +18,7 @@ import redis
 from qworker.clock import SYSTEM_CLOCK, Clock
 from qworker.config import Settings
 from qworker.connection import ScriptRunner, sync_client
+from qworker.script_lane import POOL_SIZE_FOR_A_KEPT_CONNECTION
 from qworker.service import QueueService
 
 _pack: Callable[[tuple[Any, ...]], bytes] | None
@@ -58,6 +59,16 @@ async def _ready_iter(items: Iterator[Any]) -> AsyncIterator[Any]:
         yield item
 
 
+def _stale(conn: Any) -> bool:
+    """Whether Redis closed the kept connection while it was idle (its ``timeout`` for idle
+    clients, a restart), or left something unread on it: then it is replaced before the call,
+    as redis-py's pool replaces a connection before handing it out (one poll of the socket)."""
+    try:
+        return bool(conn.can_read(timeout=0))
+    except (redis.ConnectionError, OSError):
+        return True
+
+
 class ReadyPipeline:
     """A synchronous pipeline that answers like an asyncio one: ``await pipe.execute()``."""
 
@@ -83,8 +94,14 @@ class ReadyClient:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         pool = getattr(client, "connection_pool", None)
-        # Not on a cluster client (its commands go to the slot's node) nor a custom pool.
-        self._pool = pool if isinstance(pool, redis.ConnectionPool) and _pack else None
+        # Not on a cluster client (its commands go to the slot's node), a custom pool, or a pool
+        # its owner capped for its own commands (see script_lane.py).
+        usable = (
+            isinstance(pool, redis.ConnectionPool)
+            and pool.max_connections >= POOL_SIZE_FOR_A_KEPT_CONNECTION
+            and _pack is not None
+        )
+        self._pool = pool if usable else None
         self._conn: Any = None
 
     def execute_command(self, *args: Any, **options: Any) -> Ready:
@@ -92,6 +109,10 @@ class ReadyClient:
         if self._pool is None or pack is None or options or args[0] != "EVALSHA":
             return Ready(self.client.execute_command(*args, **options))  # type: ignore[no-untyped-call]
         conn = self._conn
+        if conn is not None and _stale(conn):
+            self.release()
+            conn.disconnect()
+            conn = None
         if conn is None:
             conn = self._conn = self._pool.get_connection()
         try:

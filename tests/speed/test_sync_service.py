@@ -9,6 +9,7 @@ import inspect
 import pytest
 import redis
 
+import qworker.sync_service as sync_service_module
 from qworker import SyncQueueService, TweetJob
 from qworker.errors import JobNotFound, ValidationFailed
 from qworker.service import QueueService
@@ -74,13 +75,15 @@ def test_a_given_client_is_used_and_scripts_reload_after_a_flush(
     service.close()
 
 
-def test_a_lost_connection_is_dropped_and_the_next_call_reconnects(
-    sync_service: SyncQueueService,
+def test_a_connection_lost_during_a_call_is_dropped_and_the_next_call_reconnects(
+    sync_service: SyncQueueService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sync_service.add_job({"job_type": "tweet", "content": "one"})
     ready = sync_service.service.redis
     assert isinstance(ready, ReadyClient)
     sync_service.redis.client_kill_filter(_type="normal", skipme=True)  # the kept connection
+    # As if Redis closed it after the look before the call (the look sees a closed one).
+    monkeypatch.setattr(sync_service_module, "_stale", lambda conn: False)
     with pytest.raises(Exception, match=r"unavailable|reach|closed|Connection"):
         sync_service.add_job({"job_type": "tweet", "content": "lost"})
     sync_service.add_job({"job_type": "tweet", "content": "two"})
@@ -95,3 +98,34 @@ def test_every_producing_and_inspecting_method_of_the_async_api_is_there() -> No
         method = getattr(SyncQueueService, name)
         assert not inspect.iscoroutinefunction(method), name
         assert method.__doc__ == getattr(QueueService, name).__doc__, name
+
+
+def test_a_kept_connection_redis_closed_while_idle_costs_no_error(
+    sync_service: SyncQueueService, redis_url: str
+) -> None:
+    """Redis closes idle clients (its ``timeout``) and every client on a restart: the next
+    enqueue connects again, as redis-py's pool does, instead of failing on the closed one."""
+    sync_service.add_job({"job_type": "tweet", "content": "before"})
+    kept = sync_service._ready._conn
+    kept.send_command("CLIENT", "ID")
+    kept_id = kept.read_response()
+    admin = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert admin.client_kill_filter(_id=kept_id) == 1
+    finally:
+        admin.close()
+    job_id = sync_service.add_job({"job_type": "tweet", "content": "after"})
+    assert sync_service.get_job(job_id) is not None
+    sync_service.close()
+
+
+def test_a_client_with_a_small_pool_keeps_all_of_it_for_its_commands(
+    redis_url: str, namespace: str
+) -> None:
+    """A pool its owner capped (``max_connections``) is not SyncQueueService's to keep a
+    connection of: every command still finds one."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True, max_connections=1)
+    with SyncQueueService(client, settings=make_test_settings(redis_url, namespace)) as service:
+        job_id = service.add_job({"job_type": "tweet", "content": "small pool"})
+        record = service.get_job(job_id)
+        assert record is not None and record.state == "queued"
