@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = REPO / ".venv-peers" / "bin" / "python"
@@ -67,6 +69,42 @@ def async_rate(url: str, jobs: int) -> float:
             rate = jobs / (time.perf_counter() - started)
             await service.clear_queue()
             return rate
+
+    return asyncio.run(run())
+
+
+PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def blocking_ping_rate(url: str, calls: int) -> float:
+    """Bare PING round trips a second over a blocking socket, no client library: the floor under
+    any one-at-a-time call from a thread."""
+    with socket.create_connection(_host_port(url)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.perf_counter()
+        for _ in range(calls):
+            sock.sendall(PING)
+            sock.recv(64)
+        return calls / (time.perf_counter() - started)
+
+
+def asyncio_ping_rate(url: str, calls: int) -> float:
+    """The same over asyncio streams: the floor under any awaited one-at-a-time call."""
+
+    async def run() -> float:
+        reader, writer = await asyncio.open_connection(*_host_port(url))
+        started = time.perf_counter()
+        for _ in range(calls):
+            writer.write(PING)
+            await reader.read(64)
+        rate = calls / (time.perf_counter() - started)
+        writer.close()
+        return rate
 
     return asyncio.run(run())
 
@@ -121,10 +159,14 @@ def run(url: str, *, quick: bool) -> dict[str, Any]:
     huey: list[float] = []
     sync: list[float] = []
     asyn: list[float] = []
-    for _ in range(rounds):  # interleaved: huey, sync, async, huey, ...
+    floor_blocking: list[float] = []
+    floor_asyncio: list[float] = []
+    for _ in range(rounds):  # interleaved: huey, sync, async, the floors, huey, ...
         huey.append(peer_rate("huey", url, jobs))
         sync.append(sync_rate(url, jobs))
         asyn.append(async_rate(url, jobs))
+        floor_blocking.append(blocking_ping_rate(url, jobs))
+        floor_asyncio.append(asyncio_ping_rate(url, jobs))
     rq = peer_rate("rq", url, jobs)
     cold = cold_start_ratio(url, 2 if quick else 3)
     window_s = 12.0 if quick else 24.0
@@ -138,6 +180,14 @@ def run(url: str, *, quick: bool) -> dict[str, Any]:
         "async_per_s": statistics.median(asyn),
         "sync_vs_huey": statistics.median(s / h for s, h in zip(sync, huey, strict=True)),
         "async_vs_huey": statistics.median(a / h for a, h in zip(asyn, huey, strict=True)),
+        "floor_blocking_per_s": statistics.median(floor_blocking),
+        "floor_asyncio_per_s": statistics.median(floor_asyncio),
+        "floor_blocking_vs_huey": statistics.median(
+            f / h for f, h in zip(floor_blocking, huey, strict=True)
+        ),
+        "floor_asyncio_vs_huey": statistics.median(
+            f / h for f, h in zip(floor_asyncio, huey, strict=True)
+        ),
         "cold_ms": cold[0],
         "rq_cold_ms": cold[1],
         "cold_vs_rq": cold[2],
@@ -164,6 +214,13 @@ def render(figures: dict[str, Any]) -> str:
             "≥ 1.3x Huey",
         ),
         (
+            "floor: a bare `PING` round trip, blocking socket / asyncio streams",
+            f"{f['floor_blocking_per_s']:,.0f} / {f['floor_asyncio_per_s']:,.0f} a second",
+            f"{f['huey_per_s']:,.0f} jobs/s (Huey)",
+            f"{f['floor_blocking_vs_huey']:.2f}x / {f['floor_asyncio_vs_huey']:.2f}x Huey",
+            "(no enqueue can pass it)",
+        ),
+        (
             "`qworker enqueue tweet`, fresh process (median of 5)",
             f"{f['cold_ms']:.0f} ms",
             f"{f['rq_cold_ms']:.0f} ms (`rq enqueue`)",
@@ -184,8 +241,8 @@ def render(figures: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     note = (
-        f"\n\n{f['jobs']:,} no-op jobs per run, {f['rounds']} rounds alternating Huey, "
-        "sync and async; ratios are medians of the rounds' ratios."
+        f"\n\n{f['jobs']:,} no-op jobs (or PINGs) per run, {f['rounds']} rounds alternating Huey, "
+        "sync, async and the floors; ratios are medians of the rounds' ratios."
     )
     return "\n".join(lines) + note
 
