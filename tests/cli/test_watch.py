@@ -144,7 +144,8 @@ def test_watch_shows_pauses_and_names_the_redis(
     screen.wait_for(
         "the pauses",
         lambda frame: (
-            re.search(r"priority 2 \(high\)\s+\S+ \(in 9m 5\ds\)", frame) is not None
+            # The time, with its date before it when it falls on another day (near midnight).
+            re.search(r"priority 2 \(high\)\s+(?:\S+ )?\S+ \(in 9m 5\ds\)", frame) is not None
             and re.search(r"job type tweet\s+resumed\s+0 jobs", frame) is not None
         ),
     )
