@@ -83,8 +83,12 @@ async def test_every_job_is_done_once_by_a_worker_that_serves_its_type(
     # Tweets: each posted once, by the only worker with credentials (one without them would
     # have failed the attempt: none failed).
     assert sorted(x_api) == sorted(params_of(i).content for i in range(0, JOBS, 3))  # type: ignore[attr-defined]
+    # Which lanes open depends on which worker meets which job first (a worker serving the
+    # type takes it, one that does not moves it to a lane), so only this much is certain: the
+    # first claim of all meets a mixed list (tweet, report, mail, ... at priority 1) and opens
+    # a lane whichever worker makes it. How each lane opens is tested in test_lanes.py.
     lanes = {t for t in await service.redis.hkeys(service.keys.lanes)}
-    assert lanes == {"tweet", "report", "mail"}
+    assert lanes and lanes <= {"tweet", "report", "mail"}, lanes
 
 
 async def test_a_type_no_live_worker_serves_waits_in_its_lane(
