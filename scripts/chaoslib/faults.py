@@ -172,7 +172,8 @@ class FaultInjector:
     async def _slot_holding_jobs(self, planned: int) -> int:
         """The planned slot, or (when its worker holds nothing, e.g. it was just paused and its
         jobs taken back) a free slot whose worker holds jobs: a graceful stop is worth testing
-        only with jobs to hand back. Looks for a few seconds, then keeps the planned slot."""
+        only with jobs to hand back, a pause only with jobs to take over. Looks for a few
+        seconds, then keeps the planned slot."""
         for _ in range(20):
             before = await self.view.inflight()
             order = [planned, *(s for s in range(len(self.pool.slots)) if s != planned)]
@@ -211,7 +212,9 @@ class FaultInjector:
 
     async def _worker_pause(self, fault: PlannedFault) -> FaultEvent:
         """SIGSTOP past the lease: the worker comes back a zombie whose jobs were taken over."""
-        started_s, slot = self.elapsed_s(), fault.slot
+        started_s = self.elapsed_s()
+        slot = await self._slot_holding_jobs(fault.slot)  # a zombie with nothing proves nothing
+        fault = dataclasses.replace(fault, slot=slot)
         self.pool.slots[slot].busy = True
         pid = self.pool.pid(slot)
         before = await self.view.inflight()

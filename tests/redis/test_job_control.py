@@ -179,7 +179,7 @@ async def wait_until(predicate: Any, timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_running_job_is_cancelled_by_its_worker_within_two_seconds(
+async def test_a_running_job_is_cancelled_by_its_worker_at_its_next_look(
     live_service: QueueService, tmp_path: Path
 ) -> None:
     service, log = live_service, tmp_path / "probe.log"
@@ -196,7 +196,9 @@ async def test_a_running_job_is_cancelled_by_its_worker_within_two_seconds(
             "canceled",
             "running",
         )
-        assert took_s < 2.0, f"cancel took {took_s:.2f}s"
+        # The watchdog looks once a second; the rest is slack for a loaded machine (a worker
+        # that waited for the job's 30 s, or looked every few seconds, still fails).
+        assert took_s < 3.0, f"cancel took {took_s:.2f}s"
         canceled = await record(service, job_id)
         assert canceled.error is not None and canceled.error.type == "Canceled"
         assert "while it ran" in canceled.error.message

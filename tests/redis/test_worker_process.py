@@ -140,7 +140,9 @@ def assert_drained(stats: QueueStats) -> None:
 async def test_sigkill_mid_jobs_loses_none(
     redis_url: str, namespace: str, spawn_worker: SpawnWorker, probe_log: Path
 ) -> None:
-    jobs = [probe(probe_log, sleep_s=0.2, tag=f"j{n}") for n in range(30)]
+    # 5 s of work at concurrency 4: the kill after 8 jobs lands mid-jobs with seconds to spare,
+    # even on a slow machine.
+    jobs = [probe(probe_log, sleep_s=0.5, tag=f"j{n}") for n in range(40)]
     async with make_service(redis_url, namespace) as service:
         job_ids = await service.add_jobs(jobs)
         first = spawn_worker(redis_url, namespace, concurrency=4, lease_s=1.5)
@@ -231,7 +233,9 @@ async def test_worker_survives_redis_restart(
     fresh_redis_server: RedisServer, namespace: str, spawn_worker: SpawnWorker, probe_log: Path
 ) -> None:
     url = fresh_redis_server.url
-    jobs = [probe(probe_log, sleep_s=0.1, tag=f"j{n}") for n in range(20)]
+    # 5 s of work at concurrency 2: Redis stops with most of it left, with seconds to spare
+    # even on a slow machine.
+    jobs = [probe(probe_log, sleep_s=0.5, tag=f"j{n}") for n in range(20)]
     async with make_service(url, namespace) as service:
         job_ids = await service.add_jobs(jobs)
         worker = spawn_worker(url, namespace, concurrency=2, lease_s=5)
