@@ -281,7 +281,8 @@ class Maintainer:
         ]
         if trim:
             max_jobs = self.settings.dead_letter_max_jobs
-            calls.append(self.scripts.trim_dead_letter(oldest_kept_ms, max_jobs))
+            keep_ms = self.settings.keep_finished_ms
+            calls.append(self.scripts.trim_dead_letter(oldest_kept_ms, max_jobs, keep_ms=keep_ms))
         return calls
 
     def _after_recover(self, replies: list[Any]) -> int:

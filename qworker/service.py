@@ -475,7 +475,8 @@ class QueueService:
         the dead-letter queue is left out, and left alone)."""
         if not job_ids:
             raise ValidationFailed("name the dead job ids to delete")
-        return cast(list[str], await self.run(self.scripts.delete_dead(job_ids)))
+        call = self.scripts.delete_dead(job_ids, keep_ms=self.settings.keep_finished_ms)
+        return cast(list[str], await self.run(call))
 
     async def clear_queue(
         self,
@@ -515,7 +516,8 @@ class QueueService:
             ]
         if not queue_keys:
             return 0
-        deleted = await self._in_batches(self.scripts.clear(queue_keys))
+        keep_ms = self.settings.keep_finished_ms
+        deleted = await self._in_batches(self.scripts.clear(queue_keys, keep_ms=keep_ms))
         if everything:
             await self._delete_dynamic_keys()
         return deleted
@@ -525,7 +527,11 @@ class QueueService:
         now; returns how many of the oldest entries were dropped."""
         max_age_ms = int(self.settings.dead_letter_max_age_days * 86_400_000)
         oldest_kept_ms = self.clock.now_ms() - max_age_ms
-        call = self.scripts.trim_dead_letter(oldest_kept_ms, self.settings.dead_letter_max_jobs)
+        call = self.scripts.trim_dead_letter(
+            oldest_kept_ms,
+            self.settings.dead_letter_max_jobs,
+            keep_ms=self.settings.keep_finished_ms,
+        )
         return await self._in_batches(call)
 
     async def _in_batches(self, call: ScriptCall[int]) -> int:

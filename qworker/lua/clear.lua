@@ -6,12 +6,16 @@ KEYS[1..n]  the lists and sorted sets to clear, then the fence (keys.fence: it n
             and a script that declares it does not run while the namespace's slot migrates)
 ARGV[1]     job key prefix
 ARGV[2]     limit: at most this many entries are deleted
+ARGV[3]     keep_ms: how long a done dependency's record stays once no dependent needs it
 Returns     the number of entries deleted (less than limit: the queues are empty)
 ]]
+--#include lanes
 local job_prefix = ARGV[1]
 local limit = tonumber(ARGV[2])
+local keep_ms = tonumber(ARGV[3])
 
--- Read every batch first, then write: nothing can fail half-way through.
+-- Read every batch first, then write: nothing can fail half-way through (a job's record is read
+-- with pcall, see delete_record).
 local batches = {}
 local budget = limit
 for i = 1, #KEYS - 1 do
@@ -33,7 +37,7 @@ for _, batch in ipairs(batches) do
   for _, job_id in ipairs(job_ids) do
     -- A hand-pushed payload is not an id; it has no hash, and trimming the list removes it.
     if string.len(job_id) <= 64 then
-      redis.call('DEL', job_prefix .. job_id)
+      delete_record(job_prefix .. job_id, job_id, keep_ms)
     end
   end
   if kind == 'list' and #job_ids > 0 then

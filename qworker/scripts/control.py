@@ -60,28 +60,36 @@ class ControlScripts(ScriptsBase):
             _as_str_list,
         )
 
-    def delete_dead(self, job_ids: Sequence[str]) -> ScriptCall[list[str]]:
+    # Each deleting script takes keep_ms: a deleted job that still counted among a dependency's
+    # open dependents lets go of that dependency's record, which is then kept keep_ms.
+
+    def delete_dead(self, job_ids: Sequence[str], *, keep_ms: int) -> ScriptCall[list[str]]:
         k = self.keys
         return self._call(
-            "delete_dead", [k.dead_letter, k.fence], [k.job_prefix, *job_ids], _as_str_list
+            "delete_dead",
+            [k.dead_letter, k.fence],
+            [k.job_prefix, keep_ms, *job_ids],
+            _as_str_list,
         )
 
     def trim_dead_letter(
-        self, oldest_kept_ms: int, max_jobs: int, limit: int = DELETE_BATCH
+        self, oldest_kept_ms: int, max_jobs: int, *, keep_ms: int, limit: int = DELETE_BATCH
     ) -> ScriptCall[int]:
         """Drops at most ``limit`` entries; call again while it replies ``limit``."""
         k = self.keys
         return self._call(
             "trim_dead_letter",
             [k.dead_letter, k.stats, k.fence],
-            [k.job_prefix, oldest_kept_ms, max_jobs, limit],
+            [k.job_prefix, oldest_kept_ms, max_jobs, limit, keep_ms],
             _as_int,
         )
 
-    def clear(self, queue_keys: Sequence[str], limit: int = DELETE_BATCH) -> ScriptCall[int]:
+    def clear(
+        self, queue_keys: Sequence[str], *, keep_ms: int, limit: int = DELETE_BATCH
+    ) -> ScriptCall[int]:
         """Deletes at most ``limit`` entries; call again while it replies ``limit``."""
         k = self.keys
-        return self._call("clear", [*queue_keys, k.fence], [k.job_prefix, limit], _as_int)
+        return self._call("clear", [*queue_keys, k.fence], [k.job_prefix, limit, keep_ms], _as_int)
 
     def cancel(self, job_id: str, now_ms: int | None, keep_ms: int) -> ScriptCall[JobStep]:
         k = self.keys

@@ -24,7 +24,7 @@ async def test_one_clear_call_deletes_one_batch_and_the_service_finishes(
     k = service.keys
     ids = await service.add_jobs([EchoParams(text=str(n)) for n in range(2500)], priority=4)
     await redis.lpush(k.priority(4), "x" * 80)  # a hand-pushed payload: no hash behind it
-    assert await service.run(service.scripts.clear([k.priority(4)])) == DELETE_BATCH
+    assert await service.run(service.scripts.clear([k.priority(4)], keep_ms=0)) == DELETE_BATCH
     assert await redis.llen(k.priority(4)) == 2501 - DELETE_BATCH
 
     assert await service.clear_queue([4]) == 2501 - DELETE_BATCH
@@ -40,7 +40,7 @@ async def test_clear_spreads_a_batch_over_several_queues(
     await service.add_jobs([EchoParams(text=str(n)) for n in range(700)], priority=2)
     await redis.zadd(k.retry, {f"r{n}": clock.now_ms() + n for n in range(700)})
     queues = [k.priority(1), k.priority(2), k.retry]
-    assert await service.run(service.scripts.clear(queues)) == DELETE_BATCH
+    assert await service.run(service.scripts.clear(queues, keep_ms=0)) == DELETE_BATCH
     left = [await redis.llen(k.priority(1)), await redis.llen(k.priority(2))]
     assert left == [0, 400] and await redis.zcard(k.retry) == 700
     assert await service.clear_queue([1, 2], retry=True) == 1100
@@ -65,7 +65,7 @@ async def test_one_trim_call_drops_one_batch_and_the_service_finishes(
         k = service.keys
         await fill_dead_letter(redis, service, 2500)
         far_past_ms = clock.now_ms() - 365 * DAY_MS  # no entry is too old: the count decides
-        call = service.scripts.trim_dead_letter(far_past_ms, 10)
+        call = service.scripts.trim_dead_letter(far_past_ms, 10, keep_ms=0)
         assert await service.run(call) == DELETE_BATCH
         assert await redis.zcard(k.dead_letter) == 2500 - DELETE_BATCH
 

@@ -58,20 +58,24 @@ local function dead_letter_waiting(job_key, job_id, reason, cause, now_ms)
   end_job(job_key, job_id, 'dead', now_ms, 0, end_fields_at(fields, 1))
 end
 
+-- A dependent that will never run again (done, canceled, or deleted for good) no longer keeps
+-- its dependencies' records: each one finished and needed by no other dependent is let go.
+local function release_dependencies(deps, keep_ms)
+  for _, dep in ipairs(split_ids(deps)) do
+    local dep_key = job_key_of(dep)
+    local dep_state = redis.call('HGET', dep_key, 'state')
+    if dep_state and redis.call('HINCRBY', dep_key, 'dependents_open', -1) <= 0
+        and (dep_state == 'done' or dep_state == 'canceled')
+        and redis.call('PTTL', dep_key) == -1 then
+      let_go(dep_key, dep, keep_ms)
+    end
+  end
+end
+
 local function settle_one(job_key, job_id, state, now_ms, keep_ms)
   local record = redis.call('HMGET', job_key, 'deps', 'has_dependents', 'dependents_open')
   -- Done or canceled, it lets go of its dependencies' records; dead, it may yet come back.
-  if record[1] and state ~= 'dead' then
-    for _, dep in ipairs(split_ids(record[1])) do
-      local dep_key = job_key_of(dep)
-      local dep_state = redis.call('HGET', dep_key, 'state')
-      if dep_state and redis.call('HINCRBY', dep_key, 'dependents_open', -1) <= 0
-          and (dep_state == 'done' or dep_state == 'canceled')
-          and redis.call('PTTL', dep_key) == -1 then
-        let_go(dep_key, dep, keep_ms)
-      end
-    end
-  end
+  if record[1] and state ~= 'dead' then release_dependencies(record[1], keep_ms) end
   if record[2] then
     for _, dependent in ipairs(redis.call('SMEMBERS', NS .. KEY_NAMES.DEPENDENTS .. job_id)) do
       local d_key = job_key_of(dependent)
@@ -95,6 +99,18 @@ local function settle_one(job_key, job_id, state, now_ms, keep_ms)
       let_go(job_key, job_id, keep_ms)
     end
   end
+end
+
+-- Delete a job's record for good (a dead job deleted or trimmed, a queue cleared). One still
+-- counted among its dependencies' open dependents (dead, or not run yet) lets go of them first,
+-- or their records would be kept for it for ever. (pcall: a key that is not a job's hash is
+-- deleted all the same, as a clear has always done.)
+local function delete_record(job_key, job_id, keep_ms)
+  local record = redis.pcall('HMGET', job_key, 'deps', 'state')
+  if not record.err and record[1] and record[2] ~= 'done' and record[2] ~= 'canceled' then
+    release_dependencies(record[1], keep_ms)
+  end
+  redis.call('DEL', job_key, NS .. KEY_NAMES.DEPENDENTS .. job_id)
 end
 
 flow_ended = function(job_key, job_id, state, now_ms, keep_ms)

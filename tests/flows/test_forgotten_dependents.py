@@ -1,0 +1,85 @@
+"""A dead dependent deleted for good (``dlq delete``, the dead-letter queue's retention trim, a
+clear of the dead-letter queue) lets go of its dependencies' records: a done dependency's record
+is kept for its dependents while any may still run, and one that is gone can never run again.
+Before, such a record stayed in Redis for ever."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qworker.flows import chain, group
+from qworker.service import QueueService
+from tests.flows.jobtypes import step
+
+RunBurst = Callable[..., Awaitable[Any]]
+
+
+async def dead_after_done(
+    service: QueueService, run_burst: RunBurst, log: Path, tmp_path: Path
+) -> tuple[str, str]:
+    """A chain whose first step is done and whose second is dead: (first, second)."""
+    broken = tmp_path / "broken"
+    broken.touch()
+    first, second = await service.add_flow(
+        chain(step(log, "first", result=1), step(log, "second", fail_while=str(broken)))
+    )
+    await run_burst()
+    job = await service.get_job(second)
+    assert job is not None and job.state == "dead"
+    # The first record is kept while its dependent may come back (a requeue of the dead one).
+    assert await service.redis.pttl(service.keys.job(first)) == -1
+    return first, second
+
+
+async def deleted_with(how: str, service: QueueService, second: str) -> None:
+    if how == "delete":
+        assert await service.delete_dead([second]) == [second]
+    elif how == "trim":  # as the maintenance turn trims a dead-letter queue past its cap
+        keep_ms = service.settings.keep_finished_ms
+        trim = service.scripts.trim_dead_letter(0, 0, keep_ms=keep_ms)
+        assert await service.run(trim) == 1
+    else:
+        assert await service.clear_queue(dead_letter=True) == 1
+
+
+@pytest.mark.parametrize("how", ["delete", "trim", "clear"])
+async def test_a_deleted_dead_dependent_lets_go_of_its_dependency(
+    service: QueueService, run_burst: RunBurst, log: Path, tmp_path: Path, how: str
+) -> None:
+    first, second = await dead_after_done(service, run_burst, log, tmp_path)
+
+    await deleted_with(how, service, second)
+
+    keep_ms = service.settings.keep_finished_ms
+    assert 0 < await service.redis.pttl(service.keys.job(first)) <= keep_ms
+    assert await service.redis.exists(service.keys.job(second)) == 0
+    assert 0 < await service.redis.pttl(service.keys.dependents(first)) <= keep_ms
+
+
+async def test_a_dependency_others_still_need_is_kept(
+    service: QueueService, run_burst: RunBurst, log: Path, tmp_path: Path
+) -> None:
+    """Two dependents of one done job: deleting the dead one keeps the record for the other,
+    still waiting on a second dependency."""
+    broken, held = tmp_path / "broken", tmp_path / "held"
+    broken.touch()
+    held.touch()
+    first = await service.add_job(step(log, "first", result=1))
+    slow = await service.add_job(step(log, "slow", fail_while=str(held)))
+    await run_burst()
+    [dead] = await service.add_flow(chain(step(log, "dead", fail_while=str(broken))), after=[first])
+    [still] = await service.add_flow(group(step(log, "still")), after=[first, slow])
+    await run_burst()
+    assert await service.redis.pttl(service.keys.job(first)) == -1
+
+    assert await service.delete_dead([dead]) == [dead]
+
+    # `still`, dead because `slow` is, comes back if `slow` is requeued, and then needs
+    # `first`'s result.
+    job = await service.get_job(still)
+    assert job is not None and job.state == "dead"
+    assert await service.redis.pttl(service.keys.job(first)) == -1
