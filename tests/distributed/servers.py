@@ -112,8 +112,9 @@ class Sentinel:
         conf.write_text(
             f"port {self.port}\nbind {HOST}\ndaemonize no\ndir {self.directory}\n"
             f"sentinel monitor {MASTER_NAME} {HOST} {self.master_port} 2\n"
-            # Quick to declare the master down and to fail over: a test waits for both.
-            f"sentinel down-after-milliseconds {MASTER_NAME} 500\n"
+            # Quick to declare the master down and to fail over (a test waits for both), yet
+            # not so quick that a loaded machine's pause looks like a dead master.
+            f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
             f"sentinel failover-timeout {MASTER_NAME} 5000\n"
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
             + (

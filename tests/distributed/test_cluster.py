@@ -81,8 +81,10 @@ async def test_worker_processes_share_one_queue_on_the_cluster(
             return len(await service.list_workers()) == WORKERS
 
         await wait_until(all_listed, "every worker registered", workers)
+        # 2.5 s of work for six slots: a worker the machine holds up for a second after it
+        # registered still finds jobs left to take part in.
         job_ids = await service.add_jobs(
-            [probe(log, sleep_s=0.01, tag=str(i)) for i in range(JOBS)]
+            [probe(log, sleep_s=0.05, tag=str(i)) for i in range(JOBS)]
         )
         # Every key of the namespace is on one node: the owner of its hash tag's slot.
         counts = keys_in_slot_by_node(cluster, tagged_namespace)

@@ -49,7 +49,7 @@ async def test_worker_and_producer_carry_on_after_a_failover(
         redis_sentinels=group.addresses,
         redis_sentinel_master=MASTER_NAME,
         durable_replicas=1,
-        durable_timeout_ms=500,
+        durable_timeout_ms=2000,  # time enough for the replica to acknowledge on a loaded machine
     )
     async with QueueService(settings=settings) as service:
         # Durable: each enqueue returns once the replica has the jobs too.

@@ -22,7 +22,10 @@ from qworker.service import QueueService
 from qworker.worker import Worker
 from tests.jobs.support import make_settings
 
-NEW_YEARS_EVE_MS = int(datetime(2026, 12, 31, 23, 0, tzinfo=UTC).timestamp() * 1000)
+# New Year's Eve of this year: a spend hash expires 400 days after its month ends (x_gate.lua),
+# by Redis's own clock, so a fixed date would have every hash expire on writing a year on.
+YEAR = datetime.now(UTC).year
+NEW_YEARS_EVE_MS = int(datetime(YEAR, 12, 31, 23, 0, tzinfo=UTC).timestamp() * 1000)
 HOUR_S = 3600.0
 
 
@@ -102,11 +105,11 @@ async def test_the_budget_parks_the_rest_until_the_month_turns(
 
     assert twitter.posted == ["post 0", "post 1", "post 2"]
     assert await states(service, job_ids) == ["done"] * 3 + ["parked"] * 2
-    next_month_ms = int(datetime(2027, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    next_month_ms = int(datetime(YEAR + 1, 1, 1, tzinfo=UTC).timestamp() * 1000)
     parked = await service.redis.zrange(service.keys.parked, 0, -1, withscores=True)
     assert {score for _id, score in parked} == {next_month_ms}
     december = await read_month_spend(service.redis, service.keys, service.settings, clock.now_ms())
-    assert (december.month, december.posts, december.spent_usd) == ("2026-12", 3, 0.045)
+    assert (december.month, december.posts, december.spent_usd) == (f"{YEAR}-12", 3, 0.045)
     assert december.budget_usd == 0.05
     assert december.budget_reached
     # Parked is no failure: neither attempt counted.
@@ -122,7 +125,7 @@ async def test_the_budget_parks_the_rest_until_the_month_turns(
     assert twitter.posted[3:] == ["post 3", "post 4"]
     assert await states(service, job_ids) == ["done"] * 5
     january = await read_month_spend(service.redis, service.keys, service.settings, clock.now_ms())
-    assert (january.month, january.posts, january.spent_usd) == ("2027-01", 2, 0.03)
+    assert (january.month, january.posts, january.spent_usd) == (f"{YEAR + 1}-01", 2, 0.03)
 
 
 async def test_a_post_with_a_url_costs_its_own_price(

@@ -133,13 +133,18 @@ def test_prometheus_counts_every_outcome_and_the_queue(
 
     # The worker stops: the queue still has its exporter. Jobs wait at priority 1.
     assert _stop(worker) == 0, worker_log.read_text()
+    enqueued_from = time.time()
     asyncio.run(_enqueue(settings, [metered("ok")] * 7, priority=1))
     prometheus.wait_for('qworker_queue_jobs{queue="priority_1"}', {
         f"{_queue_labels(prometheus)},queue=priority_1": 7
     })  # fmt: skip
     prometheus.wait_for("qworker_workers_alive", {_queue_labels(prometheus): 0})
-    oldest = prometheus.query('qworker_queue_oldest_age_seconds{priority="1"}')
-    assert next(iter(oldest.values())) > 0
+    # A scrape that sampled its clock just before the jobs came shows an age of 0: wait for
+    # one after, then the age can be no more than the time since they were enqueued.
+    oldest_age = 'qworker_queue_oldest_age_seconds{priority="1"}'
+    prometheus.wait_for(f"count({oldest_age} > 0)", {"": 1})
+    age_s = next(iter(prometheus.query(oldest_age).values()))
+    assert 0 < age_s <= time.time() - enqueued_from + 1
     assert prometheus.query('up{job="qworker-queue"}') == {_queue_labels(prometheus): 1}
 
 

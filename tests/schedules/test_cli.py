@@ -105,14 +105,14 @@ job = { job_type = "origin", note = "digest" }
 [schedules.heartbeat]
 every = "15m"
 missed = "skip"
-start = 2030-01-01T00:00:00Z
+start = 2999-01-01T00:00:00Z
 job = { job_type = "origin" }
 """
     )
     first = cli("schedule", "sync", str(file), *IMPORT)
     assert first.exit_code == 0, first.stderr
     assert first.stdout == "added digest\nadded heartbeat\n"
-    assert cli.json("schedule", "show", "heartbeat")["next_fire"] == "2030-01-01T00:00:00Z"
+    assert cli.json("schedule", "show", "heartbeat")["next_fire"] == "2999-01-01T00:00:00Z"
     file.write_text(file.read_text().split("[schedules.heartbeat]")[0])
     second = cli.json("schedule", "sync", str(file), "--prune", *IMPORT)
     assert second == [
