@@ -63,12 +63,30 @@ def web(
             show_default=False,
         ),
     ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file",
+            metavar="FILE",
+            help="Sign sessions with this secret (32+ characters) instead of a new one per "
+            "start: logins then outlast a restart, and hold across web processes given the "
+            "same files.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the web admin UI: live overview, queues, jobs, dead letter, rate limits, schedules,
     audit."""
-    from qworker.web.settings import WebSettings, check_bind, load_tokens
+    from qworker.web.settings import (
+        WebSettings,
+        check_bind,
+        load_secret,
+        load_tokens,
+        session_secret,
+    )
 
     tokens = load_tokens(token_file) if token_file is not None else {}
+    secret = load_secret(secret_file) if secret_file is not None else None
     try:
         check_bind(host, tokens)
     except ConfigurationError as exc:
@@ -78,6 +96,8 @@ def web(
     queue_settings = state.settings()
     open_service(queue_settings)  # a malformed Redis URL: exit 2 now, not at the first page
     settings = WebSettings(queue=queue_settings, allow_actions=allow_actions, tokens=tokens)
+    if secret is not None:
+        settings.secret = session_secret(secret, tokens)
     serve(settings, host, port, debug=state.debug)
 
 

@@ -6,6 +6,8 @@ Nothing here imports Starlette: the command line checks these before the web ext
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import secrets
 from collections.abc import Callable
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 # Who an action is recorded as when no token is needed (a loopback-only server).
 LOCAL_USER = "local"
 MIN_TOKEN_CHARS = 16
+MIN_SECRET_CHARS = 32
 
 
 @dataclass
@@ -34,7 +37,8 @@ class WebSettings:
     queue: Settings = field(default_factory=Settings)
     allow_actions: bool = False
     tokens: dict[str, str] = field(default_factory=dict)
-    # Signs the session cookies and CSRF tokens; a new one per start logs everyone out.
+    # Signs the session cookies and CSRF tokens; a new one per start logs everyone out (see
+    # session_secret for one that lasts).
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     page_size: int = 50
     live_interval_s: float = 1.0
@@ -100,3 +104,26 @@ def load_tokens(path: Path) -> dict[str, str]:
     if not tokens:
         raise ConfigurationError(f"the token file {path} holds no token")
     return tokens
+
+
+def load_secret(path: Path) -> bytes:
+    """The secret in a file (surrounding whitespace aside), at least MIN_SECRET_CHARS long."""
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the secret file {path}: {exc.strerror}") from None
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigurationError(
+            f"the secret in {path} must be at least {MIN_SECRET_CHARS} characters "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return secret
+
+
+def session_secret(secret: bytes, tokens: dict[str, str]) -> bytes:
+    """The key that signs sessions, from a lasting secret and the tokens: every web process
+    given the same two files accepts the others' sessions, and across restarts, while a
+    change to the tokens (one revoked, a label changed) ends every session, as a restart
+    without a lasting secret does."""
+    accepted = "\n".join(sorted(f"{label}:{token}" for token, label in tokens.items()))
+    return hmac.new(secret, accepted.encode(), hashlib.sha256).digest()

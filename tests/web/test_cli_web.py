@@ -57,6 +57,15 @@ def test_a_missing_token_file_is_refused(tmp_path: Path) -> None:
     assert_one_line_exit_2(result, "cannot read the token file")
 
 
+def test_a_short_or_missing_secret_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("x" * 31 + "\n")
+    result = qworker("web", "--secret-file", str(secret))
+    assert_one_line_exit_2(result, "must be at least 32 characters")
+    result = qworker("web", "--secret-file", str(tmp_path / "absent"))
+    assert_one_line_exit_2(result, "cannot read the secret file")
+
+
 def test_a_token_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens"
     tokens.write_bytes(b"\xff\xfe:" + b"z" * 20 + b"\n")
