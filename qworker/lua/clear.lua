@@ -31,15 +31,11 @@ for i = 1, #KEYS - 1 do
   batches[#batches + 1] = {queue_key, kind, job_ids}
 end
 
+-- The queues first: deleting a record may queue or dead-letter a dependent (delete_record),
+-- which must not shift what the trims remove.
 local deleted = 0
 for _, batch in ipairs(batches) do
   local queue_key, kind, job_ids = batch[1], batch[2], batch[3]
-  for _, job_id in ipairs(job_ids) do
-    -- A hand-pushed payload is not an id; it has no hash, and trimming the list removes it.
-    if string.len(job_id) <= 64 then
-      delete_record(job_prefix .. job_id, job_id, keep_ms)
-    end
-  end
   if kind == 'list' and #job_ids > 0 then
     redis.call('LTRIM', queue_key, #job_ids, -1)
   elseif kind == 'zset' and #job_ids > 0 then
@@ -48,5 +44,13 @@ for _, batch in ipairs(batches) do
     redis.call('DEL', queue_key)  -- not a queue at all: nothing to keep in it
   end
   deleted = deleted + #job_ids
+end
+for _, batch in ipairs(batches) do
+  for _, job_id in ipairs(batch[3]) do
+    -- A hand-pushed payload is not an id; it has no hash, and trimming the list removed it.
+    if string.len(job_id) <= 64 then
+      delete_record(job_prefix .. job_id, job_id, keep_ms)
+    end
+  end
 end
 return deleted

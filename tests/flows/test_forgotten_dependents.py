@@ -83,3 +83,52 @@ async def test_a_dependency_others_still_need_is_kept(
     job = await service.get_job(still)
     assert job is not None and job.state == "dead"
     assert await service.redis.pttl(service.keys.job(first)) == -1
+
+
+async def test_a_cleared_dependency_ends_its_waiting_dependents_at_once(
+    service: QueueService, log: Path
+) -> None:
+    """Cleared while queued, a dependency can never finish: a dependent that would fail with it
+    is dead-lettered now, with the reason (and its own dependent after it), and one that runs
+    anyway is queued now, not at the dep-timeout days later."""
+    first, failing, after_failing = await service.add_flow(
+        chain(step(log, "first"), step(log, "failing"), step(log, "after"))
+    )
+    running_anyway = await service.add_job(
+        step(log, "anyway"), priority=2, depends_on=[first], on_dep_fail="run"
+    )
+
+    assert await service.clear_queue([3]) == 1
+
+    assert await service.get_job(first) is None
+    for job_id, cause in ((failing, first), (after_failing, failing)):
+        job = await service.get_job(job_id)
+        assert job is not None and job.state == "dead" and job.error is not None
+        assert job.error.message == f"dependency {cause} " + (
+            "deleted" if cause == first else "dead"
+        )
+    job = await service.get_job(running_anyway)
+    assert job is not None and job.state == "queued"
+    assert await service.redis.lrange(service.keys.priority(2), 0, -1) == [running_anyway]
+    stats = await service.get_queue_stats()
+    assert (stats.dead_letter, stats.total_jobs) == (2, 1)
+    assert await service.redis.zcard(service.keys.waiting) == 0
+
+
+async def test_a_dependent_queued_by_a_clear_is_not_cleared_in_its_place(
+    service: QueueService, log: Path
+) -> None:
+    """The dependent a clear makes ready joins the list being cleared: the clear removes what it
+    read, not the newcomer (which would leave it queued nowhere, and an id of a deleted job)."""
+    other = await service.add_job(step(log, "other"), priority=2)
+    first = await service.add_job(step(log, "first"), priority=2)
+    anyway = await service.add_job(
+        step(log, "anyway"), priority=2, depends_on=[first], on_dep_fail="run"
+    )
+
+    assert await service.clear_queue([2]) == 2
+
+    assert (await service.get_job(other), await service.get_job(first)) == (None, None)
+    assert await service.redis.lrange(service.keys.priority(2), 0, -1) == [anyway]
+    job = await service.get_job(anyway)
+    assert job is not None and job.state == "queued"

@@ -101,18 +101,6 @@ local function settle_one(job_key, job_id, state, now_ms, keep_ms)
   end
 end
 
--- Delete a job's record for good (a dead job deleted or trimmed, a queue cleared). One still
--- counted among its dependencies' open dependents (dead, or not run yet) lets go of them first,
--- or their records would be kept for it for ever. (pcall: a key that is not a job's hash is
--- deleted all the same, as a clear has always done.)
-local function delete_record(job_key, job_id, keep_ms)
-  local record = redis.pcall('HMGET', job_key, 'deps', 'state')
-  if not record.err and record[1] and record[2] ~= 'done' and record[2] ~= 'canceled' then
-    release_dependencies(record[1], keep_ms)
-  end
-  redis.call('DEL', job_key, NS .. KEY_NAMES.DEPENDENTS .. job_id)
-end
-
 flow_ended = function(job_key, job_id, state, now_ms, keep_ms)
   flow_work[#flow_work + 1] = {job_key, job_id, state}
   if flow_draining then return end
@@ -124,6 +112,22 @@ flow_ended = function(job_key, job_id, state, now_ms, keep_ms)
     i = i + 1
   end
   flow_work, flow_draining = {}, false
+end
+
+-- Delete a job's record for good (a dead job deleted or trimmed, a queue cleared). A job in a
+-- flow that has not finished ends first, as 'deleted': it lets go of its dependencies' records
+-- (or they would be kept for it for ever), and its waiting dependents go on at once as after a
+-- failed dependency (to the dead-letter queue with the reason 'dependency <id> deleted', or to
+-- run anyway), not at their dep-timeout. Such an end may make jobs ready or dead: a caller that
+-- trims queues does so before it deletes records. (pcall: a key that is not a job's hash is
+-- deleted all the same, as a clear has always done.)
+local function delete_record(job_key, job_id, keep_ms)
+  local record = redis.pcall('HMGET', job_key, 'deps', 'has_dependents', 'state')
+  if not record.err and (record[1] or record[2])
+      and record[3] ~= 'done' and record[3] ~= 'canceled' then
+    flow_ended(job_key, job_id, 'deleted', redis_now_ms(), keep_ms)
+  end
+  redis.call('DEL', job_key, NS .. KEY_NAMES.DEPENDENTS .. job_id)
 end
 
 --#include repair
