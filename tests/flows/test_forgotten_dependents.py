@@ -132,3 +132,65 @@ async def test_a_dependent_queued_by_a_clear_is_not_cleared_in_its_place(
     assert await service.redis.lrange(service.keys.priority(2), 0, -1) == [anyway]
     job = await service.get_job(anyway)
     assert job is not None and job.state == "queued"
+
+
+async def test_a_dead_dependency_deleted_is_not_counted_twice_by_one_that_runs_anyway(
+    service: QueueService, run_burst: RunBurst, log: Path, tmp_path: Path
+) -> None:
+    """A dependent that runs anyway stopped counting a dependency when it died; its deletion
+    must not count it again, which would run the dependent before its other dependency."""
+    broken = tmp_path / "broken"
+    broken.touch()
+    dead = await service.add_job(step(log, "dead", fail_while=str(broken)))
+    await run_burst()
+    later = await service.add_job(step(log, "later"), delay_s=3600)
+    anyway = await service.add_job(step(log, "anyway"), depends_on=[dead, later], on_dep_fail="run")
+    assert await service.redis.hget(service.keys.job(anyway), "deps_left") == "1"
+
+    assert await service.delete_dead([dead]) == [dead]
+
+    job = await service.get_job(anyway)
+    assert job is not None and job.state == "waiting"
+    assert await service.redis.hget(service.keys.job(anyway), "deps_left") == "1"
+
+
+async def test_a_dependent_requeued_to_wait_for_a_dead_one_ends_when_it_is_deleted(
+    service: QueueService, run_burst: RunBurst, log: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.touch()
+    dead, dependent = await service.add_flow(
+        chain(step(log, "dead", fail_while=str(broken)), step(log, "dependent"))
+    )
+    await run_burst()
+    assert (await service.requeue_dead([dependent])).requeued == [dependent]
+    job = await service.get_job(dependent)
+    assert job is not None and job.state == "waiting"  # for `dead`, which may be requeued
+
+    assert await service.delete_dead([dead]) == [dead]
+
+    job = await service.get_job(dependent)
+    assert job is not None and job.state == "dead" and job.error is not None
+    assert job.error.message == f"dependency {dead} deleted"
+
+
+async def test_repair_keeps_dead_a_dependent_whose_other_dependency_was_deleted(
+    service: QueueService, run_burst: RunBurst, log: Path, tmp_path: Path
+) -> None:
+    """Requeuing one failed dependency brings back the dependents it took down, but not one
+    that also lost a deleted dependency: that one never finishes, so it is still failed."""
+    broken = tmp_path / "broken"
+    broken.touch()
+    cleared = await service.add_job(step(log, "cleared"), priority=3)
+    failing = await service.add_job(step(log, "failing", fail_while=str(broken)), priority=2)
+    dependent = await service.add_job(step(log, "dependent"), depends_on=[cleared, failing])
+    await service.clear_queue([3])
+    await run_burst()
+    assert (await service.get_job(failing)).state == "dead"  # type: ignore[union-attr]
+
+    broken.unlink()
+    assert (await service.requeue_dead([failing])).requeued == [failing]
+
+    job = await service.get_job(dependent)
+    assert job is not None and job.state == "dead" and job.error is not None
+    assert job.error.message == f"dependency {cleared} deleted"

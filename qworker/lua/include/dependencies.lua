@@ -72,26 +72,33 @@ local function release_dependencies(deps, keep_ms)
   end
 end
 
+-- The waiting dependents of a job that ended in `state`: one done frees a place in each, and
+-- one failed dead-letters those that fail with it and frees a place in those that run anyway.
+-- `failed_before`: the job had already failed (a dead job now deleted), and a dependent that
+-- runs anyway stopped counting it then; only those that still wait for it (requeued since)
+-- are dead-lettered.
+local function settle_dependents(job_id, state, now_ms, failed_before)
+  for _, dependent in ipairs(redis.call('SMEMBERS', NS .. KEY_NAMES.DEPENDENTS .. job_id)) do
+    local d_key = job_key_of(dependent)
+    local d = redis.call('HMGET', d_key, 'state', 'on_dep_fail')
+    if d[1] == 'waiting' then
+      if state == 'done' or d[2] == 'run' then
+        if not failed_before and redis.call('HINCRBY', d_key, 'deps_left', -1) <= 0 then
+          make_ready(d_key, dependent, now_ms)
+        end
+      else
+        dead_letter_waiting(d_key, dependent, 'dependency ' .. job_id .. ' ' .. state, job_id,
+          now_ms)
+      end
+    end
+  end
+end
+
 local function settle_one(job_key, job_id, state, now_ms, keep_ms)
   local record = redis.call('HMGET', job_key, 'deps', 'has_dependents', 'dependents_open')
   -- Done or canceled, it lets go of its dependencies' records; dead, it may yet come back.
   if record[1] and state ~= 'dead' then release_dependencies(record[1], keep_ms) end
-  if record[2] then
-    for _, dependent in ipairs(redis.call('SMEMBERS', NS .. KEY_NAMES.DEPENDENTS .. job_id)) do
-      local d_key = job_key_of(dependent)
-      local d = redis.call('HMGET', d_key, 'state', 'on_dep_fail')
-      if d[1] == 'waiting' then
-        if state == 'done' or d[2] == 'run' then
-          if redis.call('HINCRBY', d_key, 'deps_left', -1) <= 0 then
-            make_ready(d_key, dependent, now_ms)
-          end
-        else
-          dead_letter_waiting(d_key, dependent, 'dependency ' .. job_id .. ' ' .. state, job_id,
-            now_ms)
-        end
-      end
-    end
-  end
+  if record[2] then settle_dependents(job_id, state, now_ms, false) end
   if state ~= 'dead' then
     if (tonumber(record[3]) or 0) > 0 then
       redis.call('PERSIST', job_key)  -- its result is read by dependents still to run
@@ -115,16 +122,20 @@ flow_ended = function(job_key, job_id, state, now_ms, keep_ms)
 end
 
 -- Delete a job's record for good (a dead job deleted or trimmed, a queue cleared). A job in a
--- flow that has not finished ends first, as 'deleted': it lets go of its dependencies' records
+-- flow that had not finished ends first, as 'deleted': it lets go of its dependencies' records
 -- (or they would be kept for it for ever), and its waiting dependents go on at once as after a
 -- failed dependency (to the dead-letter queue with the reason 'dependency <id> deleted', or to
--- run anyway), not at their dep-timeout. Such an end may make jobs ready or dead: a caller that
--- trims queues does so before it deletes records. (pcall: a key that is not a job's hash is
--- deleted all the same, as a clear has always done.)
+-- run anyway), not at their dep-timeout. A dead job's dependents were settled when it died:
+-- only one requeued since, waiting for it again, is dead-lettered. Such an end may make jobs
+-- ready or dead: a caller that trims queues does so before it deletes records. (pcall: a key
+-- that is not a job's hash is deleted all the same, as a clear has always done.)
 local function delete_record(job_key, job_id, keep_ms)
   local record = redis.pcall('HMGET', job_key, 'deps', 'has_dependents', 'state')
-  if not record.err and (record[1] or record[2])
-      and record[3] ~= 'done' and record[3] ~= 'canceled' then
+  local state = not record.err and record[3]
+  if state == 'dead' then
+    if record[1] then release_dependencies(record[1], keep_ms) end
+    if record[2] then settle_dependents(job_id, 'deleted', redis_now_ms(), true) end
+  elseif state and (record[1] or record[2]) and state ~= 'done' and state ~= 'canceled' then
     flow_ended(job_key, job_id, 'deleted', redis_now_ms(), keep_ms)
   end
   redis.call('DEL', job_key, NS .. KEY_NAMES.DEPENDENTS .. job_id)

@@ -4,15 +4,17 @@ step, every dependent its failure dead-lettered, so requeuing the cause resumes 
 ]]
 
 -- Dependencies of a job still to be waited for, and the first one that failed for good (dead,
--- canceled). A job that runs anyway ('run') does not wait for failed ones.
+-- canceled, or deleted: a record gone while this job still counts among its dependents can
+-- only have been deleted). A job that runs anyway ('run') does not wait for failed ones.
 local function open_deps(deps_text, on_dep_fail)
   local left, failed, failed_state = 0, nil, nil
   for _, dep in ipairs(split_ids(deps_text)) do
-    local state = redis.call('HGET', job_key_of(dep), 'state')
-    local has_failed = state == 'dead' or state == 'canceled'
+    local state = redis.call('HGET', job_key_of(dep), 'state') or 'deleted'
+    local has_failed = state == 'dead' or state == 'canceled' or state == 'deleted'
     if has_failed and not failed then failed, failed_state = dep, state end
-    if state and state ~= 'done' and not (has_failed and on_dep_fail == 'run') then
-      left = left + 1
+    -- A deleted one will never finish: it is not waited for.
+    if state ~= 'done' and state ~= 'deleted' then
+      if not (has_failed and on_dep_fail == 'run') then left = left + 1 end
     end
   end
   return left, failed, failed_state
