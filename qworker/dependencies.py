@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from qworker.errors import ValidationFailed
 from qworker.flows import Flow, Step, check_depends_on, check_on_dep_fail, dep_timeout_ms
-from qworker.producing import check_job_ids, new_job_id, prepare
+from qworker.producing import check_job_ids, new_job_id, prepare, run_at_ms
 from qworker.scripts import FlowItem
 
 if TYPE_CHECKING:
@@ -69,12 +69,18 @@ WAITS_FOR_SHOWN = 10
 TIMEOUT_BATCH = 500
 
 
-def _item(service: QueueService, step: Step, deps: tuple[str, ...], timeout_ms: int) -> FlowItem:
+def _item(
+    service: QueueService, step: Step, deps: tuple[str, ...], timeout_ms: int, now_ms: int
+) -> FlowItem:
     check_on_dep_fail(step.on_dep_fail)
+    # Checked as a job's own delay or start time is; the delay counts from its release.
+    run_at_ms(step.delay_s, step.run_at_ms, now_ms)
+    ready_delay_ms = int(step.delay_s * 1000) if step.delay_s is not None else 0
     item = prepare(step.params, step.priority, None, step.job_id, service.settings,
                    service._clients)  # fmt: skip
     return FlowItem(item.job_id, item.priority, item.job_type, item.payload, item.max_retries,
-                    deps, step.on_dep_fail, timeout_ms)  # fmt: skip
+                    deps, step.on_dep_fail, timeout_ms, ready_delay_ms,
+                    step.run_at_ms or 0)  # fmt: skip
 
 
 async def enqueue_flow(
@@ -95,14 +101,13 @@ async def enqueue_flow(
         check_job_ids([job_id or new_job_id() for job_id in given], len(given))
     ids: list[str] = []
     items: list[FlowItem] = []
+    now_ms = service.clock.now_ms()
     for node in flow.nodes:
         deps = tuple(ids[i] for i in node.after) if node.after else outside
-        item = _item(service, node.step, deps, timeout_ms)
+        item = _item(service, node.step, deps, timeout_ms, now_ms)
         ids.append(item.job_id)
         items.append(item)
-    reply = await service._enqueue(
-        [service.scripts.enqueue_flow(items, service.clock.now_ms())], ids
-    )
+    reply = await service._enqueue([service.scripts.enqueue_flow(items, now_ms)], ids)
     outcome = reply[0]
     if outcome.unknown_dep is not None:
         raise ValidationFailed(

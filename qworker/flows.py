@@ -6,7 +6,8 @@ construction; ``QueueService.add_flow`` stores it in one script call (enqueue_fl
 it, or, if Redis fails midway, none of it.
 
 A dependent is ``waiting`` until every dependency is done, and is made ready in the same Lua
-step that finished the last one. When a dependency ends dead or canceled, the dependent goes to
+step that finished the last one (scheduled instead, if its step has a delay or a start time
+still to come). When a dependency ends dead or canceled, the dependent goes to
 the dead-letter queue with the reason (``on_dep_fail="fail"``) or runs anyway (``"run"``);
 ``dlq requeue`` of the failed dependency brings the dependents it took down back to waiting.
 """
@@ -29,12 +30,16 @@ DEFAULT_DEP_TIMEOUT_S = 7 * 24 * 3600.0
 
 @dataclass(frozen=True)
 class Step:
-    """One job of a flow: its params, and how it is queued."""
+    """One job of a flow: its params, and how it is queued. ``delay_s``: once its dependencies
+    are done (or at once, for a step without any), it is scheduled that long after;
+    ``run_at_ms``: it runs no earlier than that time (ms since the epoch). One or the other."""
 
     params: dict[str, Any] | BaseJobParams
     priority: int = 3
     job_id: str | None = None
     on_dep_fail: str = "fail"
+    delay_s: float | None = None
+    run_at_ms: int | None = None
 
 
 StepLike = Step | dict[str, Any] | BaseJobParams

@@ -52,6 +52,8 @@ LUA_KEY_NAMES = {
     "STATS": "jobs_stats",
     "DEPENDENTS": "jobs_dependents:",
     "WAITING": "jobs_waiting",
+    # A dependent with a delay or a start time is scheduled when its dependencies are done.
+    "SCHEDULED": "jobs_scheduled",
 }
 
 
@@ -82,7 +84,7 @@ class QueueKeys:
     @cached_property
     def scheduled(self) -> str:
         """Sorted set of jobs enqueued with a delay, scored by the time they become ready (ms)."""
-        return f"{self.prefix}jobs_scheduled"
+        return f"{self.prefix}{LUA_KEY_NAMES['SCHEDULED']}"
 
     @cached_property
     def parked(self) -> str:

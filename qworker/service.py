@@ -185,7 +185,9 @@ class QueueService:
 
         ``depends_on``: the job waits until those jobs are done (see flows.py); when one ends
         dead or canceled it is dead-lettered (``on_dep_fail="fail"``) or runs anyway
-        (``"run"``); after ``dep_timeout_s`` (7 days) of waiting it is dead-lettered."""
+        (``"run"``); after ``dep_timeout_s`` (7 days) of waiting it is dead-lettered. With
+        ``depends_on``, ``delay_s`` counts from the moment they are done, and ``run_at_ms`` is
+        the earliest it may run."""
         result = await self.enqueue_job(
             job_data,
             priority,
@@ -219,11 +221,9 @@ class QueueService:
         """``add_job`` that also tells whether the job is new (``created``), or a duplicate of
         the job holding its unique key (``duplicate``; ``job_id`` is then that job's)."""
         if depends_on is not None:
-            if unique_key is not None or delay_s is not None or run_at_ms is not None:
-                raise ValidationFailed(
-                    "a job that waits for others takes no unique key, delay or start time"
-                )
-            step = Step(job_data, priority, job_id, on_dep_fail)
+            if unique_key is not None:
+                raise ValidationFailed("a job that waits for others takes no unique key")
+            step = Step(job_data, priority, job_id, on_dep_fail, delay_s, run_at_ms)
             [new_id] = await self.add_flow(
                 Flow((FlowNode(step, ()),), (0,)), after=depends_on, dep_timeout_s=dep_timeout_s
             )

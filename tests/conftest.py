@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from uuid import uuid4
 
@@ -15,6 +16,20 @@ from tests.redis_server import RedisServer
 # hypothesis is imported before anything imports trio (selenium does): imported after it, as
 # pytest's summary does at the session's end, trio's random hook makes hypothesis warn, and
 # filterwarnings=error fails a run of only those tests.
+
+
+@pytest.fixture(autouse=True)
+def _qworker_logger_as_found() -> Iterator[None]:
+    """A command run in-process (``qworker work`` through Typer's runner) points qworker's
+    logger at that run's stderr, which is closed once it returns: every test leaves the logger
+    as it found it, or a later test's worker would log into a closed stream."""
+    logger = logging.getLogger("qworker")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    handlers, level, propagate = saved
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ AfterOption = Annotated[
     typer.Option(
         "--after",
         metavar="ID[,ID...]",
-        help="Wait (state: waiting) until these jobs are done, then queue at its priority.",
+        help="Wait (state: waiting) until these jobs are done, then queue at its priority "
+        "(with --delay, that long after; with --at, not before then).",
         show_default=False,
     ),
 ]

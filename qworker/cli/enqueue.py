@@ -55,7 +55,11 @@ PriorityOption = Annotated[
 ]
 DelayOption = Annotated[
     str | None,
-    typer.Option("--delay", metavar="DURATION", help="Make it ready later: 90s, 10m, 2h, 1h30m."),
+    typer.Option(
+        "--delay",
+        metavar="DURATION",
+        help="Make it ready later: 90s, 10m, 2h, 1h30m (with --after: after those jobs).",
+    ),
 ]
 AtOption = Annotated[
     str | None,
@@ -305,8 +309,8 @@ def _enqueue(
     delay_s, run_at_ms = schedule(plan.delay, plan.at)
     unique_for_s, unique_until = _unique_options(plan.unique)
     depends_on, dep_timeout_s = after_options(plan.after)
-    if depends_on is not None and (media or plan.unique.key or delay_s or run_at_ms):
-        raise UsageError("--after takes no --media, unique key, --delay or --at yet")
+    if depends_on is not None and (media or plan.unique.key):
+        raise UsageError("--after takes no --media or unique key yet")
     if plan.job_id is not None:
         check_job_id(plan.job_id)
     settings = state_of(ctx).settings()

@@ -11,15 +11,17 @@ KEYS[7]     sequence counter
 KEYS[8]     migration fence (never exists; see keys.py)
 ARGV[1]     job key prefix
 ARGV[2]     now_ms: enqueued_at_ms of every job
-ARGV[3..]   eight values per job: id, priority, job_type, payload, max_retries ('' for the
+ARGV[3..]   ten values per job: id, priority, job_type, payload, max_retries ('' for the
             worker's default), its dependencies' ids (comma-separated, '' for none),
-            on_dep_fail ('fail' or 'run'), dep_timeout_ms
+            on_dep_fail ('fail' or 'run'), dep_timeout_ms, ready_delay_ms and not_before_ms
+            (0 for none: when its dependencies are done, it is scheduled that long after, or
+            not before that time; see make_ready)
 Returns     {stored} or {-1, an unknown dependency's id} or {-2, an id already taken}
 ]]
 --#include lanes
 local job_prefix = ARGV[1]
 local now_ms = tonumber(ARGV[2])
-local PER_JOB = 8
+local PER_JOB = 10
 
 -- Reads first: every dependency's state (this batch's are new, so not done).
 local states = {}
@@ -61,7 +63,13 @@ for i = 3, #ARGV, PER_JOB do
     ARGV[i + 3], 'attempts', 0, 'enqueued_at_ms', now_ms, 'seq', seq, 'state', 'waiting',
     'state_at_ms', now_ms)
   if ARGV[i + 4] ~= '' then redis.call('HSET', job_key, 'max_retries', ARGV[i + 4]) end
-  if deps == '' then
+  local timed = ARGV[i + 8] ~= '0' or ARGV[i + 9] ~= '0'
+  if timed then
+    redis.call('HSET', job_key, 'ready_delay_ms', ARGV[i + 8], 'not_before_ms', ARGV[i + 9])
+  end
+  if deps == '' and timed then
+    make_ready(job_key, job_id, now_ms)  -- scheduled, or queued if its time has come
+  elseif deps == '' then
     redis.call('LPUSH', ready_list(1, ARGV[i + 2], priority), job_id)
     stamp(job_key, 'queued', now_ms)
   else

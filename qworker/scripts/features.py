@@ -33,6 +33,10 @@ class FlowItem:
     # What the job does when a dependency fails: "fail" (dead-lettered) or "run" (runs anyway).
     on_dep_fail: str = "fail"
     dep_timeout_ms: int = 7 * 24 * 3600 * 1000
+    # Once its dependencies are done: scheduled this long after (ms), or not before this time
+    # (ms since the epoch); 0 for none.
+    ready_delay_ms: int = 0
+    not_before_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class FeatureScripts(ScriptsBase):
                 ",".join(item.deps),
                 item.on_dep_fail,
                 item.dep_timeout_ms,
+                item.ready_delay_ms,
+                item.not_before_ms,
             ]
         return self._call(
             "enqueue_flow",

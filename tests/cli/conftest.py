@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -38,13 +37,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES) or name in ("REDIS_URL", "NO_COLOR", "COLUMNS"):
             monkeypatch.delenv(name)
-    logger = logging.getLogger("qworker")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    handlers, level, propagate = saved
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-    logger.propagate = propagate
+    yield  # the qworker logger is restored by tests/conftest.py
 
 
 @dataclass

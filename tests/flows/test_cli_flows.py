@@ -81,3 +81,19 @@ def test_show_tree_and_repair_from_the_command_line(cli: Cli, log: Path, tmp_pat
     assert {j["id"]: j["state"] for j in graph["jobs"]} == dict.fromkeys(
         (first, second, third), "done"
     )
+
+
+def test_after_with_a_delay_is_scheduled_once_its_dependency_is_done(cli: Cli, log: Path) -> None:
+    first = cli.ok("enqueue", "json", job(log, "a")).strip()
+    later = cli.ok("enqueue", "json", job(log, "b"), "--after", first, "--delay", "1h").strip()
+    assert json.loads(cli.ok("job", "show", later, "--json"))["state"] == "waiting"
+    cli.ok("work", "--burst", "--job-types", "flowstep")
+    shown = json.loads(cli.ok("job", "show", later, "--json"))
+    assert shown["state"] == "scheduled" and shown["waiting"]["until_ms"] == shown["run_at_ms"]
+    for extra, words in (
+        (["--unique-key", "k"], "--after takes no --media or unique key yet"),
+        (["--delay", "1h", "--at", "2999-01-01T00:00:00Z"], "--delay"),
+    ):
+        result = cli("enqueue", "json", job(log, "c"), "--after", first, *extra)
+        assert result.exit_code == 2 and words in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1

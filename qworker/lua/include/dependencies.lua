@@ -32,9 +32,19 @@ local function let_go(job_key, job_id, keep_ms)
   end
 end
 
--- A waiting job all of whose dependencies are through: queued at its own priority.
+-- A waiting job all of whose dependencies are through: queued at its own priority, or scheduled
+-- when it was given a delay (counted from now) or a start time (not before) still to come.
 local function make_ready(job_key, job_id, now_ms)
-  local record = redis.call('HMGET', job_key, 'priority', 'job_type')
+  local record = redis.call('HMGET', job_key, 'priority', 'job_type', 'ready_delay_ms',
+    'not_before_ms')
+  local due_ms = math.max(now_ms + (tonumber(record[3]) or 0), tonumber(record[4]) or 0)
+  if due_ms > now_ms then
+    redis.call('ZREM', WAITING_KEY, job_id)
+    stamp(job_key, 'scheduled', now_ms)
+    redis.call('HSET', job_key, 'run_at_ms', due_ms)
+    redis.call('ZADD', NS .. KEY_NAMES.SCHEDULED, due_ms, job_id)
+    return
+  end
   local priority = tonumber(record[1]) or 4
   local list, wakeup = NS .. KEY_NAMES.PRIORITY .. priority, NS .. KEY_NAMES.WAKEUP
   if is_laned(record[2]) then
