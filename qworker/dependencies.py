@@ -83,6 +83,26 @@ def _item(
                     step.run_at_ms or 0)  # fmt: skip
 
 
+def check_delays_fit(flow: Flow, items: Sequence[FlowItem], now_ms: int, timeout_ms: int) -> None:
+    """Refuse a flow whose delays and start times alone keep a step waiting past its
+    dep-timeout: that step would be dead-lettered before its dependencies could run."""
+    earliest_ms: list[int] = []  # from now, the soonest each step can run
+    for number, (node, item) in enumerate(zip(flow.nodes, items, strict=True), start=1):
+        waits_ms = max((earliest_ms[i] for i in node.after), default=0)
+        if waits_ms >= timeout_ms:
+            raise ValidationFailed(
+                f"step {number} would wait at least {waits_ms / 3_600_000:g} h for the delays "
+                f"and start times of the steps before it, past its dep-timeout of "
+                f"{timeout_ms / 3_600_000:g} h: give a longer dep-timeout"
+            )
+        earliest_ms.append(
+            max(
+                waits_ms + item.ready_delay_ms,
+                item.not_before_ms - now_ms if item.not_before_ms else 0,
+            )
+        )
+
+
 async def enqueue_flow(
     service: QueueService,
     flow: Flow,
@@ -107,6 +127,7 @@ async def enqueue_flow(
         item = _item(service, node.step, deps, timeout_ms, now_ms)
         ids.append(item.job_id)
         items.append(item)
+    check_delays_fit(flow, items, now_ms, timeout_ms)
     reply = await service._enqueue([service.scripts.enqueue_flow(items, now_ms)], ids)
     outcome = reply[0]
     if outcome.unknown_dep is not None:

@@ -53,7 +53,9 @@ for _, entry in ipairs(found) do
     redis.call('HDEL', job_key, 'dep_failed')
     local now_ms = now_or_redis(ARGV[4])
     if entry[5] then
-      wait_or_ready(job_key, job_id, (open_deps(entry[5], entry[7])), now_ms)
+      -- Requeued by hand: it runs as soon as its dependencies allow, as any requeued job does,
+      -- without its delay or start time again.
+      wait_or_ready(job_key, job_id, (open_deps(entry[5], entry[7])), now_ms, true)
     else
       stamp(job_key, 'queued', now_ms)
       redis.call('LPUSH', ready_list(2, entry[4], priority), job_id)

@@ -110,3 +110,49 @@ async def test_a_bad_delay_or_start_time_queues_nothing(
     with pytest.raises(ValidationFailed, match=words):
         await service.add_job(step(log, "c"), depends_on=[first], **options)
     assert (await service.get_queue_stats()).total_jobs == 1
+
+
+async def test_requeued_by_hand_it_runs_at_once_and_repaired_it_waits_again(
+    service: QueueService, run_burst: RunBurst, clock: ManualClock, log: Path, tmp_path: Path
+) -> None:
+    """A delayed dependent that failed on its own and is requeued by hand is queued now, as any
+    requeued job; one brought back by the repair of its dependency waits its delay again after
+    that dependency is done."""
+    broken = tmp_path / "broken"
+    broken.touch()
+    _, own_failure = await service.add_flow(
+        chain(step(log, "first"), Step(step(log, "own", fail_while=str(broken)), delay_s=60))
+    )
+    failing, repaired = await service.add_flow(
+        chain(step(log, "failing", fail_while=str(broken)), Step(step(log, "rep"), delay_s=60))
+    )
+    await run_burst()
+    clock.advance(60)
+    await run_burst()
+    assert [await where(service, j) for j in (own_failure, repaired)] == [("dead", None, False)] * 2
+
+    broken.unlink()
+    assert (await service.requeue_dead([own_failure, failing])).requeued == [own_failure, failing]
+    assert await where(service, own_failure) == ("queued", None, False)
+    assert await where(service, repaired) == ("waiting", None, True)
+    await run_burst()
+    assert await where(service, repaired) == ("scheduled", clock.now_ms() + MINUTE_MS, False)
+
+
+async def test_a_flow_whose_delays_outlast_a_later_steps_dep_timeout_is_refused(
+    service: QueueService, clock: ManualClock, log: Path
+) -> None:
+    eight_days_ms = 8 * 24 * 60 * MINUTE_MS
+    in_eight_days = Step(step(log, "b"), run_at_ms=clock.now_ms() + eight_days_ms)
+    with pytest.raises(ValidationFailed, match=r"step 3 would wait at least 192 h .* 168 h"):
+        await service.add_flow(chain(step(log, "a"), in_eight_days, step(log, "c")))
+    four_days = Step(step(log, "x"), delay_s=4 * 24 * 3600)
+    with pytest.raises(ValidationFailed, match="step 3 would wait"):  # the delays add up
+        await service.add_flow(chain(four_days, four_days, step(log, "y")))
+    with pytest.raises(ValidationFailed, match="past its dep-timeout of 0.0166667 h"):
+        await service.add_flow(chain(Step(step(log, "z"), delay_s=600), step(log, "w")),
+                               dep_timeout_s=60)  # fmt: skip
+    assert (await service.get_queue_stats()).total_jobs == 0
+    assert await service.redis.zcard(service.keys.waiting) == 0
+    # A last step may wait as long as it likes: nothing waits for it.
+    await service.add_flow(chain(step(log, "a"), in_eight_days))

@@ -33,12 +33,13 @@ local function let_go(job_key, job_id, keep_ms)
 end
 
 -- A waiting job all of whose dependencies are through: queued at its own priority, or scheduled
--- when it was given a delay (counted from now) or a start time (not before) still to come.
-local function make_ready(job_key, job_id, now_ms)
+-- when it was given a delay (counted from now) or a start time (not before) still to come,
+-- unless `at_once` (an operator's requeue: now, as any requeued job).
+local function make_ready(job_key, job_id, now_ms, at_once)
   local record = redis.call('HMGET', job_key, 'priority', 'job_type', 'ready_delay_ms',
     'not_before_ms')
   local due_ms = math.max(now_ms + (tonumber(record[3]) or 0), tonumber(record[4]) or 0)
-  if due_ms > now_ms then
+  if due_ms > now_ms and not at_once then
     redis.call('ZREM', WAITING_KEY, job_id)
     stamp(job_key, 'scheduled', now_ms)
     redis.call('HSET', job_key, 'run_at_ms', due_ms)

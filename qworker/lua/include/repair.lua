@@ -20,11 +20,12 @@ local function open_deps(deps_text, on_dep_fail)
   return left, failed, failed_state
 end
 
--- Wait (again) for the dependencies not done, or be queued if there are none.
-local function wait_or_ready(job_key, job_id, left, now_ms)
+-- Wait (again) for the dependencies not done, or be queued (scheduled after its delay, unless
+-- `at_once`: see make_ready) if there are none.
+local function wait_or_ready(job_key, job_id, left, now_ms, at_once)
   redis.call('HSET', job_key, 'deps_left', left)
   if left <= 0 then
-    make_ready(job_key, job_id, now_ms)
+    make_ready(job_key, job_id, now_ms, at_once)
     return
   end
   stamp(job_key, 'waiting', now_ms)
