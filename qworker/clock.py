@@ -8,6 +8,7 @@ A script is given a time only by a clock that tests move by hand.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -49,3 +50,25 @@ class ManualClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def format_duration(seconds: float) -> str:
+    """``45s``, ``12m 5s``, ``3h 2m``, ``2d 4h``."""
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def format_iso(at_ms: int | None) -> str:
+    """ISO-8601 UTC to the second (``2026-12-06T20:00:00Z``): the same on every machine."""
+    if at_ms is None:
+        return "-"
+    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

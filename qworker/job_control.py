@@ -7,12 +7,14 @@ now, the end of a pause) are Lua scripts, run by ``QueueService``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
 
+from qworker.clock import format_duration, format_iso
 from qworker.errors import JobNotFound, QworkerError, ValidationFailed
 from qworker.keys import PRIORITIES, QueueKeys, glob_escape
 from qworker.models import (
@@ -170,15 +172,28 @@ async def _wait_reason(
             until_ms=pause.until_ms if pause is not None else None,
         )
     if state == "waiting":
-        deps_left = cast(str | None, await client.hget(keys.job(record.id), "deps_left"))
+        deps_left, delay_ms, not_before_ms = cast(
+            list[str | None],
+            await client.hmget(keys.job(record.id), "deps_left", "ready_delay_ms", "not_before_ms"),
+        )
         deadline = await client.zscore(keys.waiting, record.id)
         return WaitReason(
-            reason=f"{deps_left or '?'} of its dependencies not done yet",
+            reason=f"{deps_left or '?'} of its dependencies not done yet"
+            + _then(int(delay_ms or 0), int(not_before_ms or 0)),
             until_ms=int(deadline) if deadline is not None else None,
         )
     if state == "running" and record.cancel_requested_at_ms is not None:
         return WaitReason(reason="cancel requested: its worker is stopping it")
     return None
+
+
+def _then(delay_ms: int, not_before_ms: int) -> str:
+    """What a waiting job given a delay or a start time does once its dependencies are done."""
+    if delay_ms > 0:
+        return f"; then a delay of {re.sub(r' 0[smh]$', '', format_duration(delay_ms / 1000))}"
+    if not_before_ms > 0:
+        return f"; then not before {format_iso(not_before_ms)}"
+    return ""
 
 
 # -- pages of jobs ---------------------------------------------------------------------------

@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
 from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from qworker.clock import format_duration, format_iso
 
 
 def stdout_console() -> Console:
@@ -125,21 +126,6 @@ def format_time(at_ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", moment)
 
 
-def format_duration(seconds: float) -> str:
-    """``45s``, ``12m 5s``, ``3h 2m``, ``2d 4h``."""
-    seconds = max(int(seconds), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
-
-
 def format_ago(at_ms: int | None, now: int | None = None) -> str:
     if at_ms is None:
         return "-"
@@ -154,13 +140,6 @@ def format_until(at_ms: int | None, now: int | None = None) -> str:
     if remaining_s <= 0:
         return "now"
     return f"in {format_duration(remaining_s)} ({format_time(at_ms)})"
-
-
-def format_iso(at_ms: int | None) -> str:
-    """ISO-8601 UTC to the second (``2026-12-06T20:00:00Z``): the same on every machine."""
-    if at_ms is None:
-        return "-"
-    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_relative(at_ms: int, now: int | None = None) -> str:

@@ -182,7 +182,7 @@ def _job_view(job: JobRecord, now_ms: int, *, traceback: bool) -> list[Renderabl
 
 def _origin(job: JobRecord) -> list[tuple[str, object]]:
     """The schedule that enqueued the job and the due time (UTC) it is for."""
-    from qworker.cli._render import format_iso
+    from qworker.clock import format_iso
 
     due = format_iso(job.scheduled_for_ms)
     if job.schedule_covers:

@@ -275,7 +275,8 @@ def pauses_table(pauses: list[Pause], now_ms: int) -> RenderableType:
 
 
 def _pause_end(pause: Pause, now_ms: int) -> str:
-    from qworker.cli._render import format_duration, format_time
+    from qworker.cli._render import format_time
+    from qworker.clock import format_duration
 
     if pause.until_ms is None:
         return "resumed"
@@ -355,7 +356,8 @@ def x_spend_table(spend: MonthSpend) -> RenderableType:
 
 
 def workers_table(workers: list[WorkerInfo], now_ms: int) -> RenderableType:
-    from qworker.cli._render import Col, empty, format_ago, format_duration, table
+    from qworker.cli._render import Col, empty, format_ago, table
+    from qworker.clock import format_duration
 
     rows = [
         (

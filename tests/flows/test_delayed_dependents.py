@@ -156,3 +156,27 @@ async def test_a_flow_whose_delays_outlast_a_later_steps_dep_timeout_is_refused(
     assert await service.redis.zcard(service.keys.waiting) == 0
     # A last step may wait as long as it likes: nothing waits for it.
     await service.add_flow(chain(step(log, "a"), in_eight_days))
+
+
+async def test_a_waiting_dependent_says_what_follows_its_dependencies(
+    service: QueueService, clock: ManualClock, log: Path
+) -> None:
+    """``job show`` (and the web UI's job page) of a waiting dependent names its delay or its
+    start time."""
+    at_ms = 1_800_000_000_000
+    _, delayed, timed = await service.add_flow(
+        chain(
+            step(log, "first"),
+            Step(step(log, "delayed"), delay_s=5400),
+            Step(step(log, "timed"), run_at_ms=at_ms),
+        )
+    )
+    reasons = []
+    for job_id in (delayed, timed):
+        job = await service.get_job(job_id)
+        assert job is not None and job.waiting is not None
+        reasons.append(job.waiting.reason)
+    assert reasons == [
+        "1 of its dependencies not done yet; then a delay of 1h 30m",
+        "1 of its dependencies not done yet; then not before 2027-01-15T08:00:00Z",
+    ]
