@@ -132,6 +132,10 @@ async def read_records(
     ]
 
 
+# The fields every heartbeat writes into a worker's record (heartbeat.py), which read_workers needs.
+HEARTBEAT_FIELDS = frozenset({"host", "pid", "started_at_ms", "last_seen_ms"})
+
+
 async def read_workers(client: aioredis.Redis, k: QueueKeys) -> list[WorkerInfo]:
     """Live workers; the registry forgets those whose heartbeat record has expired."""
     worker_ids = cast(list[str], await client.zrange(k.workers, 0, -1))
@@ -142,6 +146,8 @@ async def read_workers(client: aioredis.Redis, k: QueueKeys) -> list[WorkerInfo]
     gone = [wid for wid, row in zip(worker_ids, rows, strict=True) if not row]
     if gone:
         await client.zrem(k.workers, *gone)
+    # A record without the heartbeat's fields (written in part by another version, or by hand)
+    # is left out, not removed: its worker's next heartbeat writes it whole.
     return [
         WorkerInfo(
             id=worker_id,
@@ -158,7 +164,7 @@ async def read_workers(client: aioredis.Redis, k: QueueKeys) -> list[WorkerInfo]
             job_types=sorted(served_types(row) or []),
         )
         for worker_id, row in zip(worker_ids, rows, strict=True)
-        if row
+        if row.keys() >= HEARTBEAT_FIELDS
     ]
 
 

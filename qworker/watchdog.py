@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import redis
+from redis.exceptions import NoScriptError
 
 from qworker.connection import CONNECTION_ERRORS
 from qworker.execution import RunningJob
@@ -93,18 +94,27 @@ class Watchdog:
         pipe = self.service.redis.pipeline(transaction=False)
         if held:
             pipe.smismember(self.keys.cancel_requests, [r.claimed.id for r in held])
-        if counts != self._counts_shown:
-            worker_key = self.keys.worker(self.worker_id)
-            pipe.hset(worker_key, mapping={"running": counts[0], "prefetched": counts[1]})
-            # As the heartbeat does: a record written after it expired must not stay for ever.
-            pipe.pexpire(worker_key, self.lease_ms)
+        write_counts = counts != self._counts_shown
+        if write_counts:
+            # Only into a record that is there: one that expired while this worker stalled is
+            # the heartbeat's to write again, whole (worker_counts.lua).
+            call = self.service.scripts.worker_counts(self.worker_id, *counts, self.lease_ms)
+            pipe.execute_command(*call.command())
         # The per-minute outcome counts (the web UI's chart), written here, off the hot path.
         add_counts(pipe, self.keys, settled, self.clock.now_ms())
-        replies = await pipe.execute()
-        self._counts_shown = counts
+        replies = list(await pipe.execute(raise_on_error=False))
+        asked = replies.pop(0) if held else []
+        written = replies.pop(0) if write_counts else 0
+        if isinstance(written, NoScriptError):  # Redis lost its scripts: the counts go next time
+            await self.service.runner.load_all()
+        for reply in (asked, written, *replies):
+            if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+                raise reply
+        if written == 1:
+            self._counts_shown = counts
         self._outcomes_written.update(settled)
         if held:
-            canceled = [r for r, asked in zip(held, replies[0], strict=True) if asked]
+            canceled = [r for r, cancel in zip(held, asked, strict=True) if cancel]
             for running in canceled:
                 self.cancel(running)
 

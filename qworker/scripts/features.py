@@ -1,6 +1,6 @@
 """The wrappers of the scripts behind single features: flows, rate limits and the tweet job's X
-side, schedules, the dry run and the fleet's maintenance turn. Each family is small; together
-they keep the job-moving wrappers (core.py) short enough to read at once.
+side, schedules, the dry run, the fleet's maintenance turn and the worker's counts. Each family
+is small; together they keep the job-moving wrappers (core.py) short enough to read at once.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def _parse_fire(reply: Any) -> FireReply:
 
 
 class FeatureScripts(ScriptsBase):
-    """Flows, rate limits, the X side, schedules, the dry run, the maintenance turn."""
+    """Flows, rate limits, the X side, schedules, the dry run, the maintenance turn, the
+    worker's counts."""
 
     # -- flows (qworker/dependencies.py) -----------------------------------------------------
 
@@ -294,7 +295,7 @@ class FeatureScripts(ScriptsBase):
             _as_int,
         )
 
-    # -- the dry run and the maintenance turn ------------------------------------------------
+    # -- the dry run, the maintenance turn, the worker's counts ------------------------------
 
     def mark_dry_run(self, job_id: str, owner: str, now_ms: int) -> ScriptCall[int]:
         """Record that a dry run did not do the job's work, and count it (once per job)."""
@@ -311,4 +312,16 @@ class FeatureScripts(ScriptsBase):
         k = self.keys
         return self._call(
             "maintenance_turn", [k.maintenance_turn, k.fence], [worker_id, ttl_ms], _as_int
+        )
+
+    def worker_counts(
+        self, worker_id: str, running: int, prefetched: int, lease_ms: int
+    ) -> ScriptCall[int]:
+        """Write a worker's running/prefetched counts into its record; 0 if it has none now."""
+        k = self.keys
+        return self._call(
+            "worker_counts",
+            [k.worker(worker_id), k.fence],
+            [running, prefetched, lease_ms],
+            _as_int,
         )

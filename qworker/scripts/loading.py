@@ -53,6 +53,7 @@ SCRIPT_NAMES = (
     "delete_dead",
     "enqueue_flow",
     "dep_timeout",
+    "worker_counts",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).

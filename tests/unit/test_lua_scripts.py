@@ -102,6 +102,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "delete_dead": s.delete_dead(["id1"], keep_ms=0),
         "enqueue_flow": s.enqueue_flow([FlowItem("id2", 1, "probe", "{}", None, ("id1",))], 0),
         "dep_timeout": s.dep_timeout(0, 10),
+        "worker_counts": s.worker_counts("w:1", 1, 0, 30_000),
     }
 
 
