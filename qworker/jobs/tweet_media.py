@@ -167,8 +167,8 @@ async def enqueue_with_media(
     unique_for_s: float | None,
     unique_until: str,
 ) -> EnqueueResult:
-    """Queue a tweet job and its media in one MULTI/EXEC (the enqueue script and the media
-    hash), as ``QueueService.enqueue_job`` queues a job alone."""
+    """Queue a tweet job and its media in one MULTI/EXEC (the enqueue script, then
+    attach_media.lua), as ``QueueService.enqueue_job`` queues a job alone."""
     from qworker.clients import ClientContainer
     from qworker.models import EnqueueResult
     from qworker.producing import new_job_id, prepare, with_unique_key
@@ -180,23 +180,19 @@ async def enqueue_with_media(
     item = prepare(params, priority, ready_at_ms, job_id, service.settings,
                    ClientContainer(service.settings))  # fmt: skip
     item = with_unique_key(item, unique_key, unique_for_s, unique_until)
-    call = service.scripts.enqueue([item], now_ms)
-    media_key = service.keys.media(job_id)
+    enqueue = service.scripts.enqueue([item], now_ms)
     keep_ms = max((ready_at_ms or now_ms) - now_ms, 0) + MEDIA_KEEP_MS
+    attach = service.scripts.attach_media(job_id, item.payload, blobs, keep_ms)
     await service.check_memory_policy()
+    # One MULTI/EXEC: the media goes with the job this enqueue stores, or nowhere (a duplicate,
+    # an id already taken), and no other client sees the job without its media.
     async with service.redis.pipeline(transaction=True) as pipe:
-        pipe.hset(media_key, mapping={str(index): blob for index, blob in enumerate(blobs)})
-        pipe.pexpire(media_key, keep_ms)
-        pipe.eval(call.script.source, len(call.keys), *call.keys, *call.args)
-        # The flag tells job_end.lua there is media to delete: jobs without pay nothing for it.
-        pipe.hset(service.keys.job(job_id), HAS_MEDIA_FIELD, "1")
+        for call in (enqueue, attach):
+            pipe.eval(call.script.source, len(call.keys), *call.keys, *call.args)
         replies = await pipe.execute()
-    reply = call.parse(replies[-2])
+    reply = enqueue.parse(replies[0])
     holder = reply.duplicates.get(0)
     if holder is not None:
-        # Refused as a duplicate: the job does not exist, so neither may its media (nor the
-        # flag, which alone would look like a record).
-        await service.redis.delete(media_key, service.keys.job(job_id))
         return EnqueueResult(job_id=holder, created=False, duplicate=True)
     return EnqueueResult(job_id=job_id, created=reply.stored == 1)
 

@@ -205,6 +205,19 @@ class FeatureScripts(ScriptsBase):
             _as_int,
         )
 
+    def attach_media(
+        self, job_id: str, payload: str, blobs: Sequence[bytes], keep_ms: int
+    ) -> ScriptCall[int]:
+        """Store a tweet's media with the job an enqueue just stored (run after it, in one
+        MULTI/EXEC); 0 when that enqueue stored no job of this payload."""
+        k = self.keys
+        return self._call(
+            "attach_media",
+            [k.job(job_id), k.media(job_id), k.fence],
+            [payload, keep_ms, *blobs],
+            _as_int,
+        )
+
     # -- schedules (qworker/schedule_store.py) ----------------------------------------------
 
     def schedule_upsert(

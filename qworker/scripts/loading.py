@@ -54,6 +54,7 @@ SCRIPT_NAMES = (
     "enqueue_flow",
     "dep_timeout",
     "worker_counts",
+    "attach_media",
 )
 # A line ``--#include NAME`` in a script stands for the file ``lua/include/NAME.lua``: helpers
 # several scripts share (one copy to review, and every script that uses them is still one step).
@@ -110,7 +111,7 @@ def load_script(name: str) -> LuaScript:
 class ScriptCall(Generic[T]):
     script: LuaScript
     keys: Sequence[str]
-    args: Sequence[str | int | float]
+    args: Sequence[str | bytes | int | float]
     parse: Callable[[Any], T]
 
     def command(self) -> tuple[Any, ...]:
@@ -162,7 +163,7 @@ class ScriptsBase:
         self,
         name: str,
         keys: Sequence[str],
-        args: Sequence[str | int | float],
+        args: Sequence[str | bytes | int | float],
         parse: Callable[[Any], T],
     ) -> ScriptCall[T]:
         return ScriptCall(load_script(name), keys, args, parse)

@@ -234,6 +234,50 @@ async def test_a_duplicate_stores_no_media(service: QueueService) -> None:
     assert len([key async for key in service.redis.scan_iter(service.keys.media("*"))]) == 1
 
 
+async def enqueue_given_id(service: QueueService, job_id: str, content: str, *files: bytes) -> Any:
+    params = TweetJobParams(content=content, media=[MediaRef(**read_ref(f, None)) for f in files])
+    return await enqueue_with_media(
+        service,
+        params,
+        list(files),
+        priority=3,
+        delay_s=None,
+        run_at_ms=None,
+        job_id=job_id,
+        unique_key=None,
+        unique_for_s=None,
+        unique_until="finished",
+    )
+
+
+async def test_an_id_already_taken_leaves_that_jobs_media_and_record_alone(
+    service: QueueService,
+) -> None:
+    first = await enqueue_given_id(service, "post-1", "the first", PNG)
+    plain = await service.add_job(TweetJobParams(content="no media"), job_id="post-2")
+    assert plain == "post-2"
+    before = await service.redis.hgetall(service.keys.job("post-2"))
+
+    other = await enqueue_given_id(service, "post-1", "another", JPEG)
+    again = await enqueue_given_id(service, "post-2", "with media", JPEG)
+
+    assert first.created
+    assert not other.created and not again.created
+    assert await load_media(service.redis, service.keys.media("post-1")) == [PNG]
+    assert not await service.redis.exists(service.keys.media("post-2"))
+    assert await service.redis.hgetall(service.keys.job("post-2")) == before
+
+
+async def test_a_resent_enqueue_keeps_the_media_it_stored(service: QueueService) -> None:
+    first = await enqueue_given_id(service, "post-1", "twice", PNG, JPEG)
+    ttl_ms = await service.redis.pttl(service.keys.media("post-1"))
+    resent = await enqueue_given_id(service, "post-1", "twice", PNG, JPEG)
+
+    assert first.created and not resent.created
+    assert await load_media(service.redis, service.keys.media("post-1")) == [PNG, JPEG]
+    assert 0 < await service.redis.pttl(service.keys.media("post-1")) <= ttl_ms
+
+
 @pytest.mark.parametrize(
     ("media", "message"),
     [

@@ -103,6 +103,7 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "enqueue_flow": s.enqueue_flow([FlowItem("id2", 1, "probe", "{}", None, ("id1",))], 0),
         "dep_timeout": s.dep_timeout(0, 10),
         "worker_counts": s.worker_counts("w:1", 1, 0, 30_000),
+        "attach_media": s.attach_media("id1", "{}", [b"\x89PNG"], 60_000),
     }
 
 
