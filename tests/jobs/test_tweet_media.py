@@ -28,6 +28,7 @@ from qworker.jobs.tweet_media import (
     read_media_files,
 )
 from qworker.jobs.x_account import CLIENT_NAME, XAccount
+from qworker.models import EnqueueResult
 from qworker.service import QueueService
 from tests.jobs.support import (
     ACCESS_TOKEN_SECRET,
@@ -65,24 +66,32 @@ async def service(settings: Settings) -> AsyncIterator[QueueService]:
 async def queue_with_media(
     service: QueueService, *files: bytes, alts: list[str] | None = None
 ) -> str:
+    return (await enqueue_tweet(service, None, "with media", *files, alts=alts)).job_id
+
+
+async def enqueue_tweet(
+    service: QueueService,
+    job_id: str | None,
+    content: str,
+    *files: bytes,
+    alts: list[str] | None = None,
+) -> EnqueueResult:
     refs = [
         MediaRef(**read_ref(data, alt))
         for data, alt in zip(files, alts or [None] * len(files), strict=True)
     ]
-    params = TweetJobParams(content="with media", media=refs)
-    result = await enqueue_with_media(
+    return await enqueue_with_media(
         service,
-        params,
+        TweetJobParams(content=content, media=refs),
         list(files),
         priority=3,
         delay_s=None,
         run_at_ms=None,
-        job_id=None,
+        job_id=job_id,
         unique_key=None,
         unique_for_s=None,
         unique_until="finished",
     )
-    return result.job_id
 
 
 def read_ref(data: bytes, alt: str | None) -> dict[str, Any]:
@@ -234,32 +243,16 @@ async def test_a_duplicate_stores_no_media(service: QueueService) -> None:
     assert len([key async for key in service.redis.scan_iter(service.keys.media("*"))]) == 1
 
 
-async def enqueue_given_id(service: QueueService, job_id: str, content: str, *files: bytes) -> Any:
-    params = TweetJobParams(content=content, media=[MediaRef(**read_ref(f, None)) for f in files])
-    return await enqueue_with_media(
-        service,
-        params,
-        list(files),
-        priority=3,
-        delay_s=None,
-        run_at_ms=None,
-        job_id=job_id,
-        unique_key=None,
-        unique_for_s=None,
-        unique_until="finished",
-    )
-
-
 async def test_an_id_already_taken_leaves_that_jobs_media_and_record_alone(
     service: QueueService,
 ) -> None:
-    first = await enqueue_given_id(service, "post-1", "the first", PNG)
+    first = await enqueue_tweet(service, "post-1", "the first", PNG)
     plain = await service.add_job(TweetJobParams(content="no media"), job_id="post-2")
     assert plain == "post-2"
     before = await service.redis.hgetall(service.keys.job("post-2"))
 
-    other = await enqueue_given_id(service, "post-1", "another", JPEG)
-    again = await enqueue_given_id(service, "post-2", "with media", JPEG)
+    other = await enqueue_tweet(service, "post-1", "another", JPEG)
+    again = await enqueue_tweet(service, "post-2", "with media", JPEG)
 
     assert first.created
     assert not other.created and not again.created
@@ -269,9 +262,9 @@ async def test_an_id_already_taken_leaves_that_jobs_media_and_record_alone(
 
 
 async def test_a_resent_enqueue_keeps_the_media_it_stored(service: QueueService) -> None:
-    first = await enqueue_given_id(service, "post-1", "twice", PNG, JPEG)
+    first = await enqueue_tweet(service, "post-1", "twice", PNG, JPEG)
     ttl_ms = await service.redis.pttl(service.keys.media("post-1"))
-    resent = await enqueue_given_id(service, "post-1", "twice", PNG, JPEG)
+    resent = await enqueue_tweet(service, "post-1", "twice", PNG, JPEG)
 
     assert first.created and not resent.created
     assert await load_media(service.redis, service.keys.media("post-1")) == [PNG, JPEG]
