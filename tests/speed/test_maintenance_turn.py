@@ -76,8 +76,9 @@ async def test_a_killed_holders_turn_passes_on_and_its_job_is_recovered(
         worker = Worker(service, settings=settings, job_modules=JOB_MODULES)
         task = asyncio.create_task(worker.run())
         try:
+            # (That a live holder keeps its turn is the next test's: here the process could
+            # stall past its 1 s turn on a busy machine and lose it, as it should.)
             await asyncio.sleep(0.5)
-            assert not worker.turn.held  # the process holds it, and renews it
             worker_process.send_signal(signal.SIGKILL)
             worker_process.wait(10)
 
