@@ -268,8 +268,8 @@ def _call(settings: Settings, item: EnqueueItem) -> ScriptCall[EnqueueReply]:
 
 
 def _send(connection: RespConnection, call: ScriptCall[EnqueueReply]) -> EnqueueReply:
-    """Run the call by EVALSHA; a Redis that lacks the script (NOSCRIPT: nothing ran) gets its
-    source by EVAL, which also caches it for the next call."""
+    """Run the call by EVALSHA; a Redis that lacks the script (NOSCRIPT: nothing ran) is sent
+    it by SCRIPT LOAD first (a least-privilege user may load scripts, not EVAL them)."""
     from qworker.resp import RespReplyError
 
     command = call.command()
@@ -278,5 +278,6 @@ def _send(connection: RespConnection, call: ScriptCall[EnqueueReply]) -> Enqueue
     except RespReplyError as exc:
         if exc.code != "NOSCRIPT":
             raise
-        reply = connection.command("EVAL", call.script.source, *command[2:])
+        connection.command("SCRIPT", "LOAD", call.script.source)
+        reply = connection.command(*command)
     return call.parse(reply)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from qworker.jobs.base import BaseJobParams
     from qworker.models import EnqueueResult
+    from qworker.scripts import ScriptCall
     from qworker.service import QueueService
 
 MediaType = Literal["image/jpeg", "image/png", "image/webp", "image/gif"]
@@ -184,17 +185,36 @@ async def enqueue_with_media(
     keep_ms = max((ready_at_ms or now_ms) - now_ms, 0) + MEDIA_KEEP_MS
     attach = service.scripts.attach_media(job_id, item.payload, blobs, keep_ms)
     await service.check_memory_policy()
-    # One MULTI/EXEC: the media goes with the job this enqueue stores, or nowhere (a duplicate,
-    # an id already taken), and no other client sees the job without its media.
-    async with service.redis.pipeline(transaction=True) as pipe:
-        for call in (enqueue, attach):
-            pipe.eval(call.script.source, len(call.keys), *call.keys, *call.args)
-        replies = await pipe.execute()
+    replies = await _enqueue_and_attach(service.redis, enqueue, attach)
     reply = enqueue.parse(replies[0])
     holder = reply.duplicates.get(0)
     if holder is not None:
         return EnqueueResult(job_id=holder, created=False, duplicate=True)
     return EnqueueResult(job_id=job_id, created=reply.stored == 1)
+
+
+async def _enqueue_and_attach(redis: Any, *calls: ScriptCall[Any]) -> list[Any]:
+    """One MULTI/EXEC: the media goes with the job this enqueue stores, or nowhere (a duplicate,
+    an id already taken), and no other client sees the job without its media. The scripts are
+    loaded first and run by EVALSHA, which a least-privilege user may (EVAL it may not); a
+    Redis that lost them in between (a restart) ran neither, and the pair is sent again."""
+    from redis.exceptions import NoScriptError
+
+    for _attempt in range(2):
+        async with redis.pipeline(transaction=False) as loading:
+            for call in calls:
+                loading.script_load(call.script.source)
+            await loading.execute()
+        async with redis.pipeline(transaction=True) as pipe:
+            for call in calls:
+                pipe.execute_command(*call.command())
+            replies = list(await pipe.execute(raise_on_error=False))
+        if not any(isinstance(reply, NoScriptError) for reply in replies):
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
+    raise NoScriptError("Redis lost qworker's scripts twice while a tweet with media was queued")
 
 
 async def load_media(redis: Any, media_key: str) -> list[bytes]:

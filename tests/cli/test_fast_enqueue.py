@@ -24,6 +24,7 @@ import qworker.cli.fast_enqueue as fast_enqueue
 from qworker.cli import main
 from qworker.cli.commands import app
 from qworker.resp import RespConnection, RespConnectionError
+from tests.distributed.acl import denials, restricted_user_url
 from tests.redis_server import RedisServer
 
 _JOB_ID = re.compile(r"\b[0-9a-f]{32}\b")
@@ -403,3 +404,22 @@ def test_a_shell_asking_for_completions_gets_them_from_click(
 ) -> None:
     monkeypatch.setenv("_QWORKER_COMPLETE", "bash_complete")
     assert fast_enqueue.enqueue_fast(["enqueue", "tweet", "hi"]) is fast_enqueue.AS_GIVEN
+
+
+def test_the_readme_acl_user_enqueues_on_a_redis_without_the_script(
+    redis_server: RedisServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    client: redis.Redis,
+) -> None:
+    """A Redis that lost its scripts (a restart) is sent the script by SCRIPT LOAD, which the
+    README's least-privilege user may send (EVAL it may not), and the fast path finishes."""
+    namespace = new_namespace()
+    with restricted_user_url(redis_server, namespace, "fast") as url:
+        client.script_flush()
+        outcome = Runner(url, capsys, monkeypatch).through_main(
+            namespace, ["enqueue", "tweet", "after a restart"]
+        )
+        assert outcome.fast and (outcome.exit_code, outcome.stderr) == (0, "")
+        assert client.lrange(f"{namespace}:jobs_priority_3", 0, -1) == [outcome.stdout.strip()]
+        assert denials(client) == []

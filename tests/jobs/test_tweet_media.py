@@ -30,6 +30,8 @@ from qworker.jobs.tweet_media import (
 from qworker.jobs.x_account import CLIENT_NAME, XAccount
 from qworker.models import EnqueueResult
 from qworker.service import QueueService
+from tests.distributed.acl import denials, restricted_user_url
+from tests.distributed.servers import admin
 from tests.jobs.support import (
     ACCESS_TOKEN_SECRET,
     API_SECRET,
@@ -38,6 +40,7 @@ from tests.jobs.support import (
     execute_and_close,
     make_settings,
 )
+from tests.redis_server import RedisServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"png-body" * 10
 JPEG = b"\xff\xd8\xff\xe0" + b"jpeg-body" * 10
@@ -328,3 +331,21 @@ async def test_the_media_go_when_the_job_is_done_or_dead(
     record = await service.get_job(job_id)
     assert record is not None and record.state == state
     assert not await service.redis.exists(service.keys.media(job_id))
+
+
+async def test_the_readme_acl_user_enqueues_a_tweet_with_media(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """EVALSHA after SCRIPT LOAD, never EVAL, which the README's least-privilege rule leaves
+    out; on a Redis that has lost the scripts too."""
+    with restricted_user_url(redis_server, namespace, "media") as url:
+        with admin(redis_server.port) as client:
+            client.script_flush()
+        async with QueueService(
+            settings=make_settings(redis_url=url, namespace=namespace)
+        ) as service:
+            result = await enqueue_tweet(service, "with-acl", "restricted", PNG)
+            assert result.created
+            assert await load_media(service.redis, service.keys.media("with-acl")) == [PNG]
+        with admin(redis_server.port) as client:
+            assert denials(client) == []
