@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from qworker.service import QueueService
 
 # The configuration fields an upsert writes (history and counters are the scripts' own).
+# schedule_pause.lua's reply when the schedule changed between the read and the resume.
+RESUME_RACED = -2
+
 CONFIG_FIELDS = (
     "name", "cron", "tz", "every_ms", "start_ms", "end_ms", "job_type", "payload", "priority",
     "max_retries", "missed", "max_catchup", "no_overlap",
@@ -149,11 +152,16 @@ class ScheduleStore:
 
     async def set_paused(self, name: str, *, paused: bool) -> bool:
         """True if it changed, False if it already was so."""
-        schedule = await self.get(name)
-        now_ms = self.service.clock.now_ms()
-        next_due = None if paused else schedule.first_due_ms(now_ms)
-        call = self.scripts.schedule_pause(name, pause=paused, next_due_ms=next_due, now_ms=now_ms)
-        reply = await self.service.run(call)
+        while True:
+            schedule = await self.get(name)
+            now_ms = self.service.clock.now_ms()
+            next_due = None if paused else schedule.first_due_ms(now_ms)
+            call = self.scripts.schedule_pause(
+                name, pause=paused, next_due_ms=next_due, now_ms=now_ms, version=schedule.version
+            )
+            reply = await self.service.run(call)
+            if reply != RESUME_RACED:  # else a change came between: read the new calendar
+                break
         if reply < 0:
             raise ScheduleNotFound(name)
         return bool(reply)

@@ -282,9 +282,10 @@ class FeatureScripts(ScriptsBase):
         )
 
     def schedule_pause(
-        self, name: str, *, pause: bool, next_due_ms: int | None, now_ms: int
+        self, name: str, *, pause: bool, next_due_ms: int | None, now_ms: int, version: int
     ) -> ScriptCall[int]:
-        """Replies 1 changed, 0 already so, -1 no such schedule."""
+        """Replies 1 changed, 0 already so, -1 no such schedule, -2 (a resume) the schedule
+        changed since ``version``, which ``next_due_ms`` was computed from."""
         k = self.keys
         return self._call(
             "schedule_pause",
@@ -295,6 +296,7 @@ class FeatureScripts(ScriptsBase):
                 "" if next_due_ms is None else next_due_ms,
                 now_ms,
                 k.schedules_channel,
+                version,
             ],
             _as_int,
         )

@@ -194,6 +194,29 @@ async def test_pause_resume_remove_and_trigger(
     assert await store.names() == []
 
 
+async def test_a_resume_takes_the_calendar_an_upsert_just_gave(
+    store: ScheduleStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``schedule sync`` between the resume's read and its write: the resume reads again and
+    takes its next due time from the new calendar, not the one it first read."""
+    await add(store, every="1m")
+    await store.set_paused("s", paused=True)
+    read = store.get
+
+    async def read_then_sync(name: str) -> Any:
+        schedule = await read(name)
+        monkeypatch.setattr(store, "get", read)
+        await add(store, every="1h")  # the calendar changes after the resume read it
+        return schedule
+
+    monkeypatch.setattr(store, "get", read_then_sync)
+    assert await store.set_paused("s", paused=False) is True
+    resumed = await store.get("s")
+    assert not resumed.paused and resumed.every_ms == 3_600_000
+    assert resumed.next_due_ms == clock.now_ms() + 3_600_000
+    assert await store.service.redis.zscore(store.keys.schedules, "s") == resumed.next_due_ms
+
+
 async def test_start_and_end_bound_the_due_times(
     store: ScheduleStore, service: QueueService, clock: ManualClock, make_scheduler: MakeScheduler
 ) -> None:

@@ -96,7 +96,9 @@ def sample_calls() -> dict[str, ScriptCall[Any]]:
         "schedule_fire": s.schedule_fire(
             "daily", 0, version=1, due_ms=0, jobs=[ScheduledJob("id1", 0, 0, 1)]
         ),
-        "schedule_pause": s.schedule_pause("daily", pause=True, next_due_ms=None, now_ms=0),
+        "schedule_pause": s.schedule_pause(
+            "daily", pause=True, next_due_ms=None, now_ms=0, version=1
+        ),
         "schedule_remove": s.schedule_remove("daily"),
         "mark_dry_run": s.mark_dry_run("id1", "w:1", 0),
         "delete_dead": s.delete_dead(["id1"], keep_ms=0),
