@@ -5,6 +5,7 @@ time exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -375,11 +376,14 @@ def schedule_sync(
     wanted = {s.name for s in schedules}
 
     async def action(service: QueueService) -> list[tuple[str, str]]:
+        from qworker.schedule_store import ScheduleNotFound
+
         store = _store(service)
         done = [(s.name, (await store.upsert(s)).outcome) for s in schedules]
         if prune:
             for name in sorted(set(await store.names()) - wanted):
-                await store.remove(name)
+                with contextlib.suppress(ScheduleNotFound):  # removed meanwhile: gone all the same
+                    await store.remove(name)
                 done.append((name, "removed"))
         return done
 

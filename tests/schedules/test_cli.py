@@ -122,6 +122,32 @@ job = { job_type = "origin" }
     assert names(cli) == ["digest"]
 
 
+def test_prune_of_a_schedule_removed_meanwhile_goes_on(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another sync (or an operator) removed a schedule between the listing and the prune: it
+    is gone all the same, and the rest of the prune is done."""
+    from qworker.schedule_store import ScheduleStore
+
+    file = tmp_path / "schedules.toml"
+    file.write_text('[schedules.digest]\nevery = "1h"\njob = { job_type = "origin" }\n')
+    cli("schedule", "add", "stale", "--every", "1h", *IMPORT, JOB)
+    listed = ScheduleStore.names
+
+    async def with_one_removed_meanwhile(store: ScheduleStore) -> list[str]:
+        return ["already-gone", *await listed(store)]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ScheduleStore, "names", with_one_removed_meanwhile)
+        pruned = cli.json("schedule", "sync", str(file), "--prune", *IMPORT)
+    assert pruned == [
+        {"name": "digest", "outcome": "added"},
+        {"name": "already-gone", "outcome": "removed"},
+        {"name": "stale", "outcome": "removed"},
+    ]
+    assert names(cli) == ["digest"]
+
+
 def test_sync_with_one_bad_entry_stores_nothing(cli: Cli, tmp_path: Path) -> None:
     file = tmp_path / "schedules.toml"
     file.write_text(
