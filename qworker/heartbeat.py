@@ -63,8 +63,13 @@ class Heartbeat(threading.Thread):
         max_handbacks: int = 10,
         keep_ms: int = 0,
         record: dict[str, str] | None = None,
+        on_record_rewritten: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name="qworker-heartbeat", daemon=True)
+        # Told when a beat found the record gone (expired in a stall, a Redis restart) and wrote
+        # it anew: the counts the watchdog wrote into the old one are gone with it.
+        self.on_record_rewritten = on_record_rewritten
+        self._registered = False
         # More fields of the worker's record (the job types it serves: routing.py).
         self.record: dict[Any, Any] = dict(record or {})
         # A thread needs its own synchronous client: one made from the settings (so Sentinel,
@@ -194,7 +199,10 @@ class Heartbeat(threading.Thread):
         pipe.zadd(self.keys.workers, {self.worker_id: now_ms})
         # Every worker prunes the registry of the dead, so it never grows without bound.
         pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms - self.registry_horizon_ms)
-        pipe.execute()
+        fields_added = pipe.execute()[0]
+        if fields_added and self._registered and self.on_record_rewritten is not None:
+            self.on_record_rewritten()
+        self._registered = True
 
     def beat_now(self) -> None:
         """Renew at once instead of at the next interval (e.g. when Redis is back)."""

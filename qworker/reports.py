@@ -137,17 +137,16 @@ HEARTBEAT_FIELDS = frozenset({"host", "pid", "started_at_ms", "last_seen_ms"})
 
 
 async def read_workers(client: aioredis.Redis, k: QueueKeys) -> list[WorkerInfo]:
-    """Live workers; the registry forgets those whose heartbeat record has expired."""
+    """Live workers: those of the registry whose heartbeat record is there (and whole).
+
+    A registry entry without its record is left out, not removed: its worker may be writing it
+    again this very moment (back from a stall), and a removal here would hide a live worker
+    until its next beat. The heartbeats prune entries older than REGISTRY_HORIZON_MS."""
     worker_ids = cast(list[str], await client.zrange(k.workers, 0, -1))
     pipe = client.pipeline(transaction=False)
     for worker_id in worker_ids:
         pipe.hgetall(k.worker(worker_id))
     rows = await pipe.execute()
-    gone = [wid for wid, row in zip(worker_ids, rows, strict=True) if not row]
-    if gone:
-        await client.zrem(k.workers, *gone)
-    # A record without the heartbeat's fields (written in part by another version, or by hand)
-    # is left out, not removed: its worker's next heartbeat writes it whole.
     return [
         WorkerInfo(
             id=worker_id,

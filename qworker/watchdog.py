@@ -81,6 +81,11 @@ class Watchdog:
             except (redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
                 log.debug("could not look for cancel requests: %s", exc)
 
+    def show_counts_again(self) -> None:
+        """The worker's record was written anew without its counts: write them at the next look
+        (called from the heartbeat's thread; the worst a race costs is one write more)."""
+        self._counts_shown = (-1, -1)
+
     async def _watch_cancels_and_counts(self) -> None:
         """One round trip a second while this worker holds jobs (none while idle): which of
         them an operator asked to cancel, the running/prefetched counts that ``stats`` shows,
@@ -105,14 +110,15 @@ class Watchdog:
         replies = list(await pipe.execute(raise_on_error=False))
         asked = replies.pop(0) if held else []
         written = replies.pop(0) if write_counts else 0
-        if isinstance(written, NoScriptError):  # Redis lost its scripts: the counts go next time
+        if not any(isinstance(reply, Exception) for reply in replies):
+            self._outcomes_written.update(settled)  # they are in: never added twice
+        if written == 1:
+            self._counts_shown = counts
+        elif isinstance(written, NoScriptError):  # Redis lost its scripts: the counts go next time
             await self.service.runner.load_all()
         for reply in (asked, written, *replies):
             if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
                 raise reply
-        if written == 1:
-            self._counts_shown = counts
-        self._outcomes_written.update(settled)
         if held:
             canceled = [r for r, cancel in zip(held, asked, strict=True) if cancel]
             for running in canceled:

@@ -282,6 +282,7 @@ class Worker:
             max_handbacks=self.settings.max_handbacks,
             keep_ms=self.settings.keep_finished_ms,
             record=self.served.record(JobFactory.known_types()),
+            on_record_rewritten=self.watchdog.show_counts_again,
         )
         self.watchdog.loop_alive_at = time.perf_counter()
         self._heartbeat.start()

@@ -7,14 +7,25 @@ counts, and ``stats`` (or anything listing the workers) then failed on the missi
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import cast
+
+import pytest
+import redis
 
 from qworker.clock import ManualClock
 from qworker.execution import RunningJob
 from qworker.scripts import ClaimedJob
 from qworker.service import QueueService
+from qworker.throughput import minute_of
 from qworker.watchdog import Watchdog
+from qworker.worker import Worker
+from tests.jobtypes import probe
+from tests.redis.conftest import JOB_MODULES, MakeSettings
 
 LEASE_MS = 30_000
 WORKER_ID = "host-1:123:abc"
@@ -73,7 +84,23 @@ async def test_counts_are_written_once_redis_has_the_scripts_again(
     assert await service.redis.hget(worker_key, "running") == "1"
 
 
-async def test_a_record_written_in_part_is_left_out_of_the_list_not_forgotten(
+async def test_the_per_minute_counts_go_in_once_when_another_read_fails(
+    service: QueueService, clock: ManualClock
+) -> None:
+    """The look's pipeline holds the cancel check, the counts and the per-minute increments;
+    an error of one (here a key of the wrong type) must not make the next look add the same
+    outcomes again."""
+    await service.redis.set(service.keys.cancel_requests, "not a set")
+    watchdog = holding(service, clock, [running_job("a")])
+    watchdog.outcomes.update(done=3)
+    for _look in range(2):
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            await watchdog._watch_cancels_and_counts()
+    minute = service.keys.throughput(minute_of(clock.now_ms()))
+    assert await service.redis.hgetall(minute) == {"done": "3"}
+
+
+async def test_a_record_missing_or_in_part_is_left_out_of_the_list_not_forgotten(
     service: QueueService, clock: ManualClock
 ) -> None:
     now_ms = clock.now_ms()
@@ -85,10 +112,46 @@ async def test_a_record_written_in_part_is_left_out_of_the_list_not_forgotten(
     await service.redis.hset(service.keys.worker("whole"), mapping=whole_record(now_ms))
 
     assert [worker.id for worker in await service.list_workers()] == ["whole"]
-    # The record that expired is forgotten; the one in part waits for its next heartbeat.
-    assert set(await service.redis.zrange(registry, 0, -1)) == {WORKER_ID, "whole"}
+    # Neither is removed from the registry: either worker may be writing its record again now
+    # (the heartbeats prune the registry of the long gone).
+    assert set(await service.redis.zrange(registry, 0, -1)) == {WORKER_ID, "gone", "whole"}
 
     await service.redis.hset(service.keys.worker(WORKER_ID), mapping=whole_record(now_ms))
     listed = {worker.id: worker for worker in await service.list_workers()}
     assert set(listed) == {WORKER_ID, "whole"}
     assert listed[WORKER_ID].running == 1
+
+
+async def test_a_record_written_anew_gets_its_counts_back(
+    make_settings: MakeSettings, probe_log: Path
+) -> None:
+    """The record expired while the worker ran a job (a stall, a Redis restart): the heartbeat
+    writes it anew, and the watchdog writes the counts into it again, though they never
+    changed."""
+    async with QueueService(settings=make_settings()) as service:
+        await service.add_job(probe(probe_log, sleep_s=30))
+        worker = Worker(service, settings=service.settings, job_modules=JOB_MODULES)
+        task = asyncio.create_task(worker.run())
+        try:
+            worker_key = service.keys.worker(worker.worker_id)
+
+            async def running_shown() -> bool:
+                return await service.redis.hget(worker_key, "running") == "1"
+
+            await wait_until(running_shown)
+            await service.redis.delete(worker_key)
+            assert worker._heartbeat is not None
+            worker._heartbeat.beat_now()
+            await wait_until(running_shown)
+            [listed] = await service.list_workers()
+            assert (listed.id, listed.running) == (worker.worker_id, 1)
+        finally:
+            worker.request_stop(immediate=True)
+            await asyncio.wait_for(task, 10)
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
