@@ -195,7 +195,7 @@ class JobExecutor:
                 self._park(running, reservation.next_allowed_ms, limiter.rate_key)
                 self._log_outcome(running, job, "rate-limited", _until(reservation.next_allowed_ms))
                 return False
-        if self.settlements.is_lost(running):
+        if not self.settlements.begin(running):
             # Handed back by the heartbeat while the event loop was stuck behind another job:
             # it is someone else's now, and must not run here too.
             if limiter is not None and reservation is not None:
@@ -207,7 +207,6 @@ class JobExecutor:
             return False
         if timeout_s is not None:
             running.deadline = time.perf_counter() + timeout_s
-        running.ran = True
         try:
             if self.metrics is not None:
                 running.executing_since = time.perf_counter()

@@ -56,7 +56,7 @@ class Heartbeat(threading.Thread):
         owned_jobs: Callable[[], list[RunningJob]],
         jobs_done: Callable[[], int],
         on_lost: Callable[[list[tuple[str, str]]], None],
-        on_handed_back: Callable[[list[tuple[str, str]]], None],
+        lose_waiting: Callable[[list[RunningJob]], list[tuple[str, str]]],
         loop_alive_at: Callable[[], float],
         client: redis.Redis | None = None,
         overdue_margin_s: float = OVERDUE_MARGIN_S,
@@ -94,7 +94,7 @@ class Heartbeat(threading.Thread):
         self.owned_jobs = owned_jobs
         self.jobs_done = jobs_done
         self.on_lost = on_lost
-        self.on_handed_back = on_handed_back
+        self.lose_waiting = lose_waiting
         self.loop_alive_at = loop_alive_at
         self.overdue_margin_s = overdue_margin_s
         self.max_handbacks = max_handbacks
@@ -168,10 +168,9 @@ class Heartbeat(threading.Thread):
         """Jobs held here that have not entered execute() (claimed ahead, or with a slot but
         still before their first step) would wait for the stuck loop for ever: hand them back
         (no attempt, no hand-back counted) after telling the worker never to run them."""
-        waiting = [running.key for running in held if not running.ran]
+        waiting = self.lose_waiting(held)
         if not waiting:
             return
-        self.on_handed_back(waiting)
         jobs = [(job_id, owner, False) for job_id, owner in reversed(waiting)]
         handed_back, _ = self.runner.run(
             self.scripts.hand_back(jobs, self.max_handbacks, "", now_ms, self.keep_ms)

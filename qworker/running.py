@@ -175,6 +175,24 @@ class SettlementBuffer:
         with self._lock:
             return running.key in self._lost
 
+    def begin(self, running: RunningJob) -> bool:
+        """Mark the job as entering execute() unless it was marked lost. The check and the mark
+        are one step under the lock ``lose_waiting`` takes, so a job the heartbeat hands back is
+        never also run here."""
+        with self._lock:
+            if running.key in self._lost:
+                return False
+            running.ran = True
+            return True
+
+    def lose_waiting(self, held: list[RunningJob]) -> list[tuple[str, str]]:
+        """Mark lost the held jobs that have not entered execute(), for the heartbeat to hand
+        back; their claims (job id, owner token)."""
+        with self._lock:
+            waiting = [running.key for running in held if not running.ran]
+            self._lost.update(waiting)
+            return waiting
+
     def add(self, running: RunningJob, *calls: ScriptCall[Any]) -> bool:
         """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
         if self.still_ours(running):

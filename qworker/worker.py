@@ -275,7 +275,7 @@ class Worker:
             owned_jobs=self._owned_jobs,
             jobs_done=lambda: self.jobs_done,
             on_lost=self._mark_lost,
-            on_handed_back=self._settlements.mark_lost,
+            lose_waiting=self._settlements.lose_waiting,
             loop_alive_at=lambda: self.watchdog.loop_alive_at,
             client=self.heartbeat_client() if self.heartbeat_client is not None else None,
             overdue_margin_s=self.overdue_margin_s,

@@ -1,0 +1,75 @@
+"""A held job is either run by this worker or handed back by its heartbeat, never both: the
+event loop's "begin" and the heartbeat's "lose the waiting" are one step each under one lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from qworker.keys import QueueKeys
+from qworker.running import RunningJob, SettlementBuffer
+from qworker.scripts import ClaimedJob, QueueScripts
+
+
+def buffer() -> SettlementBuffer:
+    return SettlementBuffer(QueueScripts(QueueKeys("t")), keep_ms=0, now_ms=lambda: None)
+
+
+class SlowToMark(RunningJob):
+    """A job whose ``ran`` takes a while to read and to set: a check and a mark that are not
+    one step under the lock would let the other thread in between."""
+
+    @property
+    def ran(self) -> bool:
+        time.sleep(0.0001)
+        return bool(self.__dict__.get("_ran", False))
+
+    @ran.setter
+    def ran(self, value: bool) -> None:
+        time.sleep(0.0001)
+        self.__dict__["_ran"] = value
+
+
+def held(job_id: str) -> RunningJob:
+    return SlowToMark(
+        claimed=ClaimedJob(job_id, 1, {}), owner=f"w:{job_id}", priority=2, attempt=1, started=0
+    )
+
+
+def test_a_job_lost_while_waiting_does_not_begin() -> None:
+    settlements, waiting, started = buffer(), held("a"), held("b")
+    assert settlements.begin(started)
+    assert settlements.lose_waiting([waiting, started]) == [waiting.key]
+    assert not settlements.begin(waiting) and not waiting.ran
+    assert settlements.is_lost(waiting) and not settlements.is_lost(started)
+
+
+def race_once(jobs: list[RunningJob]) -> tuple[list[RunningJob], list[tuple[str, str]]]:
+    """The event loop begins every job while the heartbeat loses those not begun."""
+    settlements = buffer()
+    begun: list[RunningJob] = []
+    lost: list[tuple[str, str]] = []
+    gate = threading.Barrier(2)
+
+    def loop() -> None:
+        gate.wait()
+        begun.extend(job for job in jobs if settlements.begin(job))
+
+    def heartbeat() -> None:
+        gate.wait()
+        for job in jobs:  # one at a time, on the loop's heels
+            lost.extend(settlements.lose_waiting([job]))
+
+    threads = [threading.Thread(target=loop), threading.Thread(target=heartbeat)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return begun, lost
+
+
+def test_begin_and_lose_waiting_racing_give_each_job_to_exactly_one() -> None:
+    for _round in range(20):
+        jobs = [held(str(i)) for i in range(20)]
+        begun, lost = race_once(jobs)
+        assert sorted([job.key for job in begun] + lost) == sorted(job.key for job in jobs)
