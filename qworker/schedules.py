@@ -10,13 +10,14 @@ most per step; the fire script skips even that one while the previous fire's job
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from qworker.cron import MAX_DUE_MS, Calendar
+from qworker.cron import MAX_DUE_MS, Calendar, local_text, utc_text
 from qworker.errors import ValidationFailed
 
 MissedPolicy = Literal["once", "skip", "all"]
@@ -197,3 +198,34 @@ def plan_fires(schedule: Schedule, now_ms: int) -> FirePlan:
         overlapped = sum(fire.covers for fire in fires[:-1])
         fires = fires[-1:]
     return FirePlan(fires, skipped, overlapped, next_due_ms)
+
+
+# -- the schedule as a document (``qworker schedule --json``, the web UI) ------------------------
+
+
+def times_of(ms: int | None, tz: str) -> tuple[str, str]:
+    """A due time in the schedule's zone and in UTC ("-" for none)."""
+    return ("-", "-") if ms is None else (local_text(ms, tz), utc_text(ms))
+
+
+def schedule_json(schedule: Schedule) -> dict[str, Any]:
+    """The stored schedule, plus its due times spelled out (UTC and the schedule's zone)."""
+    data = schedule.model_dump(mode="json")
+    next_local, next_utc = times_of(None if schedule.paused else schedule.next_due_ms, schedule.tz)
+    last_local, last_utc = times_of(schedule.last_fire_ms, schedule.tz)
+    data.update(
+        spec=schedule.spec,
+        params=_params(schedule.payload),
+        next_fire=next_utc if next_utc != "-" else None,
+        next_fire_local=next_local if next_local != "-" else None,
+        last_fire=last_utc if last_utc != "-" else None,
+        last_fire_local=last_local if last_local != "-" else None,
+    )
+    return data
+
+
+def _params(payload: str) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload

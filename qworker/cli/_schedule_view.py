@@ -10,36 +10,7 @@ from rich.text import Text
 from qworker.cli import _render
 from qworker.cli._render import Col
 from qworker.cron import PreviewTime, local_text, utc_text
-from qworker.schedules import Schedule
-
-
-def _when(ms: int | None, tz: str) -> tuple[str, str]:
-    return ("-", "-") if ms is None else (local_text(ms, tz), utc_text(ms))
-
-
-def schedule_json(schedule: Schedule) -> dict[str, Any]:
-    """The stored schedule, plus its due times spelled out (UTC and the schedule's zone)."""
-    data = schedule.model_dump(mode="json")
-    next_local, next_utc = _when(None if schedule.paused else schedule.next_due_ms, schedule.tz)
-    last_local, last_utc = _when(schedule.last_fire_ms, schedule.tz)
-    data.update(
-        spec=schedule.spec,
-        params=_params(schedule.payload),
-        next_fire=next_utc if next_utc != "-" else None,
-        next_fire_local=next_local if next_local != "-" else None,
-        last_fire=last_utc if last_utc != "-" else None,
-        last_fire_local=last_local if last_local != "-" else None,
-    )
-    return data
-
-
-def _params(payload: str) -> Any:
-    import json
-
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return payload
+from qworker.schedules import Schedule, times_of
 
 
 def _next(schedule: Schedule) -> tuple[str, str]:
@@ -47,7 +18,7 @@ def _next(schedule: Schedule) -> tuple[str, str]:
         return ("paused", "-")
     if schedule.next_due_ms is None:
         return ("ended", "-")
-    return _when(schedule.next_due_ms, schedule.tz)
+    return times_of(schedule.next_due_ms, schedule.tz)
 
 
 def schedules_table(schedules: list[Schedule]) -> RenderableType:
@@ -86,7 +57,7 @@ def schedules_table(schedules: list[Schedule]) -> RenderableType:
 def schedule_detail(schedule: Schedule) -> RenderableType:
     s = schedule
     next_local, next_utc = _next(s)
-    last_local, last_utc = _when(s.last_fire_ms, s.tz)
+    last_local, last_utc = times_of(s.last_fire_ms, s.tz)
     window = [
         ("starts", None if s.start_ms is None else utc_text(s.start_ms)),
         ("ends", None if s.end_ms is None else utc_text(s.end_ms)),

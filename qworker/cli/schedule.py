@@ -225,8 +225,8 @@ def _warn_over_rate_limit(schedule: Schedule, settings: Settings) -> None:
 
 def _print_upsert(result: UpsertResult, stored: Schedule, as_json: bool) -> None:
     from qworker.cli import _render
-    from qworker.cli._schedule_view import schedule_json
     from qworker.cron import local_text, utc_text
+    from qworker.schedules import schedule_json
 
     if as_json:
         _render.print_json({"outcome": result.outcome, **schedule_json(stored)})
@@ -250,7 +250,8 @@ def schedule_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     schedules = with_service(state_of(ctx).settings(), action)
     from qworker.cli import _render
-    from qworker.cli._schedule_view import schedule_json, schedules_table
+    from qworker.cli._schedule_view import schedules_table
+    from qworker.schedules import schedule_json
 
     if as_json:
         _render.print_json([schedule_json(s) for s in schedules])
@@ -267,7 +268,8 @@ def schedule_show(ctx: typer.Context, name: NameArgument, as_json: JsonOption = 
 
     schedule = with_service(state_of(ctx).settings(), action)
     from qworker.cli import _render
-    from qworker.cli._schedule_view import schedule_detail, schedule_json
+    from qworker.cli._schedule_view import schedule_detail
+    from qworker.schedules import schedule_json
 
     if as_json:
         _render.print_json(schedule_json(schedule))
@@ -284,7 +286,7 @@ def _set_paused(ctx: typer.Context, name: str, *, paused: bool, as_json: bool) -
     word = "paused" if paused else "resumed"
     if as_json:
         from qworker.cli import _render
-        from qworker.cli._schedule_view import schedule_json
+        from qworker.schedules import schedule_json
 
         _render.print_json({"changed": changed, **schedule_json(schedule)})
     elif changed:

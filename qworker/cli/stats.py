@@ -47,7 +47,7 @@ class Snapshot:
     schedules: list[Schedule] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        from qworker.cli._schedule_view import schedule_json
+        from qworker.schedules import schedule_json
 
         return {
             **self.stats.model_dump(mode="json"),

@@ -16,10 +16,9 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from qworker.cli._schedule_view import schedule_json
 from qworker.errors import ValidationFailed
 from qworker.schedule_store import ScheduleNotFound, ScheduleStore
-from qworker.schedules import Schedule, check_name
+from qworker.schedules import Schedule, check_name, schedule_json
 from qworker.web.actions import action, answer, record
 from qworker.web.app import Ctx, guarded, render
 from qworker.web.pages import page_limit
