@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from qworker.jobs.base import BaseJobParams
     from qworker.service import QueueService
 
-# The configuration fields an upsert writes (history and counters are the scripts' own).
-# schedule_pause.lua's reply when the schedule changed between the read and the resume.
+# schedule_pause.lua's reply when the schedule changed between the read and the resume; a
+# resume reads again at most this many times (each time needs another change meanwhile).
 RESUME_RACED = -2
+RESUME_TRIES = 10
 
+# The configuration fields an upsert writes (history and counters are the scripts' own).
 CONFIG_FIELDS = (
     "name", "cron", "tz", "every_ms", "start_ms", "end_ms", "job_type", "payload", "priority",
     "max_retries", "missed", "max_catchup", "no_overlap",
@@ -39,6 +41,10 @@ class ScheduleNotFound(QworkerError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no schedule named {name!r} (see: qworker schedule list)")
         self.name = name
+
+
+class ScheduleBusy(QworkerError):
+    """A resume met a change of the schedule every time it read it."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,7 @@ class ScheduleStore:
 
     async def set_paused(self, name: str, *, paused: bool) -> bool:
         """True if it changed, False if it already was so."""
-        while True:
+        for _try in range(RESUME_TRIES):
             schedule = await self.get(name)
             now_ms = self.service.clock.now_ms()
             next_due = None if paused else schedule.first_due_ms(now_ms)
@@ -162,6 +168,11 @@ class ScheduleStore:
             reply = await self.service.run(call)
             if reply != RESUME_RACED:  # else a change came between: read the new calendar
                 break
+        else:
+            raise ScheduleBusy(
+                f"schedule {name!r} changed {RESUME_TRIES} times while it was being resumed; "
+                "resume it again once the changes (a schedule sync?) are over"
+            )
         if reply < 0:
             raise ScheduleNotFound(name)
         return bool(reply)

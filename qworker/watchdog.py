@@ -62,8 +62,10 @@ class Watchdog:
         self.cancel = cancel
         # When the event loop last ran the watchdog: the heartbeat thread watches this.
         self.loop_alive_at = time.perf_counter()
-        # The (running, prefetched) counts last written to this worker's record.
+        # The (running, prefetched) counts last written to this worker's record, and which
+        # record that is (the heartbeat counts the times it wrote the record anew).
         self._counts_shown = (0, 0)
+        self._record_generation = 0
         # The outcomes (executor.outcomes) already added to the per-minute counts in Redis.
         self._outcomes_written: Counter[str] = Counter()
 
@@ -82,14 +84,17 @@ class Watchdog:
                 log.debug("could not look for cancel requests: %s", exc)
 
     def show_counts_again(self) -> None:
-        """The worker's record was written anew without its counts: write them at the next look
-        (called from the heartbeat's thread; the worst a race costs is one write more)."""
+        """The worker's record was written anew without its counts: write them at the next look.
+        Called from the heartbeat's thread: a look that wrote into the old record just before
+        sees the generation change and does not take its write for shown."""
+        self._record_generation += 1
         self._counts_shown = (-1, -1)
 
     async def _watch_cancels_and_counts(self) -> None:
-        """One round trip a second while this worker holds jobs (none while idle): which of
-        them an operator asked to cancel, the running/prefetched counts that ``stats`` shows,
-        written when they change, and the outcomes settled since (the per-minute counts)."""
+        """One round trip a second while this worker holds jobs (none while idle, once its
+        counts are shown): which of them an operator asked to cancel, the running/prefetched
+        counts that ``stats`` shows, written when they change (or the record was written anew),
+        and the outcomes settled since (the per-minute counts)."""
         held = self.held()
         prefetched = self.prefetched()
         counts = (len(held) - prefetched, prefetched)
@@ -100,6 +105,7 @@ class Watchdog:
         if held:
             pipe.smismember(self.keys.cancel_requests, [r.claimed.id for r in held])
         write_counts = counts != self._counts_shown
+        generation = self._record_generation
         if write_counts:
             # Only into a record that is there: one that expired while this worker stalled is
             # the heartbeat's to write again, whole (worker_counts.lua).
@@ -112,7 +118,7 @@ class Watchdog:
         written = replies.pop(0) if write_counts else 0
         if not any(isinstance(reply, Exception) for reply in replies):
             self._outcomes_written.update(settled)  # they are in: never added twice
-        if written == 1:
+        if written == 1 and generation == self._record_generation:
             self._counts_shown = counts
         elif isinstance(written, NoScriptError):  # Redis lost its scripts: the counts go next time
             await self.service.runner.load_all()

@@ -229,8 +229,6 @@ def enqueue_tweet(
     if media_files or alts:
         from qworker.jobs.tweet_media import read_media_files
 
-        if durable:
-            raise UsageError("--durable does not take --media yet; queue the tweet without it")
         refs, blobs = read_media_files(media_files or [], alts or [])
         job_data["media"] = [ref.model_dump(exclude_none=True) for ref in refs]
     unique = Unique(unique_key, unique_for, unique_until)
@@ -316,6 +314,11 @@ def _enqueue(
     settings = state_of(ctx).settings()
     if plan.durable and settings.durable_replicas < 1:
         settings = settings.model_copy(update={"durable_replicas": 1})
+    if media and settings.durable_replicas > 0:
+        raise UsageError(
+            "a tweet with --media cannot be enqueued durably yet (--durable or "
+            "QWORKER_DURABLE_REPLICAS); queue it without, e.g. with QWORKER_DURABLE_REPLICAS=0"
+        )
     load_job_modules([*settings.job_modules, *imports])
     # Validate before connecting: a bad job is reported the same whether Redis is up or not.
     params = JobFactory.validate_params(job_data)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qworker.errors import ValidationFailed
+from qworker.errors import ConfigurationError, ValidationFailed
 
 if TYPE_CHECKING:
     import requests
@@ -175,6 +175,13 @@ async def enqueue_with_media(
     from qworker.producing import new_job_id, prepare, with_unique_key
     from qworker.producing import run_at_ms as ready_at
 
+    if not blobs:  # attach_media.lua would fail after the enqueue went in
+        raise ValueError("enqueue_with_media needs at least one file; use add_job without media")
+    if service.settings.durable_replicas > 0:  # its MULTI/EXEC is not followed by a WAIT
+        raise ConfigurationError(
+            "a tweet with media cannot be enqueued durably yet; use a service whose "
+            "durable_replicas is 0 for it"
+        )
     now_ms = service.clock.now_ms()
     job_id = job_id or new_job_id()
     ready_at_ms = ready_at(delay_s, run_at_ms, now_ms)
@@ -201,10 +208,8 @@ async def _enqueue_and_attach(redis: Any, *calls: ScriptCall[Any]) -> list[Any]:
     from redis.exceptions import NoScriptError
 
     for _attempt in range(2):
-        async with redis.pipeline(transaction=False) as loading:
-            for call in calls:
-                loading.script_load(call.script.source)
-            await loading.execute()
+        for call in calls:  # one at a time: a cluster client sends SCRIPT LOAD to every primary
+            await redis.script_load(call.script.source)
         async with redis.pipeline(transaction=True) as pipe:
             for call in calls:
                 pipe.execute_command(*call.command())

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from qworker.connection import CONNECTION_ERRORS, unavailable
 from qworker.errors import JobNotFound, QworkerError, RedisUnavailable, ValidationFailed
-from qworker.schedule_store import ScheduleNotFound
+from qworker.schedule_store import ScheduleBusy, ScheduleNotFound
 from qworker.service import QueueService
 from qworker.web import formatting
 from qworker.web.security import (
@@ -134,13 +134,15 @@ def jsonable(value: Any) -> Any:
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
-    """Known errors as a short page (or JSON): 400 bad input, 404 no such job or schedule, 503
-    no Redis."""
+    """Known errors as a short page (or JSON): 400 bad input, 404 no such job or schedule, 409
+    a schedule that kept changing while it was resumed, 503 no Redis."""
     status = 500
     if isinstance(exc, ValidationFailed):
         status = 400
     elif isinstance(exc, JobNotFound | ScheduleNotFound):
         status = 404
+    elif isinstance(exc, ScheduleBusy):
+        status = 409
     elif isinstance(exc, RedisUnavailable):
         status = 503
     return error_response(request, str(exc), status)

@@ -91,3 +91,19 @@ def test_bad_media_exit_2_and_queue_nothing(
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in extra]
     one_error_line(cli("enqueue", "tweet", "hello", *args), 2, fragment)
     assert queued(cli) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--durable"], None), ([], {"QWORKER_DURABLE_REPLICAS": "1"})],
+    ids=["--durable", "QWORKER_DURABLE_REPLICAS"],
+)
+def test_media_is_not_enqueued_durably_yet_and_says_so(
+    cli: Cli, tmp_path: Path, args: list[str], env: dict[str, str] | None
+) -> None:
+    """No WAIT follows the MULTI/EXEC that stores a tweet with its media: rather than a durable
+    enqueue that is not, one line and exit 2, nothing queued."""
+    media = write(tmp_path / "a.png", PNG)
+    result = cli("enqueue", "tweet", "hello", "--media", media, *args, env=env)
+    one_error_line(result, 2, "cannot be enqueued durably yet")
+    assert queued(cli) == 0

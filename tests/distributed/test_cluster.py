@@ -3,6 +3,7 @@ queue, the hash-tag requirement, and a durable enqueue's WAIT sent to the slot's
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import subprocess
 import sys
@@ -53,6 +54,34 @@ async def test_lifecycle_on_a_cluster_as_a_restricted_user(
                 refused += denials(client)
                 client.execute_command("ACL", "DELUSER", "qworker")
     assert refused == []
+
+
+async def test_a_tweet_with_media_on_a_cluster(cluster: Cluster, tagged_namespace: str) -> None:
+    """The media's scripts are loaded on every primary (SCRIPT LOAD outside a pipeline, which a
+    cluster client refuses), then run in one MULTI/EXEC on the namespace's slot."""
+    from qworker.jobs.tweet import TweetJobParams
+    from qworker.jobs.tweet_media import MediaRef, enqueue_with_media, load_media, sniff_type
+
+    png = b"\x89PNG\r\n\x1a\n" + b"png-body" * 10
+    ref = MediaRef(mime=sniff_type(png), size=len(png), sha256=hashlib.sha256(png).hexdigest())
+    settings = settings_for(redis_url=cluster.url, namespace=tagged_namespace, redis_cluster=True)
+    async with QueueService(settings=settings) as service:
+        await service.redis.script_flush()
+        result = await enqueue_with_media(
+            service,
+            TweetJobParams(content="on a cluster", media=[ref]),
+            [png],
+            priority=3,
+            delay_s=None,
+            run_at_ms=None,
+            job_id=None,
+            unique_key=None,
+            unique_for_s=None,
+            unique_until="finished",
+        )
+        assert result.created
+        assert await load_media(service.redis, service.keys.media(result.job_id)) == [png]
+        await service.clear_queue(everything=True)
 
 
 def keys_in_slot_by_node(cluster: Cluster, namespace: str) -> list[int]:

@@ -15,7 +15,12 @@ import responses
 from qworker.clients import ClientContainer
 from qworker.clock import SYSTEM_CLOCK
 from qworker.config import Settings
-from qworker.errors import PermanentJobError, RetryableJobError, ValidationFailed
+from qworker.errors import (
+    ConfigurationError,
+    PermanentJobError,
+    RetryableJobError,
+    ValidationFailed,
+)
 from qworker.jobs.base import JobContext, JobFactory
 from qworker.jobs.tweet import MEDIA_CHECKPOINT, TweepyTwitterClient, TweetJob, TweetJobParams
 from qworker.jobs.tweet_media import (
@@ -266,12 +271,52 @@ async def test_an_id_already_taken_leaves_that_jobs_media_and_record_alone(
 
 async def test_a_resent_enqueue_keeps_the_media_it_stored(service: QueueService) -> None:
     first = await enqueue_tweet(service, "post-1", "twice", PNG, JPEG)
-    ttl_ms = await service.redis.pttl(service.keys.media("post-1"))
+    media_key = service.keys.media("post-1")
+    # A mark in the stored media: a resend that attached again would write over it.
+    await service.redis.hset(media_key, "mark", "first enqueue's")
     resent = await enqueue_tweet(service, "post-1", "twice", PNG, JPEG)
 
     assert first.created and not resent.created
-    assert await load_media(service.redis, service.keys.media("post-1")) == [PNG, JPEG]
-    assert 0 < await service.redis.pttl(service.keys.media("post-1")) <= ttl_ms
+    assert await service.redis.hget(media_key, "mark") == "first enqueue's"
+    assert await service.redis.hget(service.keys.job("post-1"), "has_media") == "1"
+
+
+async def test_scripts_lost_between_loading_and_the_transaction_are_loaded_again(
+    service: QueueService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis restarted (it lost its scripts) after they were loaded: the transaction ran
+    neither script, and the pair goes again."""
+    await service.redis.script_flush()
+    load = service.redis.script_load
+    skipped: list[str] = []
+
+    async def lost_the_first_time(source: str) -> Any:
+        if len(skipped) < 2:
+            skipped.append(source)
+            return None
+        return await load(source)
+
+    monkeypatch.setattr(service.redis, "script_load", lost_the_first_time)
+    result = await enqueue_tweet(service, "post-1", "after a restart", PNG)
+    assert result.created and len(skipped) == 2
+    assert await load_media(service.redis, service.keys.media("post-1")) == [PNG]
+    assert await service.redis.lrange(service.keys.priority(3), 0, -1) == ["post-1"]
+
+
+async def test_a_durable_service_refuses_media_before_anything_is_sent(
+    redis_url: str, namespace: str
+) -> None:
+    settings = make_settings(redis_url=redis_url, namespace=namespace, durable_replicas=1)
+    async with QueueService(settings=settings) as service:
+        with pytest.raises(ConfigurationError, match="cannot be enqueued durably yet"):
+            await enqueue_tweet(service, "post-1", "durably", PNG)
+        assert not await service.redis.exists(service.keys.job("post-1"))
+
+
+async def test_no_files_is_refused_before_anything_is_sent(service: QueueService) -> None:
+    with pytest.raises(ValueError, match="at least one file"):
+        await enqueue_tweet(service, "post-1", "no files")
+    assert not await service.redis.exists(service.keys.job("post-1"))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
@@ -69,6 +69,37 @@ async def test_counts_are_not_written_into_an_expired_record(
     record = cast(dict[str, str], await service.redis.hgetall(worker_key))
     assert (record["running"], record["prefetched"]) == ("2", "0")
     assert 0 < await service.redis.pttl(worker_key) <= LEASE_MS
+
+
+async def test_a_record_written_anew_during_a_look_gets_the_counts_at_the_next(
+    service: QueueService, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat writes the record anew while a look's write is on its way (into the old
+    record, which was then lost): that write does not count as shown."""
+    worker_key = service.keys.worker(WORKER_ID)
+    await service.redis.hset(worker_key, mapping=whole_record(clock.now_ms()))
+    watchdog = holding(service, clock, [running_job("a")])
+    make_pipeline = service.redis.pipeline
+
+    def pipeline_meeting_a_rewrite(*args: Any, **kwargs: Any) -> Any:
+        pipe = make_pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def then_rewritten(*a: Any, **kw: Any) -> Any:
+            replies = await execute(*a, **kw)
+            await service.redis.hdel(worker_key, "running", "prefetched")  # the record anew
+            watchdog.show_counts_again()
+            return replies
+
+        pipe.execute = then_rewritten
+        return pipe
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.redis, "pipeline", pipeline_meeting_a_rewrite)
+        await watchdog._watch_cancels_and_counts()
+    assert await service.redis.hget(worker_key, "running") is None
+    await watchdog._watch_cancels_and_counts()
+    assert await service.redis.hget(worker_key, "running") == "1"
 
 
 async def test_counts_are_written_once_redis_has_the_scripts_again(

@@ -14,7 +14,12 @@ import pytest
 
 from qworker.clock import ManualClock
 from qworker.config import Settings
-from qworker.schedule_store import ScheduleNotFound, ScheduleStore, build_schedule
+from qworker.schedule_store import (
+    ScheduleBusy,
+    ScheduleNotFound,
+    ScheduleStore,
+    build_schedule,
+)
 from qworker.scheduler import Scheduler
 from qworker.service import QueueService
 from qworker.worker import Worker
@@ -215,6 +220,26 @@ async def test_a_resume_takes_the_calendar_an_upsert_just_gave(
     assert not resumed.paused and resumed.every_ms == 3_600_000
     assert resumed.next_due_ms == clock.now_ms() + 3_600_000
     assert await store.service.redis.zscore(store.keys.schedules, "s") == resumed.next_due_ms
+
+
+async def test_a_resume_that_meets_a_change_every_time_gives_up_saying_so(
+    store: ScheduleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add(store, every="1m")
+    await store.set_paused("s", paused=True)
+    read, reads = store.get, 0
+
+    async def read_then_sync(name: str) -> Any:
+        nonlocal reads
+        schedule = await read(name)
+        reads += 1
+        await add(store, every=f"{reads + 1}m")  # a sync in a loop, changing it every time
+        return schedule
+
+    monkeypatch.setattr(store, "get", read_then_sync)
+    with pytest.raises(ScheduleBusy, match="changed 10 times while it was being resumed"):
+        await store.set_paused("s", paused=False)
+    assert reads == 10 and (await read("s")).paused
 
 
 async def test_start_and_end_bound_the_due_times(
