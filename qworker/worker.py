@@ -36,6 +36,7 @@ from qworker.execution import (
 )
 from qworker.heartbeat import OVERDUE_MARGIN_S, Heartbeat
 from qworker.jobs.base import JobFactory, load_job_modules
+from qworker.lost_claims import LostClaims
 from qworker.maintenance import Maintainer, MaintenanceTurn
 from qworker.models import RateLimitStats
 from qworker.redis_link import RedisLink
@@ -127,6 +128,13 @@ class Worker:
         # so the settlement spares the script a TIME call.
         self._settlements = SettlementBuffer(
             self.scripts, self.settings.keep_finished_ms, self.clock.now_ms
+        )
+        # Claims whose reply was lost: their jobs are handed back once Redis answers again.
+        self._lost_claims = LostClaims(
+            self.service,
+            self.clock,
+            max_handbacks=self.settings.max_handbacks,
+            keep_ms=self.settings.keep_finished_ms,
         )
         self._job_finished = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -337,6 +345,8 @@ class Worker:
 
     async def _step(self) -> bool:
         """One turn of the loop; False when a burst worker has nothing left to do."""
+        if self._lost_claims:  # before claiming again: their jobs go back to the front
+            await self._lost_claims.release()
         if self._maintenance is None:  # a burst worker; others maintain in turn, in the background
             await self.maintainer.maintain_if_due()
         self._start_waiting()
@@ -376,17 +386,24 @@ class Worker:
     async def _settle_and_claim(self, free: int) -> list[ClaimedJob]:
         """Send the settlements of finished jobs and a claim for ``free`` new ones in one
         round trip."""
-        claim = self._claim(self.clock.script_now_ms(), self.lease_ms, free)
-        replies = await self._send_settlements(claim)
+        claim_id = uuid.uuid4().hex
+        claim = self._claim(self.clock.script_now_ms(), self.lease_ms, free, claim_id)
+        try:
+            replies = await self._send_settlements(claim)
+        except Exception:
+            self._lost_claims.note(claim_id)  # it may have run: its jobs are ours, unknown
+            raise
         claimed = replies[-1]
         if isinstance(claimed, Exception):
             raise claimed
         return self._claimed(cast(ClaimReply, claimed))
 
-    def _claim(self, now_ms: int | None, lease_ms: int, wanted: int) -> ScriptCall[ClaimReply]:
+    def _claim(
+        self, now_ms: int | None, lease_ms: int, wanted: int, claim_id: str
+    ) -> ScriptCall[ClaimReply]:
         served = self.served
         return self.scripts.claim(
-            self.worker_id, now_ms, lease_ms, wanted, uuid.uuid4().hex,
+            self.worker_id, now_ms, lease_ms, wanted, claim_id,
             serves_all=served.serves_all, job_types=served.claim_types(JobFactory.known_types()),
         )  # fmt: skip
 
@@ -464,7 +481,8 @@ class Worker:
         # cover the wait, since the time given is the time it was sent.
         now_ms = self.clock.script_now_ms()
         lease_ms = self.lease_ms + (0 if now_ms is None else int(timeout_s * 1000))
-        claim = self._claim(now_ms, lease_ms, wanted)
+        claim_id = uuid.uuid4().hex
+        claim = self._claim(now_ms, lease_ms, wanted, claim_id)
         # The shared wakeup list and those of the lanes this worker reads (routing.py).
         wakeup_keys = self.served.wakeup_keys(self.keys, self._lanes)
         own = self.keys.worker_wakeup(self.worker_id)  # a stop ends the wait at once
@@ -490,7 +508,12 @@ class Worker:
             stop.cancel()
         # Never cancelled, even at a stop: the claim may already have run, and the jobs it
         # took must be handed back, not left to their leases. A stop ends the wait at once.
-        return self._claimed(await waiting)
+        try:
+            reply = await waiting
+        except Exception:
+            self._lost_claims.note(claim_id)  # it may have run: its jobs are ours, unknown
+            raise
+        return self._claimed(reply)
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -638,6 +661,14 @@ class Worker:
                 len(self._settlements),
                 exc,
             )
+        if self._lost_claims:
+            try:
+                await asyncio.wait_for(self._lost_claims.release(), timeout=5)
+            except (TimeoutError, redis.RedisError, *CONNECTION_ERRORS) as exc:  # type: ignore[misc]
+                log.warning(
+                    "could not hand back the jobs of a lost claim (%s): their leases will expire",
+                    exc,
+                )
         await self.watchdog.write_last_outcome_counts()
         if self._heartbeat is not None:
             await asyncio.to_thread(self._heartbeat.stop)

@@ -1,0 +1,92 @@
+"""A claim whose reply is lost (the connection drops after Redis ran it) took jobs this worker
+never heard of. Once Redis answers again the worker hands them back at once: they run without
+waiting out a lease, and without an attempt charged for a run that never happened."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from qworker.service import QueueService
+from qworker.worker import Worker
+from tests.jobtypes import probe, read_events
+from tests.redis.conftest import JOB_MODULES, MakeSettings, MakeWorker
+
+LOST = "Connection closed by server (the claim ran; its reply was lost)."
+
+
+def lose_the_first_reply(runner: Any, method: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make ``runner.<method>`` run its calls, then lose the reply of the first claim among
+    them. Returns the names of the calls whose reply was lost."""
+    real = getattr(runner, method)
+    lost: list[str] = []
+
+    async def then_lost(*args: Any, **kwargs: Any) -> Any:
+        reply = await real(*args, **kwargs)
+        calls = args[-1] if isinstance(args[-1], list) else [args[-1]]
+        names = [call.script.name for call in calls]
+        if "claim" in names and not lost:
+            lost.extend(names)
+            raise redis.ConnectionError(LOST)
+        return reply
+
+    monkeypatch.setattr(runner, method, then_lost)
+    return lost
+
+
+async def test_a_burst_workers_lost_claim_is_handed_back_and_run_uncharged(
+    service: QueueService,
+    make_worker: MakeWorker,
+    probe_log: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job_id = await service.add_job(probe(probe_log))
+    lost = lose_the_first_reply(service.runner, "run_each", monkeypatch)
+
+    worker = make_worker()  # a 60 s lease: without the hand-back the job would wait it out
+    await asyncio.wait_for(worker.run(), 30)
+
+    assert lost == ["claim"]
+    assert [(e.job_id, e.attempt) for e in read_events(probe_log, "start")] == [(job_id, 1)]
+    record = await service.get_job(job_id)
+    assert record is not None and (record.state, record.attempts) == ("done", 1)
+    assert await service.redis.zcard(service.keys.inflight) == 0
+
+
+async def test_a_waiting_workers_lost_claim_is_handed_back_and_run_uncharged(
+    make_settings: MakeSettings, probe_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with QueueService(settings=make_settings()) as service:
+        lost = lose_the_first_reply(service.runner, "block_then_run", monkeypatch)
+        worker = Worker(service, settings=service.settings, job_modules=JOB_MODULES)
+        task = asyncio.create_task(worker.run())
+        try:
+            await wait_until(lambda: service.redis.zcard(service.keys.workers))
+            job_id = await service.add_job(probe(probe_log))
+
+            async def done() -> bool:
+                record = await service.get_job(job_id)
+                return record is not None and record.state == "done"
+
+            await wait_until(done)
+        finally:
+            worker.request_stop()
+            await asyncio.wait_for(task, 10)
+        assert lost == ["claim"]
+        assert [e.attempt for e in read_events(probe_log, "start")] == [1]
+        record = await service.get_job(job_id)
+        assert record is not None and record.attempts == 1  # the one run: none charged before
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], timeout_s: float = 15.0) -> None:
+    """Until ``check`` holds; well within the 60 s lease a lost job would otherwise wait."""
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
