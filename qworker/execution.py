@@ -503,7 +503,7 @@ class JobExecutor:
             )
             keep_ms = self.settings.keep_finished_ms
             call = self.scripts.hand_back(triples, limit, error, self.clock.now_ms(), keep_ms)
-            self.settlements.calls.append(call)
+            self.settlements.add_for(ours, call)
 
 
 def _ready_at_ms(fields: dict[str, str]) -> int:

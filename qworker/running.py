@@ -161,6 +161,9 @@ class SettlementBuffer:
         self.completed: list[tuple[str, str, str]] = []
         self._lost: set[tuple[str, str]] = set()  # (job id, owner token)
         self._lock = threading.Lock()
+        # The claims (job id, owner token) settled here whose settlement Redis may not have yet:
+        # emptied once everything buffered was acknowledged (lost_claims.py reads it).
+        self.unacknowledged: set[tuple[str, str]] = set()
 
     def still_ours(self, running: RunningJob) -> bool:
         """False (once) for a job whose lease the heartbeat found lost."""
@@ -197,14 +200,27 @@ class SettlementBuffer:
         """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
         if self.still_ours(running):
             self.calls.extend(calls)
+            self.unacknowledged.add(running.key)
             return True
         return False
 
     def add_completed(self, running: RunningJob, result_json: str = "") -> bool:
         if self.still_ours(running):
             self.completed.append((running.claimed.id, running.owner, result_json))
+            self.unacknowledged.add(running.key)
             return True
         return False
+
+    def add_for(self, jobs: list[RunningJob], call: ScriptCall[Any]) -> None:
+        """Queue one call that settles several jobs (a hand-back of many)."""
+        self.calls.append(call)
+        self.unacknowledged.update(running.key for running in jobs)
+
+    def acknowledged(self) -> None:
+        """A send succeeded: if nothing is buffered now (nothing refused, nothing added while it
+        was on its way), Redis has every settlement made so far."""
+        if not self.calls and not self.completed:
+            self.unacknowledged.clear()
 
     def mark_lost(self, claims: list[tuple[str, str]]) -> None:
         """``claims``: (job id, owner token) of the claims whose lease was lost."""

@@ -133,6 +133,8 @@ class Worker:
         self._lost_claims = LostClaims(
             self.service,
             self.clock,
+            self.worker_id,
+            known=self._known_claims,
             max_handbacks=self.settings.max_handbacks,
             keep_ms=self.settings.keep_finished_ms,
         )
@@ -386,24 +388,21 @@ class Worker:
     async def _settle_and_claim(self, free: int) -> list[ClaimedJob]:
         """Send the settlements of finished jobs and a claim for ``free`` new ones in one
         round trip."""
-        claim_id = uuid.uuid4().hex
-        claim = self._claim(self.clock.script_now_ms(), self.lease_ms, free, claim_id)
+        claim = self._claim(self.clock.script_now_ms(), self.lease_ms, free)
         try:
             replies = await self._send_settlements(claim)
         except Exception:
-            self._lost_claims.note(claim_id)  # it may have run: its jobs are ours, unknown
+            self._lost_claims.note()  # it may have run: its jobs are ours, unknown
             raise
         claimed = replies[-1]
         if isinstance(claimed, Exception):
             raise claimed
         return self._claimed(cast(ClaimReply, claimed))
 
-    def _claim(
-        self, now_ms: int | None, lease_ms: int, wanted: int, claim_id: str
-    ) -> ScriptCall[ClaimReply]:
+    def _claim(self, now_ms: int | None, lease_ms: int, wanted: int) -> ScriptCall[ClaimReply]:
         served = self.served
         return self.scripts.claim(
-            self.worker_id, now_ms, lease_ms, wanted, claim_id,
+            self.worker_id, now_ms, lease_ms, wanted, uuid.uuid4().hex,
             serves_all=served.serves_all, job_types=served.claim_types(JobFactory.known_types()),
         )  # fmt: skip
 
@@ -433,6 +432,7 @@ class Worker:
                 self._settlements.calls.append(call)
             else:
                 self._report_settlement(call, reply)
+        self._settlements.acknowledged()
         return replies[len(settlements) :]
 
     def _report_settlement(self, call: ScriptCall[Any], reply: Any) -> None:
@@ -481,8 +481,7 @@ class Worker:
         # cover the wait, since the time given is the time it was sent.
         now_ms = self.clock.script_now_ms()
         lease_ms = self.lease_ms + (0 if now_ms is None else int(timeout_s * 1000))
-        claim_id = uuid.uuid4().hex
-        claim = self._claim(now_ms, lease_ms, wanted, claim_id)
+        claim = self._claim(now_ms, lease_ms, wanted)
         # The shared wakeup list and those of the lanes this worker reads (routing.py).
         wakeup_keys = self.served.wakeup_keys(self.keys, self._lanes)
         own = self.keys.worker_wakeup(self.worker_id)  # a stop ends the wait at once
@@ -511,7 +510,7 @@ class Worker:
         try:
             reply = await waiting
         except Exception:
-            self._lost_claims.note(claim_id)  # it may have run: its jobs are ours, unknown
+            self._lost_claims.note()  # it may have run: its jobs are ours, unknown
             raise
         return self._claimed(reply)
 
@@ -605,6 +604,13 @@ class Worker:
     def _running_count(self) -> int:
         """Jobs running now (not those prefetched, waiting for a slot)."""
         return max(len(self._running) - len(self._waiting), 0)
+
+    def _known_claims(self) -> set[tuple[str, str]]:
+        """Every claim (job id, owner token) this worker knows it holds or has settled without
+        Redis acknowledging it yet: what a lost claim's hand-back must leave alone."""
+        with self._owned_lock:
+            held = set(self._running)
+        return held | self._settlements.unacknowledged
 
     def _owned_jobs(self) -> list[RunningJob]:
         with self._owned_lock:

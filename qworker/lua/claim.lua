@@ -25,9 +25,7 @@ ARGV[2]     worker_id
 ARGV[3]     now_ms ('' for Redis's own clock, TIME)
 ARGV[4]     lease_ms: the lease runs until now + lease_ms
 ARGV[5]     max_jobs
-ARGV[6]     id_base: a unique string naming this claim. Each job it takes records it as
-            'claim_id', so a worker that lost the reply can find and hand back what it took
-            (lost_claims.py); a hand-pushed payload gets the id id_base .. '-' .. n
+ARGV[6]     id_base: a unique string; a hand-pushed payload gets the id id_base .. '-' .. n
 ARGV[7]     'all' (the worker serves every type it knows) or 'only' (just those listed)
 ARGV[8..]   the types the worker knows ('all') or serves ('only')
 Returns     flat array: the number of entries in the pauses hash (the worker lifts ended
@@ -197,8 +195,8 @@ for _, step in ipairs(plan) do
   end
   local claims = (tonumber(fields.claims) or 0) + 1
   local owner = worker_id .. ':' .. claims
-  redis.call('HSET', job_key, 'claims', claims, 'owner', owner, 'claim_id', id_base,
-    'started_at_ms', now_ms, 'state', 'running', 'state_at_ms', now_ms)
+  redis.call('HSET', job_key, 'claims', claims, 'owner', owner, 'started_at_ms', now_ms,
+    'state', 'running', 'state_at_ms', now_ms)
   if fields.unique_until == 'started' then
     release_unique(job_id, fields.unique_key)
   end

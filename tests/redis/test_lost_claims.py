@@ -59,6 +59,39 @@ async def test_a_burst_workers_lost_claim_is_handed_back_and_run_uncharged(
     assert await service.redis.zcard(service.keys.inflight) == 0
 
 
+async def test_a_settlement_lost_with_the_claim_keeps_its_job_from_the_hand_back(
+    service: QueueService,
+    make_worker: MakeWorker,
+    probe_log: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lost round trip carried the settlement of a finished job too, and only the claim
+    reached Redis: the finished job is still in flight under this worker, yet it is known here
+    (its settlement goes again), so it is not handed back to run a second time."""
+    first = await service.add_job(probe(probe_log, tag="first"))
+    real = service.runner.run_each
+    lost: list[list[str]] = []
+
+    async def only_the_claim_arrives(calls: list[Any]) -> Any:
+        names = [call.script.name for call in calls]
+        if names == ["complete", "claim"] and not lost:
+            lost.append(names)
+            await service.add_job(probe(probe_log, tag="second"))
+            await real(calls[1:])
+            raise redis.ConnectionError(LOST)
+        return await real(calls)
+
+    monkeypatch.setattr(service.runner, "run_each", only_the_claim_arrives)
+    await asyncio.wait_for(make_worker(concurrency=1, prefetch=0).run(), 30)
+
+    assert lost == [["complete", "claim"]]
+    starts = read_events(probe_log, "start")
+    assert sorted((e.tag, e.attempt) for e in starts) == [("first", 1), ("second", 1)]
+    record = await service.get_job(first)
+    assert record is not None and record.state == "done"
+    assert await service.redis.zcard(service.keys.inflight) == 0
+
+
 async def test_a_waiting_workers_lost_claim_is_handed_back_and_run_uncharged(
     make_settings: MakeSettings, probe_log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

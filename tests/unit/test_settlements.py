@@ -73,3 +73,16 @@ def test_begin_and_lose_waiting_racing_give_each_job_to_exactly_one() -> None:
         jobs = [held(str(i)) for i in range(20)]
         begun, lost = race_once(jobs)
         assert sorted([job.key for job in begun] + lost) == sorted(job.key for job in jobs)
+
+
+def test_settled_claims_are_known_until_redis_has_them_all() -> None:
+    """What a lost claim's hand-back leaves alone: every settlement not yet acknowledged."""
+    settlements, first, second = buffer(), held("a"), held("b")
+    settlements.add_completed(first)
+    sent = settlements.take()
+    settlements.add_completed(second)  # while the first was on its way
+    settlements.acknowledged()
+    assert sent and settlements.unacknowledged == {first.key, second.key}
+    settlements.take()
+    settlements.acknowledged()
+    assert settlements.unacknowledged == set()
