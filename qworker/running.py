@@ -161,9 +161,10 @@ class SettlementBuffer:
         self.completed: list[tuple[str, str, str]] = []
         self._lost: set[tuple[str, str]] = set()  # (job id, owner token)
         self._lock = threading.Lock()
-        # The claims (job id, owner token) settled here whose settlement Redis may not have yet:
-        # emptied once everything buffered was acknowledged (lost_claims.py reads it).
-        self.unacknowledged: set[tuple[str, str]] = set()
+        # The claims (job id, owner token) settled here whose settlement Redis may not have yet
+        # (lost_claims.py reads them), each with the number of the send that takes it.
+        self.unacknowledged: dict[tuple[str, str], int] = {}
+        self._next_send = 0
 
     def still_ours(self, running: RunningJob) -> bool:
         """False (once) for a job whose lease the heartbeat found lost."""
@@ -200,39 +201,42 @@ class SettlementBuffer:
         """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
         if self.still_ours(running):
             self.calls.extend(calls)
-            self.unacknowledged.add(running.key)
+            self.unacknowledged[running.key] = self._next_send
             return True
         return False
 
     def add_completed(self, running: RunningJob, result_json: str = "") -> bool:
         if self.still_ours(running):
             self.completed.append((running.claimed.id, running.owner, result_json))
-            self.unacknowledged.add(running.key)
+            self.unacknowledged[running.key] = self._next_send
             return True
         return False
 
     def add_for(self, jobs: list[RunningJob], call: ScriptCall[Any]) -> None:
         """Queue one call that settles several jobs (a hand-back of many)."""
         self.calls.append(call)
-        self.unacknowledged.update(running.key for running in jobs)
+        self.unacknowledged.update((running.key, self._next_send) for running in jobs)
 
-    def acknowledged(self) -> None:
-        """A send succeeded: if nothing is buffered now (nothing refused, nothing added while it
-        was on its way), Redis has every settlement made so far."""
-        if not self.calls and not self.completed:
-            self.unacknowledged.clear()
+    def acknowledged(self, send: int) -> None:
+        """Redis ran every call of ``send`` (and of the sends before it, whose calls were put
+        back into it or acknowledged already): their claims are no longer unacknowledged."""
+        self.unacknowledged = {
+            claim: number for claim, number in self.unacknowledged.items() if number > send
+        }
 
     def mark_lost(self, claims: list[tuple[str, str]]) -> None:
         """``claims``: (job id, owner token) of the claims whose lease was lost."""
         with self._lock:
             self._lost.update(claims)
 
-    def take(self) -> list[ScriptCall[Any]]:
+    def take(self) -> tuple[list[ScriptCall[Any]], int]:
+        """Everything buffered, to send, and the number of this send (see acknowledged)."""
         calls, self.calls = self.calls, []
         if self.completed:
             calls.insert(0, self.scripts.complete(self.completed, self.now_ms(), self.keep_ms))
             self.completed = []
-        return calls
+        send, self._next_send = self._next_send, self._next_send + 1
+        return calls, send
 
     def put_back(self, calls: list[ScriptCall[Any]]) -> None:
         self.calls = calls + self.calls

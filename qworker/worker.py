@@ -418,7 +418,7 @@ class Worker:
         """Run the buffered settlements (plus ``extra`` calls). A settlement Redis refused is
         kept for the next round; on a lost connection all of them are, since any may not have
         run (settling twice is harmless: the second finds the job no longer owned)."""
-        settlements = self._settlements.take()
+        settlements, send = self._settlements.take()
         if not settlements and not extra:
             return []
         try:
@@ -426,13 +426,16 @@ class Worker:
         except BaseException:
             self._settlements.put_back(settlements)
             raise
+        refused = False
         for call, reply in zip(settlements, replies, strict=False):
             if isinstance(reply, Exception):
                 log.error("Redis refused to settle a job (%s); will try again", reply)
                 self._settlements.calls.append(call)
+                refused = True
             else:
                 self._report_settlement(call, reply)
-        self._settlements.acknowledged()
+        if not refused:  # a refused call goes again with a later send, acknowledged then
+            self._settlements.acknowledged(send)
         return replies[len(settlements) :]
 
     def _report_settlement(self, call: ScriptCall[Any], reply: Any) -> None:
@@ -610,7 +613,7 @@ class Worker:
         Redis acknowledging it yet: what a lost claim's hand-back must leave alone."""
         with self._owned_lock:
             held = set(self._running)
-        return held | self._settlements.unacknowledged
+        return held | self._settlements.unacknowledged.keys()
 
     def _owned_jobs(self) -> list[RunningJob]:
         with self._owned_lock:

@@ -79,10 +79,11 @@ def test_settled_claims_are_known_until_redis_has_them_all() -> None:
     """What a lost claim's hand-back leaves alone: every settlement not yet acknowledged."""
     settlements, first, second = buffer(), held("a"), held("b")
     settlements.add_completed(first)
-    sent = settlements.take()
-    settlements.add_completed(second)  # while the first was on its way
-    settlements.acknowledged()
-    assert sent and settlements.unacknowledged == {first.key, second.key}
-    settlements.take()
-    settlements.acknowledged()
-    assert settlements.unacknowledged == set()
+    sent, send = settlements.take()
+    settlements.add_completed(second)  # while the first send is on its way
+    assert sent and set(settlements.unacknowledged) == {first.key, second.key}
+    settlements.acknowledged(send)
+    assert set(settlements.unacknowledged) == {second.key}
+    _calls, later = settlements.take()
+    settlements.acknowledged(later)
+    assert settlements.unacknowledged == {}
