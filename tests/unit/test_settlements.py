@@ -87,3 +87,14 @@ def test_settled_claims_are_known_until_redis_has_them_all() -> None:
     _calls, later = settlements.take()
     settlements.acknowledged(later)
     assert settlements.unacknowledged == {}
+
+
+def test_a_steady_stream_of_settlements_keeps_few_unacknowledged() -> None:
+    """Under a steady drain the buffer is never empty when a send is acknowledged: what was
+    acknowledged is forgotten all the same."""
+    settlements = buffer()
+    for number in range(1000):
+        _calls, send = settlements.take()
+        settlements.add_completed(held(str(number)))  # finished while the send was on its way
+        settlements.acknowledged(send)
+        assert len(settlements.unacknowledged) <= 1
