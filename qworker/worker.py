@@ -36,7 +36,7 @@ from qworker.execution import (
 )
 from qworker.heartbeat import OVERDUE_MARGIN_S, Heartbeat
 from qworker.jobs.base import JobFactory, load_job_modules
-from qworker.lost_claims import LostClaims
+from qworker.lost_claims import LostClaims, SentClaim
 from qworker.maintenance import Maintainer, MaintenanceTurn
 from qworker.models import RateLimitStats
 from qworker.redis_link import RedisLink
@@ -388,11 +388,13 @@ class Worker:
     async def _settle_and_claim(self, free: int) -> list[ClaimedJob]:
         """Send the settlements of finished jobs and a claim for ``free`` new ones in one
         round trip."""
-        claim = self._claim(self.clock.script_now_ms(), self.lease_ms, free)
+        now_ms = self.clock.script_now_ms()
+        sent = SentClaim(time.monotonic(), now_ms, self.lease_ms)
+        claim = self._claim(now_ms, self.lease_ms, free)
         try:
             replies = await self._send_settlements(claim)
-        except Exception:
-            self._lost_claims.note()  # it may have run: its jobs are ours, unknown
+        except BaseException:
+            self._lost_claims.note(sent)  # it may have run: its jobs are ours, unknown
             raise
         claimed = replies[-1]
         if isinstance(claimed, Exception):
@@ -485,6 +487,7 @@ class Worker:
         now_ms = self.clock.script_now_ms()
         lease_ms = self.lease_ms + (0 if now_ms is None else int(timeout_s * 1000))
         claim = self._claim(now_ms, lease_ms, wanted)
+        sent = SentClaim(time.monotonic(), now_ms, lease_ms)
         # The shared wakeup list and those of the lanes this worker reads (routing.py).
         wakeup_keys = self.served.wakeup_keys(self.keys, self._lanes)
         own = self.keys.worker_wakeup(self.worker_id)  # a stop ends the wait at once
@@ -506,14 +509,18 @@ class Worker:
                         await self._flush_settlements()
                     except redis.RedisError as exc:  # kept for the next round; keep waiting
                         log.debug("could not settle finished jobs yet: %s", exc)
+        except BaseException:
+            if not waiting.done():  # left behind by an error: it may still run
+                self._lost_claims.note(sent)
+            raise
         finally:
             stop.cancel()
         # Never cancelled, even at a stop: the claim may already have run, and the jobs it
         # took must be handed back, not left to their leases. A stop ends the wait at once.
         try:
             reply = await waiting
-        except Exception:
-            self._lost_claims.note()  # it may have run: its jobs are ours, unknown
+        except BaseException:
+            self._lost_claims.note(sent)  # it may have run: its jobs are ours, unknown
             raise
         return self._claimed(reply)
 
@@ -613,6 +620,7 @@ class Worker:
         Redis acknowledging it yet: what a lost claim's hand-back must leave alone."""
         with self._owned_lock:
             held = set(self._running)
+        held.update(running.key for running in self._cancelled)  # handed back at the stop
         return held | self._settlements.unacknowledged.keys()
 
     def _owned_jobs(self) -> list[RunningJob]:
