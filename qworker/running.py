@@ -156,6 +156,8 @@ class SettlementBuffer:
         self.keep_ms = keep_ms
         self.now_ms = now_ms
         self.calls: list[ScriptCall[Any]] = []
+        # The claims each of those calls settles (the same order).
+        self._claims: list[tuple[tuple[str, str], ...]] = []
         # Finished jobs (id, owner token, result JSON or ''): one complete.lua call
         # acknowledges all of them.
         self.completed: list[tuple[str, str, str]] = []
@@ -201,6 +203,7 @@ class SettlementBuffer:
         """Queue ``calls`` (in order) unless the job's lease was lost; True when queued."""
         if self.still_ours(running):
             self.calls.extend(calls)
+            self._claims.extend([(running.key,)] * len(calls))
             self.unacknowledged[running.key] = self._next_send
             return True
         return False
@@ -214,12 +217,17 @@ class SettlementBuffer:
 
     def add_for(self, jobs: list[RunningJob], call: ScriptCall[Any]) -> None:
         """Queue one call that settles several jobs (a hand-back of many)."""
+        self.retry(call, tuple(running.key for running in jobs))
+
+    def retry(self, call: ScriptCall[Any], claims: tuple[tuple[str, str], ...]) -> None:
+        """Queue ``call`` (one Redis refused) for the next send, with the claims it settles."""
         self.calls.append(call)
-        self.unacknowledged.update((running.key, self._next_send) for running in jobs)
+        self._claims.append(claims)
+        self.unacknowledged.update((claim, self._next_send) for claim in claims)
 
     def acknowledged(self, send: int) -> None:
-        """Redis ran every call of ``send`` (and of the sends before it, whose calls were put
-        back into it or acknowledged already): their claims are no longer unacknowledged."""
+        """Redis answered every call of ``send`` (those it refused are queued again, with a
+        later number): their claims are no longer unacknowledged."""
         self.unacknowledged = {
             claim: number for claim, number in self.unacknowledged.items() if number > send
         }
@@ -229,17 +237,26 @@ class SettlementBuffer:
         with self._lock:
             self._lost.update(claims)
 
-    def take(self) -> tuple[list[ScriptCall[Any]], int]:
-        """Everything buffered, to send, and the number of this send (see acknowledged)."""
+    def take(
+        self,
+    ) -> tuple[list[ScriptCall[Any]], list[tuple[tuple[str, str], ...]], int]:
+        """Everything buffered, to send: the calls, the claims each settles, and the number of
+        this send (see acknowledged)."""
         calls, self.calls = self.calls, []
+        claims, self._claims = self._claims, []
         if self.completed:
             calls.insert(0, self.scripts.complete(self.completed, self.now_ms(), self.keep_ms))
+            claims.insert(0, tuple((job_id, owner) for job_id, owner, _ in self.completed))
             self.completed = []
         send, self._next_send = self._next_send, self._next_send + 1
-        return calls, send
+        return calls, claims, send
 
-    def put_back(self, calls: list[ScriptCall[Any]]) -> None:
+    def put_back(
+        self, calls: list[ScriptCall[Any]], claims: list[tuple[tuple[str, str], ...]]
+    ) -> None:
+        """A send whose fate is unknown (the connection was lost): all of it goes again."""
         self.calls = calls + self.calls
+        self._claims = claims + self._claims
 
     def __len__(self) -> int:
         return len(self.calls) + len(self.completed)

@@ -420,24 +420,21 @@ class Worker:
         """Run the buffered settlements (plus ``extra`` calls). A settlement Redis refused is
         kept for the next round; on a lost connection all of them are, since any may not have
         run (settling twice is harmless: the second finds the job no longer owned)."""
-        settlements, send = self._settlements.take()
+        settlements, claims, send = self._settlements.take()
         if not settlements and not extra:
             return []
         try:
             replies = await self.service.runner.run_each([*settlements, *extra])
         except BaseException:
-            self._settlements.put_back(settlements)
+            self._settlements.put_back(settlements, claims)
             raise
-        refused = False
-        for call, reply in zip(settlements, replies, strict=False):
+        for call, settled, reply in zip(settlements, claims, replies, strict=False):
             if isinstance(reply, Exception):
                 log.error("Redis refused to settle a job (%s); will try again", reply)
-                self._settlements.calls.append(call)
-                refused = True
+                self._settlements.retry(call, settled)
             else:
                 self._report_settlement(call, reply)
-        if not refused:  # a refused call goes again with a later send, acknowledged then
-            self._settlements.acknowledged(send)
+        self._settlements.acknowledged(send)
         return replies[len(settlements) :]
 
     def _report_settlement(self, call: ScriptCall[Any], reply: Any) -> None:

@@ -79,12 +79,12 @@ def test_settled_claims_are_known_until_redis_has_them_all() -> None:
     """What a lost claim's hand-back leaves alone: every settlement not yet acknowledged."""
     settlements, first, second = buffer(), held("a"), held("b")
     settlements.add_completed(first)
-    sent, send = settlements.take()
+    sent, _claims, send = settlements.take()
     settlements.add_completed(second)  # while the first send is on its way
     assert sent and set(settlements.unacknowledged) == {first.key, second.key}
     settlements.acknowledged(send)
     assert set(settlements.unacknowledged) == {second.key}
-    _calls, later = settlements.take()
+    _calls, _settled, later = settlements.take()
     settlements.acknowledged(later)
     assert settlements.unacknowledged == {}
 
@@ -94,7 +94,24 @@ def test_a_steady_stream_of_settlements_keeps_few_unacknowledged() -> None:
     acknowledged is forgotten all the same."""
     settlements = buffer()
     for number in range(1000):
-        _calls, send = settlements.take()
+        _calls, _claims, send = settlements.take()
         settlements.add_completed(held(str(number)))  # finished while the send was on its way
         settlements.acknowledged(send)
         assert len(settlements.unacknowledged) <= 1
+
+
+def test_a_refused_settlement_keeps_only_its_own_claims_unacknowledged() -> None:
+    """One call Redis refuses on every send (a clobbered record) goes again each time; the
+    claims of everything else settled meanwhile are forgotten once acknowledged."""
+    settlements = buffer()
+    stuck, first = held("stuck"), held("0")
+    settlements.add(stuck, settlements.scripts.renew(None, 1000, [stuck.key]))
+    settlements.add_completed(first)
+    for number in range(1, 100):
+        calls, claims, send = settlements.take()
+        for call, settled in zip(calls, claims, strict=True):
+            if call.script.name == "renew":  # refused, every time
+                settlements.retry(call, settled)
+        settlements.add_completed(held(str(number)))
+        settlements.acknowledged(send)
+        assert set(settlements.unacknowledged) == {stuck.key, held(str(number)).key}
