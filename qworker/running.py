@@ -164,8 +164,10 @@ class SettlementBuffer:
         self._lost: set[tuple[str, str]] = set()  # (job id, owner token)
         self._lock = threading.Lock()
         # The claims (job id, owner token) settled here whose settlement Redis may not have yet
-        # (lost_claims.py reads them), each with the number of the send that takes it.
-        self.unacknowledged: dict[tuple[str, str], int] = {}
+        # (lost_claims.py reads them): those of the sends on their way, by send number, and
+        # those of the next send. A list append per job; an acknowledged send drops its list.
+        self._sent_claims: dict[int, list[tuple[str, str]]] = {}
+        self._next_claims: list[tuple[str, str]] = []
         self._next_send = 0
 
     def still_ours(self, running: RunningJob) -> bool:
@@ -204,14 +206,14 @@ class SettlementBuffer:
         if self.still_ours(running):
             self.calls.extend(calls)
             self._claims.extend([(running.key,)] * len(calls))
-            self.unacknowledged[running.key] = self._next_send
+            self._next_claims.append(running.key)
             return True
         return False
 
     def add_completed(self, running: RunningJob, result_json: str = "") -> bool:
         if self.still_ours(running):
             self.completed.append((running.claimed.id, running.owner, result_json))
-            self.unacknowledged[running.key] = self._next_send
+            self._next_claims.append(running.key)
             return True
         return False
 
@@ -223,14 +225,21 @@ class SettlementBuffer:
         """Queue ``call`` (one Redis refused) for the next send, with the claims it settles."""
         self.calls.append(call)
         self._claims.append(claims)
-        self.unacknowledged.update((claim, self._next_send) for claim in claims)
+        self._next_claims.extend(claims)
 
     def acknowledged(self, send: int) -> None:
         """Redis answered every call of ``send`` (those it refused are queued again, with a
         later number): their claims are no longer unacknowledged."""
-        self.unacknowledged = {
-            claim: number for claim, number in self.unacknowledged.items() if number > send
-        }
+        for number in [number for number in self._sent_claims if number <= send]:
+            del self._sent_claims[number]
+
+    @property
+    def unacknowledged(self) -> set[tuple[str, str]]:
+        """The claims settled here whose settlement Redis may not have yet."""
+        claims = set(self._next_claims)
+        for sent in self._sent_claims.values():
+            claims.update(sent)
+        return claims
 
     def mark_lost(self, claims: list[tuple[str, str]]) -> None:
         """``claims``: (job id, owner token) of the claims whose lease was lost."""
@@ -249,6 +258,7 @@ class SettlementBuffer:
             claims.insert(0, tuple((job_id, owner) for job_id, owner, _ in self.completed))
             self.completed = []
         send, self._next_send = self._next_send, self._next_send + 1
+        self._sent_claims[send], self._next_claims = self._next_claims, []
         return calls, claims, send
 
     def put_back(

@@ -618,7 +618,7 @@ class Worker:
         with self._owned_lock:
             held = set(self._running)
         held.update(running.key for running in self._cancelled)  # handed back at the stop
-        return held | self._settlements.unacknowledged.keys()
+        return held | self._settlements.unacknowledged
 
     def _owned_jobs(self) -> list[RunningJob]:
         with self._owned_lock:

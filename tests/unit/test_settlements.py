@@ -86,7 +86,7 @@ def test_settled_claims_are_known_until_redis_has_them_all() -> None:
     assert set(settlements.unacknowledged) == {second.key}
     _calls, _settled, later = settlements.take()
     settlements.acknowledged(later)
-    assert settlements.unacknowledged == {}
+    assert settlements.unacknowledged == set()
 
 
 def test_a_steady_stream_of_settlements_keeps_few_unacknowledged() -> None:
